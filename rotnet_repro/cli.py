@@ -1,0 +1,101 @@
+"""Command line: `python -m rotnet_repro {list,run,bench}`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import PROFILES, apply_overrides, get_profile
+from .data import DATA_ENV
+from .errors import UserError
+from .experiments import EXPERIMENTS, resolve
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rotnet_repro",
+                                 description="Reproduce the CIFAR-10 experiments of RotNet (Gidaris et al., ICLR 2018).")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list experiments and profiles")
+    run = sub.add_parser("run", help="run experiments (finished runs are skipped, interrupted ones resume)")
+    run.add_argument("experiments", nargs="+", help="experiment ids, or 'all'")
+    run.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
+    run.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    run.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    run.add_argument("--backbone-seed", type=int, default=None,
+                     help="train heads of every seed on the RotNet of this seed (default: each seed its own)")
+    run.add_argument("--data-dir", default=None, help=f"folder holding cifar-10-batches-py/ (default ${DATA_ENV} or ./data)")
+    run.add_argument("--download", action="store_true", help="download CIFAR-10 into --data-dir if missing")
+    run.add_argument("--out", default=".", help="where results/ and runs/ go (default .)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
+    bench = sub.add_parser("bench", help="images/s of a pretext step: model alone, our data path, a naive loader")
+    bench.add_argument("--profile", default="cpu", help="the profile whose model width is timed (default cpu)")
+    bench.add_argument("--steps", type=int, default=4)
+    bench.add_argument("--data-dir", default=None)
+    bench.add_argument("--device", default="auto")
+    return ap
+
+
+def _logging(path: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        handlers=handlers, force=True)
+
+
+def cmd_list() -> None:
+    print("experiments:")
+    for e in EXPERIMENTS.values():
+        print(f"  {e.id:24s} {e.title}")
+    print("profiles:")
+    for p in PROFILES.values():
+        print(f"  {p.name:8s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from .runner import Runner
+
+    exps = resolve(args.experiments)
+    profile = apply_overrides(get_profile(args.profile), args.overrides)
+    if args.seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    _logging(Path(args.out) / "logs" / f"{profile.name}.log")
+    runner = Runner(profile, args.out, args.data_dir, args.download, args.device)
+    t0 = time.time()
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for exp in exps:
+            n = runner.run_experiment(exp, seed, args.backbone_seed)
+            logging.getLogger("rotnet_repro").info("%s seed %d: %d new rows -> %s", exp.id, seed, n,
+                                                   runner.results_path)
+    print(f"done in {time.time() - t0:.0f} s; results in {runner.results_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "list":
+            cmd_list()
+        elif args.cmd == "run":
+            cmd_run(args)
+        elif args.cmd == "bench":
+            from .bench import run_bench
+
+            run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume from the last finished epoch", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,141 @@
+"""The experiment registry: each paper artifact as data, expanded into cells of runs.
+
+A cell is one number of the artifact (row, column, as in paper_reported.csv) and
+the run that produces it. Runs shared between experiments (the 4-block,
+4-rotation RotNet and its conv2 heads) have the same spec, hence the same hash,
+and are trained once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .config import Profile, RunSpec
+from .errors import UserError
+
+PER_CLASS_ALL = 5000  # CIFAR-10 has 5000 training images per class: K = 5000 is "all"
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    column: str
+    spec: RunSpec
+    metric: str = "test_acc"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    artifact: str  # the artifact key of paper_reported.csv
+    title: str
+    build: Callable[[Profile, int, int], list[Cell]]  # (profile, seed, backbone seed)
+
+
+def rotnet(p: Profile, seed: int, blocks: int = 4, rotations: str = "4") -> RunSpec:
+    return RunSpec("rotnet", p, seed, blocks=blocks, rotations=rotations)
+
+
+def probe(p: Profile, seed: int, backbone: RunSpec | None, tap: str, head: str, finetune: bool = False,
+          k: int = 0, pretext_epoch: int = 0) -> RunSpec:
+    """A classifier on a tap of a RotNet (or of a random init: backbone None, blocks 1-2)."""
+    blocks = backbone.blocks if backbone else 2
+    rotations = backbone.rotations if backbone else ""
+    return RunSpec("classifier", p, seed, blocks=blocks, rotations=rotations, tap=tap, head=head,
+                   backbone=backbone, pretext_epoch=pretext_epoch, finetune=finetune,
+                   n_per_class=0 if k == PER_CLASS_ALL else k)
+
+
+def supervised(p: Profile, seed: int, k: int = 0) -> RunSpec:
+    return RunSpec("supervised", p, seed, blocks=3, rotations="", n_per_class=0 if k == PER_CLASS_ALL else k)
+
+
+def table1(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    cells = []
+    for blocks in (3, 4, 5):
+        r, row = rotnet(p, bseed, blocks), f"RotNet {blocks} conv blocks"
+        cells.append(Cell(row, "rotation", r, "rotation_acc"))
+        cells += [Cell(row, f"ConvB{i}", probe(p, seed, r, f"conv{i}", "nonlinear")) for i in range(1, blocks + 1)]
+    # not in the paper: the random-init reference that says what pretraining adds
+    cells += [Cell("Random Init.", f"ConvB{i}", probe(p, seed, None, f"conv{i}", "nonlinear")) for i in (1, 2)]
+    return cells
+
+
+ROTATION_ROWS = {
+    "4": "4 rotations (0/90/180/270)",
+    "8": "8 rotations (multiples of 45)",
+    "2_0_180": "2 rotations (0/180)",
+    "2_90_270": "2 rotations (90/270)",
+}
+
+
+def table2(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    cells = []
+    for rotations, row in ROTATION_ROWS.items():
+        r = rotnet(p, bseed, 4, rotations)
+        cells += [Cell(row, "ConvB2", probe(p, seed, r, "conv2", "nonlinear")), Cell(row, "rotation", r, "rotation_acc")]
+    return cells
+
+
+def table3(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    r = rotnet(p, bseed)
+    return [
+        Cell("Supervised NIN", "accuracy", supervised(p, seed)),
+        Cell("Random Init. + conv", "accuracy", probe(p, seed, None, "conv2", "conv")),
+        Cell("RotNet + non-linear", "accuracy", probe(p, seed, r, "conv2", "nonlinear")),
+        Cell("RotNet + conv", "accuracy", probe(p, seed, r, "conv2", "conv")),
+        Cell("RotNet + non-linear (fine-tuned)", "accuracy", probe(p, seed, r, "conv2", "nonlinear", finetune=True)),
+        Cell("RotNet + conv (fine-tuned)", "accuracy", probe(p, seed, r, "conv2", "conv", finetune=True)),
+    ]
+
+
+def snapshot_epochs(p: Profile) -> list[int]:
+    epochs = list(range(p.snapshot_every, p.pretext_epochs + 1, p.snapshot_every))
+    return epochs if epochs and epochs[-1] == p.pretext_epochs else epochs + [p.pretext_epochs]
+
+
+def fig5a(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    r = rotnet(p, bseed)
+    cells = [Cell("Supervised NIN", "reference", supervised(p, seed))]
+    for e in snapshot_epochs(p):
+        last = e == p.pretext_epochs  # the last snapshot is the RotNet itself: shared runs
+        c = probe(p, seed, r, "conv2", "nonlinear", pretext_epoch=0 if last else e)
+        cells += [Cell("object classification (conv2 non-linear)", str(e), c),
+                  Cell("rotation prediction", str(e), r if last else c, "rotation_acc")]
+    return cells
+
+
+def fig5b(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    r = rotnet(p, bseed)
+    cells = []
+    for k in p.semi_k:
+        cells += [Cell("RotNet + conv", str(k), probe(p, seed, r, "conv2", "conv", k=k)),
+                  Cell("Supervised", str(k), supervised(p, seed, k))]
+    return cells
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in [
+    Experiment("table1_block_depth", "table1", "Table 1: non-linear classifiers on each block of 3/4/5-block RotNets", table1),
+    Experiment("table2_rotations", "table2", "Table 2: number and set of rotations (conv2, non-linear)", table2),
+    Experiment("table3_comparison", "table3", "Table 3: RotNet features vs supervised NIN", table3),
+    Experiment("fig5a_epoch_curve", "fig5a", "Fig. 5(a): object vs rotation accuracy over pretext epochs", fig5a),
+    Experiment("fig5b_semi_supervised", "fig5b", "Fig. 5(b): semi-supervised, K labels per class", fig5b),
+]}
+# `run all` order: the shared RotNet and everything built on it first, ablations last,
+# so that an interrupted cpu run has already produced the most-used numbers.
+ALL_ORDER = ["table3_comparison", "fig5b_semi_supervised", "fig5a_epoch_curve", "table1_block_depth",
+             "table2_rotations"]
+
+
+def resolve(names: list[str]) -> list[Experiment]:
+    out = []
+    for name in names:
+        if name == "all":
+            out += [EXPERIMENTS[i] for i in ALL_ORDER]
+        elif name in EXPERIMENTS:
+            out.append(EXPERIMENTS[name])
+        else:
+            raise UserError(f"unknown experiment {name!r}: choose from {', '.join(EXPERIMENTS)} or 'all' "
+                            f"(python -m rotnet_repro list)")
+    return out

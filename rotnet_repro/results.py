@@ -1,0 +1,63 @@
+"""The tidy results CSV: one row per (experiment cell, run, metric, selection).
+
+Rows are appended by rewriting the file to a temporary name and renaming it, so a
+crash never leaves a half row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = [
+    "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "kind", "blocks",
+    "rotations", "tap", "head", "finetune", "n_per_class", "pretext_epoch", "metric", "value", "selection",
+    "epoch", "git_sha", "torch_version", "device", "wall_s",
+]
+KEY = ["experiment", "row", "column", "run_id", "metric", "selection"]
+SELECTIONS = {"last", "oracle"}
+
+
+def read_results(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rotations": str, "column": str})
+
+
+def append_rows(path: Path, rows: list[dict]) -> int:
+    """Append rows whose key is not in the file yet; returns how many were added."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.read_text() if path.exists() else ""
+    seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
+    new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]
+    if not new:
+        return 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    if not old:
+        writer.writeheader()
+    writer.writerows({k: r[k] for k in COLUMNS} for r in new)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w") as f:
+        f.write(old + buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(new)
+
+
+def validate(df: pd.DataFrame) -> None:
+    """Raise ValueError unless `df` follows the schema."""
+    if list(df.columns) != COLUMNS:
+        raise ValueError(f"columns {list(df.columns)} != {COLUMNS}")
+    if not set(df["selection"]).issubset(SELECTIONS):
+        raise ValueError(f"unknown selection in {set(df['selection'])}")
+    if df["value"].isna().any() or not df["value"].between(0, 100).all():
+        raise ValueError("metric values must be percentages in [0, 100]")
+    if df.duplicated(KEY).any():
+        raise ValueError("duplicate (experiment, row, column, run, metric, selection) rows")
