@@ -35,9 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
+    tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
+    tables.add_argument("--results", default="results")
+    tables.add_argument("--figures", default="figures")
     bench = sub.add_parser("bench", help="images/s of a pretext step: model alone, our data path, a naive loader")
-    bench.add_argument("--profile", default="cpu", help="the profile whose model width is timed (default cpu)")
-    bench.add_argument("--steps", type=int, default=4)
+    bench.add_argument("--profile", default="paper", help="the profile whose model width is timed (default paper)")
+    bench.add_argument("--steps", type=int, default=6, help="timed steps per path (default 6)")
     bench.add_argument("--data-dir", default=None)
     bench.add_argument("--device", default="auto")
     return ap
@@ -76,9 +79,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for exp in exps:
             n = runner.run_experiment(exp, seed, args.backbone_seed)
-            logging.getLogger("rotnet_repro").info("%s seed %d: %d new rows -> %s", exp.id, seed, n,
-                                                   runner.results_path)
+            fig = refresh_figure(runner.results_path, exp.artifact, profile.name, Path(args.out) / "figures")
+            logging.getLogger("rotnet_repro").info("%s seed %d: %d new rows -> %s; figure %s", exp.id, seed, n,
+                                                   runner.results_path, fig)
     print(f"done in {time.time() - t0:.0f} s; results in {runner.results_path}")
+
+
+def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) -> Path:
+    from .plots import save_figure
+    from .results import read_results
+
+    return save_figure(read_results(results), artifact, profile, figures)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd_list()
         elif args.cmd == "run":
             cmd_run(args)
+        elif args.cmd == "tables":
+            from .report import write_all
+
+            for path in write_all(args.results, args.figures):
+                print(path)
         elif args.cmd == "bench":
             from .bench import run_bench
 

@@ -150,7 +150,8 @@ def rotate(images: torch.Tensor, angle: int) -> torch.Tensor:
     """Counter-clockwise rotation; right angles are exact (flip/transpose), others bilinear."""
     if angle % 90 == 0:
         return torch.rot90(images, angle // 90, dims=(2, 3))
-    from torchvision.transforms.v2.functional import InterpolationMode, rotate as tv_rotate
+    from torchvision.transforms.v2.functional import InterpolationMode
+    from torchvision.transforms.v2.functional import rotate as tv_rotate
 
     # non-right angles interpolate and leave black corners: the paper's "visual artifacts"
     x = images.float() if images.dtype == torch.uint8 else images

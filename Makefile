@@ -1,0 +1,41 @@
+# The README's two commands: `make reproduce` (main job) and `make test` (tests).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+EXPERIMENT ?= all
+ROTNET_DATA ?= $(if $(wildcard ../shared/data/cifar-10-batches-py),../shared/data,data)
+export ROTNET_DATA
+
+.PHONY: install test test-all reproduce bench lint tables notebooks
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: a bare range would download a multi-GB CUDA build
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev,notebooks]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ''
+
+reproduce: install
+	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --download
+
+bench: install
+	$(PY) -m rotnet_repro bench
+
+lint: install
+	$(VENV)/bin/ruff check rotnet_repro tests
+
+tables: install
+	$(PY) -m rotnet_repro tables
+
+notebooks: install
+	$(PY) -m pytest -q tests/test_notebooks.py

@@ -1,0 +1,40 @@
+"""What the notebooks call: run what is missing, read the CSV, show tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .config import get_profile
+from .experiments import EXPERIMENTS
+from .plots import PLOTS
+from .report import PROFILE_NOTES, claims_markdown, comparison, comparison_markdown
+from .results import read_results
+
+
+def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | None = None,
+            train_missing: bool = False) -> pd.DataFrame:
+    """The experiment's rows for `profile`, training missing runs first if asked (finished runs are skipped)."""
+    path = Path(out_dir) / "results" / f"{profile}.csv"
+    if train_missing:
+        from .runner import Runner
+
+        Runner(get_profile(profile), out_dir, data_dir).run_experiment(EXPERIMENTS[experiment], seed=0)
+    df = read_results(path)
+    if df.empty:
+        raise FileNotFoundError(f"no results in {path}: set train_missing = True, or run "
+                                f"`python -m rotnet_repro run {experiment} --profile {profile}`")
+    return df[df.experiment == experiment]
+
+
+def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
+    return f"**{PROFILE_NOTES.get(profile, profile)}**\n\n" + comparison_markdown(comparison(df, artifact, profile))
+
+
+def figure(artifact: str, df: pd.DataFrame, profile: str):
+    return PLOTS[artifact](comparison(df, artifact, profile), profile)
+
+
+def claims(df: pd.DataFrame, profile: str) -> str:
+    return claims_markdown(df, profile)

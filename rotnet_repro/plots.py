@@ -1,0 +1,118 @@
+"""One function per paper figure/table, drawn from `report.comparison` tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .report import PROFILE_NOTES, comparison  # noqa: E402
+
+PAPER, OURS = "#7f7f7f", "#1f77b4"
+
+
+def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
+    n = int(t["n"].max()) if len(t) else 0
+    ax.set_title(f"{what}\n{PROFILE_NOTES.get(profile, profile).split(' (')[0]}, last epoch, n={n} seed(s)", fontsize=9)
+
+
+def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
+    acc = t[t.metric == "test acc."]
+    rows = list(dict.fromkeys(acc.row))
+    cols = list(dict.fromkeys(acc.column))
+    ours = acc.pivot(index="row", columns="column", values="mean").reindex(index=rows, columns=cols)
+    paper = acc.pivot(index="row", columns="column", values="paper").reindex(index=rows, columns=cols)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for ax, data, name in ((axes[0], paper, "paper"), (axes[1], ours, "ours")):
+        sns.heatmap(data, annot=True, fmt=".1f", cmap="viridis", cbar=False, ax=ax, mask=data.isna())
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block — {PROFILE_NOTES.get(profile, profile)}",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _bars(t: pd.DataFrame, profile: str, what: str, horizontal: bool = False) -> plt.Figure:
+    t = t[t.metric == "test acc."]
+    labels = list(t.row)
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.6))
+    ax.barh(y - 0.2, t["paper"], 0.4, color=PAPER, label="paper")
+    ax.barh(y + 0.2, t["mean"], 0.4, color=OURS, xerr=t["std"].fillna(0), label="ours")
+    for yi, v in zip(y, t["mean"], strict=True):
+        if not np.isnan(v):
+            ax.text(v + 0.5, yi + 0.2, f"{v:.1f}", va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.legend(loc="lower right", fontsize=8)
+    _title(ax, what, profile, t)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table2(t: pd.DataFrame, profile: str) -> plt.Figure:
+    return _bars(t, profile, "Table 2: rotations used for pretext training (conv2, non-linear)")
+
+
+def plot_table3(t: pd.DataFrame, profile: str) -> plt.Figure:
+    return _bars(t, profile, "Table 3: RotNet features vs supervised NIN")
+
+
+def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
+    obj = t[t.row.str.startswith("object")]
+    rot = t[t.row == "rotation prediction"]
+    sup = t[t.row == "Supervised NIN"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(obj.column.astype(int), obj["mean"], "o-", color=OURS, label="object classification (conv2 non-linear)")
+    ax.plot(rot.column.astype(int), rot["mean"], "s-", color="#d62728", label="rotation prediction")
+    if len(sup) and not np.isnan(sup["mean"].iloc[0]):
+        ax.axhline(sup["mean"].iloc[0], color="k", ls="--", lw=1, label="supervised NIN (ours)")
+    ax.set_xlabel("pretext training epochs")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    _title(ax, "Fig. 5(a): object vs rotation accuracy over pretext training", profile, obj)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, color in (("RotNet + conv", OURS), ("Supervised", "#ff7f0e")):
+        d = t[t.row == name]
+        k = d.column.astype(int)
+        ax.plot(k, d["mean"], "o-", color=color, label=f"{name} (ours)")
+        std = d["std"].fillna(0)
+        if (d["n"] > 1).any():
+            ax.fill_between(k, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2)
+        ax.plot(k, d["paper"], "x--", color=color, alpha=0.6, label=f"{name} (paper protocol, third-party re-run)")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled examples per class (K)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7)
+    _title(ax, "Fig. 5(b): semi-supervised", profile, t)
+    fig.tight_layout()
+    return fig
+
+
+PLOTS = {"table1": plot_table1, "table2": plot_table2, "table3": plot_table3, "fig5a": plot_fig5a,
+         "fig5b": plot_fig5b}
+
+
+def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | str = "figures") -> Path:
+    """Draw one artifact from the results and write it as a reproducible PNG."""
+    path = Path(out_dir) / profile / f"{artifact}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = PLOTS[artifact](comparison(df, artifact, profile), profile)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,0 +1,24 @@
+import os
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("ROTNET_DATA"):
+        return
+    skip = pytest.mark.skip(reason="set ROTNET_DATA to the folder holding cifar-10-batches-py/")
+    for item in items:
+        if "realdata" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def smoke(tmp_path):
+    """A Runner on the smoke profile writing under a temporary folder."""
+    from rotnet_repro.config import PROFILES
+    from rotnet_repro.runner import Runner
+
+    return Runner(PROFILES["smoke"], tmp_path, device="cpu")

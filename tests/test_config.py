@@ -1,0 +1,47 @@
+import pytest
+
+from rotnet_repro.config import PROFILES, RunSpec, apply_overrides, get_profile
+from rotnet_repro.errors import UserError
+from rotnet_repro.experiments import EXPERIMENTS, rotnet
+
+
+def test_paper_profile_is_the_protocol():
+    p = PROFILES["paper"]
+    assert p.schedule("pretext") == (100, (30, 60, 80))
+    assert p.schedule("nonlinear") == (100, (20, 40, 45))
+    assert p.schedule("conv") == (100, (35, 70, 85))
+    assert p.schedule("supervised") == (200, (60, 120, 160))
+    official = apply_overrides(p, ["pretext_epochs=200"])
+    assert official.schedule("pretext") == (200, (60, 120, 160))
+
+
+def test_overrides_are_type_checked():
+    p = apply_overrides(PROFILES["smoke"], ["width=0.5", "semi_k=1,2", "cache_features=false"])
+    assert p.width == 0.5 and p.semi_k == (1, 2) and p.cache_features is False
+    with pytest.raises(UserError, match="unknown override key 'widht'"):
+        apply_overrides(p, ["widht=1"])
+    with pytest.raises(UserError, match="bad override pretext_epochs='many'"):
+        apply_overrides(p, ["pretext_epochs=many"])
+    with pytest.raises(UserError, match="write key=value"):
+        apply_overrides(p, ["pretext_epochs"])
+    with pytest.raises(UserError, match="unknown profile"):
+        get_profile("gpu")
+
+
+def test_hash_identifies_the_config():
+    p = PROFILES["smoke"]
+    assert rotnet(p, 0).config_hash == rotnet(p, 0).config_hash
+    assert rotnet(p, 0).config_hash != rotnet(p, 1).config_hash
+    assert rotnet(p, 0).config_hash != rotnet(apply_overrides(p, ["lr=0.2"]), 0).config_hash
+    assert RunSpec("rotnet", p).run_id.startswith("rotnet-")
+
+
+def test_shared_rotnet_is_one_run_across_experiments():
+    p = PROFILES["cpu"]
+    hashes = {}
+    for exp in EXPERIMENTS.values():
+        specs = {c.spec.backbone.config_hash for c in exp.build(p, 0, 0) if c.spec.backbone is not None
+                 and c.spec.backbone.blocks == 4 and c.spec.backbone.rotations == "4"}
+        hashes[exp.id] = specs
+    assert len(set().union(*hashes.values())) == 1
+    assert all(hashes.values())

@@ -1,0 +1,130 @@
+import pickle
+
+import pytest
+
+from rotnet_repro import train
+from rotnet_repro.cli import main
+from rotnet_repro.config import PROFILES
+from rotnet_repro.experiments import EXPERIMENTS
+from rotnet_repro.results import COLUMNS, read_results, validate
+from rotnet_repro.runner import Runner
+
+STABLE = [c for c in COLUMNS if c not in ("wall_s", "git_sha")]
+
+
+def rows(runner):
+    df = read_results(runner.results_path)
+    return df[STABLE].sort_values(STABLE).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("exp_id", list(EXPERIMENTS))
+def test_smoke_run_of_every_experiment_writes_valid_rows(smoke, exp_id):
+    exp = EXPERIMENTS[exp_id]
+    assert smoke.run_experiment(exp, seed=0) > 0
+    df = read_results(smoke.results_path)
+    validate(df)
+    cells = exp.build(smoke.profile, 0, 0)
+    assert {(c.row, c.column) for c in cells} == set(zip(df["row"], df["column"], strict=True))
+    assert (df["profile"] == "smoke").all() and (df["experiment"] == exp_id).all()
+    assert set(df[df.metric == "test_acc"]["selection"]) <= {"last", "oracle"}
+    assert smoke.run_experiment(exp, seed=0) == 0  # finished runs are skipped, rows not repeated
+
+
+def test_shared_runs_are_trained_once(smoke, monkeypatch):
+    calls = []
+    real = train.train_rotnet
+
+    def counting(spec, *a, **k):
+        calls.append(spec.run_id)
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr("rotnet_repro.runner.train_rotnet", counting)
+    for exp_id in ("table3_comparison", "fig5a_epoch_curve", "fig5b_semi_supervised"):
+        smoke.run_experiment(EXPERIMENTS[exp_id], seed=0)
+    assert len(calls) == 1
+
+
+def test_same_seed_gives_identical_results(tmp_path):
+    a = Runner(PROFILES["smoke"], tmp_path / "a", device="cpu")
+    b = Runner(PROFILES["smoke"], tmp_path / "b", device="cpu")
+    for r in (a, b):
+        r.run_experiment(EXPERIMENTS["table3_comparison"], seed=0)
+    assert rows(a).equals(rows(b))
+    c = Runner(PROFILES["smoke"], tmp_path / "c", device="cpu")
+    c.run_experiment(EXPERIMENTS["table3_comparison"], seed=1)
+    assert not rows(a)["value"].equals(rows(c)["value"])
+
+
+def test_resume_after_interruption_gives_the_same_rows(tmp_path, monkeypatch):
+    exp = EXPERIMENTS["table3_comparison"]
+    whole = Runner(PROFILES["smoke"], tmp_path / "whole", device="cpu")
+    whole.run_experiment(exp, seed=0)
+
+    count = {"n": 0}
+
+    def interrupt(epoch):
+        count["n"] += 1
+        if count["n"] in (1, 4):  # in the first run's first epoch, then again later
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "EPOCH_HOOKS", [interrupt])
+    resumed = Runner(PROFILES["smoke"], tmp_path / "resumed", device="cpu")
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            resumed.run_experiment(exp, seed=0)
+        assert resumed.results_path.exists() is False or not read_results(resumed.results_path).empty
+    resumed = Runner(PROFILES["smoke"], tmp_path / "resumed", device="cpu")
+    resumed.run_experiment(exp, seed=0)
+    assert rows(whole).equals(rows(resumed))
+
+
+def test_results_csv_never_holds_a_half_row(tmp_path):
+    from rotnet_repro.results import append_rows
+
+    path = tmp_path / "r.csv"
+    row = {c: 1 for c in COLUMNS} | {"selection": "last", "value": 50.0}
+    assert append_rows(path, [row]) == 1
+    assert append_rows(path, [row]) == 0
+    assert path.read_text().count("\n") == 2 and not (tmp_path / "r.csv.tmp").exists()
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "table9"], "unknown experiment 'table9'"),
+    (["run", "all", "--profile", "laptop"], "unknown profile 'laptop'"),
+    (["run", "all", "--profile", "smoke", "--set", "depth=3"], "unknown override key 'depth'"),
+    (["run", "all", "--profile", "smoke", "--set", "lr=fast"], "bad override lr='fast'"),
+    (["run", "all", "--profile", "smoke", "--seeds", "0"], "--seeds must be at least 1"),
+])
+def test_bad_input_gives_one_clear_error(args, message, capsys, tmp_path):
+    code, err = run_cli(args + ["--out", str(tmp_path)], capsys)
+    assert code == 2 and len(err) == 1 and message in err[0] and err[0].startswith("error: ")
+
+
+def test_missing_dataset_says_what_to_do(tmp_path, capsys):
+    code, err = run_cli(["run", "table1_block_depth", "--profile", "cpu", "--data-dir", str(tmp_path / "none"),
+                         "--out", str(tmp_path)], capsys)
+    assert code == 2 and "CIFAR-10 not found" in err[-1] and "--data-dir" in err[-1]
+
+
+def test_corrupt_dataset_is_detected(tmp_path, capsys):
+    from torchvision.datasets import CIFAR10
+
+    folder = tmp_path / "d" / CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    for name, _ in CIFAR10.train_list + CIFAR10.test_list:
+        (folder / name).write_bytes(pickle.dumps({"data": [], "labels": []}))
+    code, err = run_cli(["run", "table1_block_depth", "--profile", "cpu", "--data-dir", str(tmp_path / "d"),
+                         "--out", str(tmp_path)], capsys)
+    assert code == 2 and "corrupt" in err[-1] and "download" in err[-1]
+
+
+def test_list_names_every_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(e in out for e in EXPERIMENTS)
