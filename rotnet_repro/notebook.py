@@ -9,7 +9,7 @@ import pandas as pd
 from .config import get_profile
 from .experiments import EXPERIMENTS
 from .plots import PLOTS
-from .report import PROFILE_NOTES, claims_markdown, comparison, comparison_markdown
+from .report import claims_markdown, comparison, comparison_markdown, profile_note
 from .results import read_results
 
 
@@ -29,7 +29,7 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
 
 
 def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
-    return f"**{PROFILE_NOTES.get(profile, profile)}**\n\n" + comparison_markdown(comparison(df, artifact, profile))
+    return f"**{profile_note(profile)}**\n\n" + comparison_markdown(comparison(df, artifact, profile))
 
 
 def figure(artifact: str, df: pd.DataFrame, profile: str):

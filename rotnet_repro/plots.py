@@ -12,14 +12,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .report import PROFILE_NOTES, comparison  # noqa: E402
+from .report import comparison, profile_note  # noqa: E402
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
 
 
 def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
     n = int(t["n"].max()) if len(t) else 0
-    ax.set_title(f"{what}\n{PROFILE_NOTES.get(profile, profile).split(' (')[0]}, last epoch, n={n} seed(s)", fontsize=9)
+    ax.set_title(f"{what}\n{profile_note(profile).split(' (')[0]}, last epoch, n={n} seed(s)", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
@@ -34,7 +34,7 @@ def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_title(name, fontsize=9)
-    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block — {PROFILE_NOTES.get(profile, profile)}",
+    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block — {profile_note(profile)}",
                  fontsize=9)
     fig.tight_layout()
     return fig

@@ -17,11 +17,19 @@ from .config import PROFILES
 from .experiments import EXPERIMENTS
 from .results import read_results
 
-PROFILE_NOTES = {
-    "cpu": "cpu profile (scaled: width 1/4, 2000 images/class x 9 pretext epochs, short classifier schedules)",
-    "paper": "paper profile (full protocol)",
-    "smoke": "smoke profile (synthetic data, seconds; numbers are meaningless)",
-}
+
+def profile_note(name: str) -> str:
+    """How a profile's numbers were made, from its definition (the scale is said wherever numbers appear)."""
+    p = PROFILES.get(name)
+    if p is None or name == "paper":
+        return "paper profile (full protocol)"
+    if p.data == "synthetic":
+        return f"{name} profile (synthetic data, seconds; numbers are meaningless)"
+    per_class = f"{p.n_pretext} images/class" if p.n_pretext else "all images"
+    return (f"{name} profile (scaled: NIN width {p.width:g}, pretext on {per_class} x {p.pretext_epochs} epochs, "
+            f"{p.samples_per_epoch}-sample classifier epochs)")
+
+
 ARTIFACT_TITLES = {e.artifact: e.title for e in EXPERIMENTS.values()}
 
 
@@ -170,7 +178,7 @@ def claims(df: pd.DataFrame, profile: str) -> list[tuple[str, str, str]]:
 
 def claims_markdown(df: pd.DataFrame, profile: str) -> str:
     n = df[df.profile == profile]["seed"].nunique()
-    lines = [f"Checked on the {PROFILE_NOTES.get(profile, profile)} last-epoch means ({n} seed(s)); "
+    lines = [f"Checked on the {profile_note(profile)} last-epoch means ({n} seed(s)); "
              "a verdict at one seed does not account for seed noise.", "",
              "| claim | verdict | evidence (ours, %) |", "|---|---|---|"]
     lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(df, profile)]
@@ -197,7 +205,7 @@ def run_summary(df: pd.DataFrame, profile: str) -> str:
 
 
 def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
-    parts = [f"### {PROFILE_NOTES.get(profile, profile)}", "", run_summary(df, profile), ""]
+    parts = [f"### {profile_note(profile)}", "", run_summary(df, profile), ""]
     for artifact in ("table1", "table2", "table3", "fig5a", "fig5b"):
         t = comparison(df, artifact, profile)
         parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", f"![{artifact}]({figures_dir}/{profile}/{artifact}.png)", "",
@@ -207,7 +215,8 @@ def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
 
 
 def headline(df: pd.DataFrame) -> str:
-    lines = ["| Table 3 row | paper | " + " | ".join(f"ours, {p}" for p in _profiles(df)) + " |",
+    costs = [f"- {profile_note(p)}: {run_summary(df, p)}" for p in _profiles(df)]
+    lines = costs + ["", "| Table 3 row | paper | " + " | ".join(f"ours, {p}" for p in _profiles(df)) + " |",
              "|---|---|" + "---|" * len(_profiles(df))]
     tables = {p: comparison(df, "table3", p) for p in _profiles(df)}
     for i, (row, _, _) in enumerate(cell_order("table3", "paper")):
@@ -242,7 +251,7 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
         for artifact in ARTIFACT_TITLES:
             written.append(save_figure(df, artifact, profile, figures_dir))
             md = Path(figures_dir) / profile / f"{artifact}.md"
-            md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {PROFILE_NOTES[profile]}\n\n"
+            md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
                           f"{comparison_markdown(comparison(df, artifact, profile))}\n")
             written.append(md)
     sections = [profile_section(df, p, Path(figures_dir).as_posix()) for p in _profiles(df)]

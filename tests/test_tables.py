@@ -1,0 +1,63 @@
+"""Golden-file test of the table code on a small committed results CSV (a real 2-seed smoke run).
+
+To accept a deliberate change of the output: UPDATE_GOLDEN=1 pytest tests/test_tables.py
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rotnet_repro.report import (
+    ARTIFACT_TITLES,
+    claims_markdown,
+    comparison,
+    comparison_markdown,
+    fmt_stat,
+    replace_block,
+    write_all,
+)
+from rotnet_repro.results import read_results, validate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def render() -> str:
+    df = read_results(FIXTURES / "smoke_results.csv")
+    validate(df)
+    parts = [comparison_markdown(comparison(df, a, "smoke")) for a in ARTIFACT_TITLES]
+    return "\n\n".join(parts + [claims_markdown(df, "smoke")]) + "\n"
+
+
+def test_tables_match_golden_file():
+    golden = FIXTURES / "smoke_tables.golden.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(render())
+    assert render() == golden.read_text()
+
+
+def test_fmt_stat():
+    assert fmt_stat(61.234, 0.456, 3) == "61.23 ± 0.46 (n=3)"
+    assert fmt_stat(61.234, float("nan"), 1) == "61.23 (n=1)"
+    assert fmt_stat(float("nan"), float("nan"), 0) == "–"
+
+
+def test_replace_block_needs_its_markers():
+    text = "a\n<!-- BEGIN GENERATED: x -->\nold\n<!-- END GENERATED: x -->\nb"
+    assert "new" in replace_block(text, "x", "new") and "old" not in replace_block(text, "x", "new")
+    with pytest.raises(ValueError):
+        replace_block(text, "y", "new")
+
+
+def test_write_all_is_pure_and_repeatable(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "cpu.csv").write_text((FIXTURES / "smoke_results.csv").read_text().replace(",smoke,", ",cpu,"))
+    report = tmp_path / "REPORT.md"
+    report.write_text("x\n<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n")
+    first = write_all(results, tmp_path / "figures", report, None)
+    snapshot = {p: p.read_bytes() for p in first}
+    second = write_all(results, tmp_path / "figures", report, None)
+    assert first == second and all(p.read_bytes() == snapshot[p] for p in second)
+    assert (tmp_path / "figures" / "cpu" / "fig5b.png").exists()
+    assert "The paper's claims" in report.read_text()
