@@ -19,7 +19,8 @@ PAPER, OURS = "#7f7f7f", "#1f77b4"
 
 def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
     n = int(t["n"].max()) if len(t) else 0
-    ax.set_title(f"{what}\n{profile_note(profile).split(' (')[0]}, last epoch, n={n} seed(s)", fontsize=9)
+    scale = "full protocol" if profile == "paper" else "SCALED-DOWN protocol"
+    ax.set_title(f"{what}\n{profile} profile ({scale}), last epoch, n={n} seed(s)", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
@@ -46,7 +47,7 @@ def _bars(t: pd.DataFrame, profile: str, what: str, horizontal: bool = False) ->
     y = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.6))
     ax.barh(y - 0.2, t["paper"], 0.4, color=PAPER, label="paper")
-    ax.barh(y + 0.2, t["mean"], 0.4, color=OURS, xerr=t["std"].fillna(0), label="ours")
+    ax.barh(y + 0.2, t["mean"], 0.4, color=OURS, xerr=t["std"].fillna(0), label=f"ours ({profile})")
     for yi, v in zip(y, t["mean"], strict=True):
         if not np.isnan(v):
             ax.text(v + 0.5, yi + 0.2, f"{v:.1f}", va="center", fontsize=8)
@@ -54,7 +55,7 @@ def _bars(t: pd.DataFrame, profile: str, what: str, horizontal: bool = False) ->
     ax.invert_yaxis()
     ax.set_xlabel("test accuracy (%)")
     ax.set_xlim(0, 100)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     _title(ax, what, profile, t)
     fig.tight_layout()
     return fig
