@@ -199,7 +199,8 @@ def run_summary(df: pd.DataFrame, profile: str) -> str:
     kinds = d.groupby("kind")["wall_s"].agg(["count", "sum"])
     parts = [f"{k}: {int(r['count'])} runs, {r['sum'] / 60:.0f} min" for k, r in kinds.iterrows()]
     devices = ", ".join(sorted(d["device"].unique()))
-    return (f"{len(d)} distinct runs, {wall / 3600:.2f} h in training epochs (feature extraction and final evaluations not counted) on {devices} "
+    return (f"{len(d)} distinct runs, {wall / 3600:.2f} h in training epochs "
+            f"(feature extraction and final evaluations not counted) on {devices} "
             f"(torch {', '.join(sorted(d['torch_version'].unique()))}); seeds {sorted(d['seed'].unique().tolist())}; "
             f"{'; '.join(parts)}.")
 
