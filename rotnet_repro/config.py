@@ -10,7 +10,6 @@ official schedule.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import typing
@@ -159,6 +158,10 @@ def apply_overrides(profile: Profile, items: list[str]) -> Profile:
     return replace(profile, **changes)
 
 
+# Fields every run depends on; eval_batch and name change no result.
+COMMON_FIELDS = ("data", "width", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run. Its identity is the hash of its canonical form."""
@@ -175,9 +178,19 @@ class RunSpec:
     finetune: bool = False
     n_per_class: int = 0  # labelled images per class; 0 = all
 
+    def profile_fields(self) -> tuple[str, ...]:
+        """The profile fields that change this run's result (a classifier's backbone brings its own by hash)."""
+        if self.kind == "rotnet":
+            return COMMON_FIELDS + ("n_pretext", "pretext_epochs", "pretext_drops", "snapshot_every")
+        if self.kind == "supervised":
+            return COMMON_FIELDS + ("samples_per_epoch", "supervised_epochs", "supervised_drops")
+        schedule = "finetune" if self.finetune else self.head
+        cached = () if self.finetune else ("cache_features",)
+        return COMMON_FIELDS + ("samples_per_epoch", f"{schedule}_epochs", f"{schedule}_drops") + cached
+
     def canonical(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "backbone"}
-        d["profile"] = {k: v for k, v in dataclasses.asdict(self.profile).items() if k != "name"}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("backbone", "profile")}
+        d["profile"] = {k: getattr(self.profile, k) for k in self.profile_fields()}
         d["backbone"] = self.backbone.config_hash if self.backbone else None
         return d
 

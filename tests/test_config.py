@@ -45,3 +45,17 @@ def test_shared_rotnet_is_one_run_across_experiments():
         hashes[exp.id] = specs
     assert len(set().union(*hashes.values())) == 1
     assert all(hashes.values())
+
+
+def test_hash_covers_only_what_changes_the_run():
+    from rotnet_repro.experiments import probe
+
+    p = PROFILES["smoke"]
+    longer_heads = apply_overrides(p, ["nonlinear_epochs=9"])
+    assert rotnet(p, 0).config_hash == rotnet(longer_heads, 0).config_hash  # the RotNet is not retrained
+    a, b = probe(p, 0, rotnet(p, 0), "conv2", "nonlinear"), probe(longer_heads, 0, rotnet(longer_heads, 0), "conv2", "nonlinear")
+    assert a.config_hash != b.config_hash
+    c = probe(p, 0, rotnet(p, 0), "conv2", "conv")
+    assert c.config_hash == probe(longer_heads, 0, rotnet(longer_heads, 0), "conv2", "conv").config_hash
+    assert rotnet(p, 0).config_hash != rotnet(apply_overrides(p, ["pretext_epochs=3"]), 0).config_hash
+    assert c.config_hash != probe(p, 0, rotnet(apply_overrides(p, ["pretext_epochs=3"]), 0), "conv2", "conv").config_hash
