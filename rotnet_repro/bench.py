@@ -142,13 +142,13 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
         with torch.no_grad(), dev.autocast():
             return backbone.features(dev.prep(normalize(x)), "conv2").float()
 
-    cached = features(data.images[:BATCH])
+    cached = features(data.images[:BATCH]).flatten(1)  # as the cached path stores them for this head
 
     def recompute() -> None:
         idx = torch.randint(0, len(data), (BATCH,), generator=g).to(dev.device)
         head_step(features(augment(data.images[idx], g)))
 
-    extract_batch = data.images[:profile.eval_batch]
+    extract_batch = data.images[:dev.eval_batch(profile.eval_batch)]
     fns = {"recompute": recompute, "cached": lambda: head_step(cached), "extract": lambda: features(extract_batch)}
     for fn in fns.values():
         fn()

@@ -52,6 +52,11 @@ class Device:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def eval_batch(self, n: int) -> int:
+        """Inference batch: large on a GPU; on a CPU big batches spill the caches (measured on 2 cores:
+        batch 128 extracts conv2 features 2.9x faster than 1000 at width 1/4, 1.13x at width 1)."""
+        return n if self.device.type == "cuda" else min(n, 128)
+
     def model(self, m: nn.Module) -> nn.Module:
         return m.to(self.device, memory_format=torch.channels_last)
 
@@ -133,7 +138,7 @@ def fit(
 def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, dev: Device, batch: int,
             transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     outs = []
-    for xb in x.split(batch):
+    for xb in x.split(dev.eval_batch(batch)):
         if transform is not None:
             xb = transform(xb)
         with dev.autocast():
@@ -149,7 +154,7 @@ def rotation_accuracy(model: NIN, test: Split, rotations: str, dev: Device, batc
     """Rotation-prediction accuracy over all rotated copies of the test set."""
     model.eval()
     correct = total = 0
-    for xb in test.images.split(batch):
+    for xb in test.images.split(dev.eval_batch(batch)):
         x, y = rotate_batch(xb, rotations)
         with torch.no_grad(), dev.autocast():
             correct += (model(dev.prep(normalize(x))).argmax(1) == y).sum().item()
@@ -232,7 +237,7 @@ class FeatureCache:
             out = []
             for split in (train, test):
                 parts: dict[str, list[torch.Tensor]] = {t: [] for t in backbone.taps}
-                for xb in split.images.split(batch):
+                for xb in split.images.split(dev.eval_batch(batch)):
                     with torch.no_grad(), dev.autocast():
                         for t, f in backbone.all_features(dev.prep(normalize(xb))).items():
                             parts[t].append(f.float())
@@ -261,6 +266,8 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, run_
         key = (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch)
         ftrain, ftest = cache.get(key, backbone, train, test, spec.tap, dev, p.eval_batch)
         ftrain, ytrain = ftrain[labelled], train.labels[labelled]
+        if spec.head == "nonlinear":  # flatten once, not a channels_last copy in every step
+            ftrain, ftest = ftrain.flatten(1), ftest.flatten(1)
         model, params = head, head.parameters()
 
         def batches(g: torch.Generator):
