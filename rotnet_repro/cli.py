@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=6, help="timed steps per path (default 6)")
     bench.add_argument("--data-dir", default=None)
     bench.add_argument("--device", default="auto")
+    bench.add_argument("--save", default=None, metavar="JSON",
+                       help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
     return ap
 
 
@@ -107,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "bench":
             from .bench import run_bench
 
-            run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device)
+            out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device)
+            if args.save:
+                path = Path(args.save)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+                print(f"saved {path}")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -241,6 +241,28 @@ def replace_block(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda _: f"{begin}\n{body.rstrip()}\n{end}", text)
 
 
+def bench_markdown(bench_dir: Path) -> str:
+    """The saved `bench` measurements, one row per file."""
+    import json
+
+    files = sorted(Path(bench_dir).glob("*.json"))
+    if not files:
+        return "No saved measurements: run `python -m rotnet_repro bench --save results/bench/NAME.json`."
+    lines = ["| model (profile) | machine | model compute alone, img/s | our data path, img/s | naive loader, img/s "
+             "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for f in files:
+        b = json.loads(f.read_text())
+        ips = b["images_per_s"]
+        lines.append(
+            f"| width {b['width']:g} ({b['profile']}) | {b['cpu']}, {b['device']}, torch {b['torch_version']} "
+            f"| {ips['model compute alone']:.1f} | {ips['our data path']:.1f} | {ips['naive per-sample loader']:.1f} "
+            f"| {b['data_overhead_pct']:+.1f}% | {b['speedup_vs_naive']:.2f}x "
+            f"| {b['recompute_min']:.0f} min vs {b['cached_min']:.1f} min: {b['cached_speedup']:.1f}x |")
+    return "\n".join(lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
+                              "interleaved steps; the classifier times are extrapolated from timed steps."])
+
+
 def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
               report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md") -> list[Path]:
     """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
@@ -257,7 +279,9 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
             written.append(md)
     sections = [profile_section(df, p, Path(figures_dir).as_posix()) for p in _profiles(df)]
     body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
-    for path, name, text in ((report, "results", body), (readme, "headline", headline(df))):
+    blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
+              (readme, "headline", headline(df)))
+    for path, name, text in blocks:
         if path is not None and Path(path).exists():
             Path(path).write_text(replace_block(Path(path).read_text(), name, text))
             written.append(Path(path))

@@ -54,7 +54,8 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     results.mkdir()
     (results / "cpu.csv").write_text((FIXTURES / "smoke_results.csv").read_text().replace(",smoke,", ",cpu,"))
     report = tmp_path / "REPORT.md"
-    report.write_text("x\n<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n")
+    report.write_text("x\n<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n"
+                      "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n")
     first = write_all(results, tmp_path / "figures", report, None)
     snapshot = {p: p.read_bytes() for p in first}
     second = write_all(results, tmp_path / "figures", report, None)
