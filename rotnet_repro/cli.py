@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .config import PROFILES, apply_overrides, get_profile
+from .config import PROFILES, apply_overrides, custom_label, get_profile
 from .data import DATA_ENV
 from .errors import UserError
 from .experiments import EXPERIMENTS, resolve
@@ -77,12 +77,15 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     _logging(Path(args.out) / "logs" / f"{profile.name}.log")
-    runner = Runner(profile, args.out, args.data_dir, args.download, args.device)
+    label = custom_label(profile, args.overrides)
+    if args.overrides:
+        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
+    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label)
     t0 = time.time()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for exp in exps:
             n = runner.run_experiment(exp, seed, args.backbone_seed)
-            fig = refresh_figure(runner.results_path, exp.artifact, profile.name, Path(args.out) / "figures")
+            fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
             logging.getLogger("rotnet_repro").info("%s seed %d: %d new rows -> %s; figure %s", exp.id, seed, n,
                                                    runner.results_path, fig)
     print(f"done in {time.time() - t0:.0f} s; results in {runner.results_path}")

@@ -143,6 +143,18 @@ def _parse(value: str, typ: typing.Any, key: str) -> typing.Any:
         raise UserError(f"bad override {key}={value!r}: expected {getattr(typ, '__name__', typ)}") from None
 
 
+def custom_label(profile: Profile, items: list[str]) -> str:
+    """Where overridden runs report: their own results CSV, so that no table mixes configs as seeds."""
+    if not items:
+        return profile.name
+    return f"{profile.name}-custom-{hashlib.md5(' '.join(sorted(items)).encode()).hexdigest()[:6]}"
+
+
+def base_profile(label: str) -> Profile:
+    """The profile a results label was made from (`cpu-custom-1a2b3c` -> cpu)."""
+    return PROFILES.get(label.split("-custom-")[0], PROFILES["paper"])
+
+
 def apply_overrides(profile: Profile, items: list[str]) -> Profile:
     """Apply `key=value` overrides, type-checked against the Profile fields."""
     hints = typing.get_type_hints(Profile)

@@ -13,21 +13,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import PROFILES
+from .config import base_profile
 from .experiments import EXPERIMENTS
 from .results import read_results
 
 
 def profile_note(name: str) -> str:
     """How a profile's numbers were made, from its definition (the scale is said wherever numbers appear)."""
-    p = PROFILES.get(name)
-    if p is None or name == "paper":
-        return "paper profile (full protocol)"
+    p = base_profile(name)
+    custom = " with overrides (each run's spec.json holds its config)" if "-custom-" in name else ""
+    if p.name == "paper":
+        return f"{name} profile (full protocol{custom})"
     if p.data == "synthetic":
         return f"{name} profile (synthetic data, seconds; numbers are meaningless)"
     per_class = f"{p.n_pretext} images/class" if p.n_pretext else "all images"
     return (f"{name} profile (scaled: NIN width {p.width:g}, pretext on {per_class} x {p.pretext_epochs} epochs, "
-            f"{p.samples_per_epoch}-sample classifier epochs)")
+            f"{p.samples_per_epoch}-sample classifier epochs{custom})")
 
 
 ARTIFACT_TITLES = {e.artifact: e.title for e in EXPERIMENTS.values()}
@@ -59,7 +60,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 def cell_order(artifact: str, profile: str) -> list[tuple[str, str, str]]:
     """(row, column, metric) of an artifact in the registry's order."""
     exp = next(e for e in EXPERIMENTS.values() if e.artifact == artifact)
-    p = PROFILES.get(profile, PROFILES["paper"])
+    p = base_profile(profile)
     seen: dict[tuple[str, str, str], None] = {}
     for c in exp.build(p, 0, 0):
         seen[(c.row, c.column, c.metric)] = None

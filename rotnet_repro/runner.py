@@ -32,12 +32,13 @@ def git_sha() -> str:
 
 class Runner:
     def __init__(self, profile: Profile, out: Path | str = ".", data_dir: Path | str | None = None,
-                 download: bool = False, device: str = "auto"):
+                 download: bool = False, device: str = "auto", label: str | None = None):
         self.profile, self.out = profile, Path(out)
+        self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
         self.dev = Device.pick(device)
         self.runs_dir = self.out / "runs" / profile.name
-        self.results_path = self.out / "results" / f"{profile.name}.csv"
+        self.results_path = self.out / "results" / f"{self.label}.csv"
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
         self.sha = git_sha()
@@ -92,7 +93,7 @@ class Runner:
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
         s = cell.spec
         return dict(experiment=exp.id, artifact=exp.artifact, row=cell.row, column=cell.column, run_id=rec["run_id"],
-                    config_hash=rec["config_hash"], profile=self.profile.name, seed=s.seed, kind=s.kind,
+                    config_hash=rec["config_hash"], profile=self.label, seed=s.seed, kind=s.kind,
                     blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
                     n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
                     value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"], git_sha=rec["git_sha"],

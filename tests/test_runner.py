@@ -128,3 +128,14 @@ def test_list_names_every_experiment(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(e in out for e in EXPERIMENTS)
+
+
+def test_overridden_runs_report_to_their_own_csv(tmp_path):
+    code = main(["run", "table3_comparison", "--profile", "smoke", "--set", "nonlinear_epochs=3", "--out", str(tmp_path)])
+    assert code == 0
+    files = sorted(p.name for p in (tmp_path / "results").glob("*.csv"))
+    assert len(files) == 1 and files[0].startswith("smoke-custom-")
+    df = read_results(tmp_path / "results" / files[0])
+    validate(df)
+    assert set(df.profile) == {files[0][:-4]}
+    assert (tmp_path / "figures" / files[0][:-4] / "table3.png").exists()
