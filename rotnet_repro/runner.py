@@ -77,7 +77,8 @@ class Runner:
         tmp.write_text(json.dumps(rec, indent=1))
         os.replace(tmp, done)
         (run_dir / "ckpt.pt").unlink(missing_ok=True)  # optimizer state is no longer needed
-        log.info("run %s done in %.0f s: %s", spec.run_id, time.time() - t0,
+        log.info("run %s done: %.0f s of training in all, %.0f s in this process: %s", spec.run_id, rec["wall_s"],
+                 time.time() - t0,
                  ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
         return rec
 
