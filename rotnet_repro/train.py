@@ -236,12 +236,15 @@ class FeatureCache:
             backbone.eval()
             out = []
             for split in (train, test):
-                parts: dict[str, list[torch.Tensor]] = {t: [] for t in backbone.taps}
-                for xb in split.images.split(dev.eval_batch(batch)):
+                feats: dict[str, torch.Tensor] = {}  # filled in place: one copy of the features in memory
+                step = dev.eval_batch(batch)
+                for start in range(0, len(split), step):
                     with torch.no_grad(), dev.autocast():
-                        for t, f in backbone.all_features(dev.prep(normalize(xb))).items():
-                            parts[t].append(f.float())
-                out.append({t: torch.cat(v) for t, v in parts.items()})
+                        for t, f in backbone.all_features(dev.prep(normalize(split.images[start:start + step]))).items():
+                            if t not in feats:
+                                feats[t] = torch.empty((len(split), *f.shape[1:]), device=f.device)
+                            feats[t][start:start + len(f)] = f.float()
+                out.append(feats)
             self.feats = {t: (out[0][t], out[1][t]) for t in backbone.taps}
             self.key = key
         return self.feats[tap]
