@@ -9,7 +9,7 @@ import pandas as pd
 from .config import get_profile
 from .experiments import EXPERIMENTS
 from .plots import PLOTS
-from .report import claims_markdown, comparison, comparison_markdown, profile_note
+from .report import comparison, comparison_markdown, profile_note
 from .results import read_results
 
 
@@ -35,6 +35,3 @@ def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
 def figure(artifact: str, df: pd.DataFrame, profile: str):
     return PLOTS[artifact](comparison(df, artifact, profile), profile)
 
-
-def claims(df: pd.DataFrame, profile: str) -> str:
-    return claims_markdown(df, profile)
