@@ -101,8 +101,11 @@ def fig5a(p: Profile, seed: int, bseed: int) -> list[Cell]:
     for e in snapshot_epochs(p):
         last = e == p.pretext_epochs  # the last snapshot is the RotNet itself: shared runs
         c = probe(p, seed, r, "conv2", "nonlinear", pretext_epoch=0 if last else e)
+        # a snapshot's rotation accuracy belongs to the backbone, not to the head's seed:
+        # always read it from the backbone seed's probe, so extra head seeds do not repeat it
+        snap = probe(p, bseed, r, "conv2", "nonlinear", pretext_epoch=e)
         cells += [Cell("object classification (conv2 non-linear)", str(e), c),
-                  Cell("rotation prediction", str(e), r if last else c, "rotation_acc")]
+                  Cell("rotation prediction", str(e), r if last else snap, "rotation_acc")]
     return cells
 
 

@@ -59,3 +59,17 @@ def test_hash_covers_only_what_changes_the_run():
     assert c.config_hash == probe(longer_heads, 0, rotnet(longer_heads, 0), "conv2", "conv").config_hash
     assert rotnet(p, 0).config_hash != rotnet(apply_overrides(p, ["pretext_epochs=3"]), 0).config_hash
     assert c.config_hash != probe(p, 0, rotnet(apply_overrides(p, ["pretext_epochs=3"]), 0), "conv2", "conv").config_hash
+
+
+def test_extra_head_seeds_share_the_backbone_metrics():
+    """Head seeds 1, 2 on backbone seed 0: rotation accuracies point at the seed-0 runs, heads at new ones."""
+    p = PROFILES["cpu"]
+    for exp in EXPERIMENTS.values():
+        base = {(c.row, c.column, c.metric): c.spec.run_id for c in exp.build(p, 0, 0)}
+        extra = {(c.row, c.column, c.metric): c.spec.run_id for c in exp.build(p, 1, 0)}
+        assert base.keys() == extra.keys()
+        for key, run_id in extra.items():
+            if key[2] == "rotation_acc":
+                assert run_id == base[key], (exp.id, key)
+            else:
+                assert run_id != base[key], (exp.id, key)
