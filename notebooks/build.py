@@ -29,7 +29,8 @@ for name, exp, artifact, what in NOTEBOOKS:
         nbf.v4.new_markdown_cell(
             f"# {what}\n\n"
             "**Scale.** By default this notebook reads the committed `cpu`-profile results: a scaled protocol "
-            "(NIN width 1/4, short schedules, one seed) whose numbers sit well below the paper's; the comparisons, "
+            "(NIN width 1/4, short schedules; each RotNet trained once, heads and baselines over the seeds the table "
+            "states as n) whose numbers sit well below the paper's; the comparisons, "
             "not the absolute numbers, are what it can test. Set `profile = \"paper\"` for full-protocol results "
             "where they exist. **How close we got** is in the table below (paper, ours at the last epoch, "
             "difference, and the test-set-selected *oracle* figure) and, in words, in `REPORT.md`."),

@@ -18,9 +18,10 @@ PAPER, OURS = "#7f7f7f", "#1f77b4"
 
 
 def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
-    n = int(t["n"].max()) if len(t) else 0
+    lo, hi = (int(t["n"].min()), int(t["n"].max())) if len(t) else (0, 0)
+    n = f"n={hi}" if lo == hi else f"n={lo}-{hi}"
     scale = "full protocol" if profile == "paper" else "SCALED-DOWN protocol"
-    ax.set_title(f"{what}\n{profile} profile ({scale}), last epoch, n={n} seed(s)", fontsize=9)
+    ax.set_title(f"{what}\n{profile} profile ({scale}), last epoch, {n} seed(s) per point", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:

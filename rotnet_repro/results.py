@@ -1,7 +1,7 @@
 """The tidy results CSV: one row per (experiment cell, run, metric, selection).
 
 Rows are appended by rewriting the file to a temporary name and renaming it, so a
-crash never leaves a half row.
+crash never leaves a half row; a lock file keeps concurrent writers from losing rows.
 """
 
 from __future__ import annotations
@@ -9,9 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locking
+    fcntl = None
 
 COLUMNS = [
     "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "kind", "blocks",
@@ -29,9 +36,30 @@ def read_results(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rotations": str, "column": str})
 
 
+@contextmanager
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on the file `path` (made if missing) for this process. Yields whether it is held:
+    False only when `wait` is off and another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        if fcntl is None:
+            yield True
+            return
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def append_rows(path: Path, rows: list[dict]) -> int:
     """Append rows whose key is not in the file yet; returns how many were added."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.with_suffix(".csv.lock")):
+        return _append(path, rows)
+
+
+def _append(path: Path, rows: list[dict]) -> int:
     old = path.read_text() if path.exists() else ""
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
     new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]

@@ -7,17 +7,30 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .config import Profile, RunSpec
 from .data import Split, load_cifar10, synthetic_cifar
+from .errors import UserError
 from .experiments import Experiment
-from .results import append_rows
+from .results import append_rows, locked
 from .train import Device, FeatureCache, train_classifier, train_rotnet, train_supervised
 
 log = logging.getLogger("rotnet_repro")
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory for this process: two processes never train one run at once."""
+    with locked(run_dir / ".lock", wait=False) as held:
+        if not held:
+            raise UserError(f"run {run_dir.name} is being trained by another process; wait for it to finish "
+                            "(or stop it) and run again: finished runs are skipped")
+        yield
 
 
 def git_sha() -> str:
@@ -60,7 +73,12 @@ class Runner:
             return json.loads(done.read_text())
         if spec.backbone is not None:
             self.result(spec.backbone)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(run_dir):
+            if done.exists():  # finished by another process while this one waited on the backbone
+                return json.loads(done.read_text())
+            return self._train(spec, run_dir, done)
+
+    def _train(self, spec: RunSpec, run_dir: Path, done: Path) -> dict:
         (run_dir / "spec.json").write_text(json.dumps(spec.canonical(), indent=1, sort_keys=True, default=list))
         train, test = self.data()
         log.info("run %s: %s", spec.run_id, _describe(spec))

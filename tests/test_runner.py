@@ -5,8 +5,9 @@ import pytest
 from rotnet_repro import train
 from rotnet_repro.cli import main
 from rotnet_repro.config import PROFILES
+from rotnet_repro.errors import UserError
 from rotnet_repro.experiments import EXPERIMENTS
-from rotnet_repro.results import COLUMNS, read_results, validate
+from rotnet_repro.results import COLUMNS, locked, read_results, validate
 from rotnet_repro.runner import Runner
 
 STABLE = [c for c in COLUMNS if c not in ("wall_s", "git_sha")]
@@ -139,3 +140,16 @@ def test_overridden_runs_report_to_their_own_csv(tmp_path):
     validate(df)
     assert set(df.profile) == {files[0][:-4]}
     assert (tmp_path / "figures" / files[0][:-4] / "table3.png").exists()
+
+
+def test_a_run_held_by_another_process_is_not_trained_twice(tmp_path):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    spec = EXPERIMENTS["table3_comparison"].build(r.profile, 0, 0)[0].spec  # the supervised NIN
+    with locked(r.runs_dir / spec.run_id / ".lock") as held:
+        assert held
+        with locked(r.runs_dir / spec.run_id / ".lock", wait=False) as again:
+            assert not again
+        with pytest.raises(UserError, match="being trained by another process"):
+            r.result(spec)
+    assert not (r.runs_dir / spec.run_id / "result.json").exists()
+    assert r.result(spec)["run_id"] == spec.run_id  # free again: trains

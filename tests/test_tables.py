@@ -11,9 +11,11 @@ import pytest
 from rotnet_repro.report import (
     ARTIFACT_TITLES,
     claims_markdown,
+    claims_per_head_seed,
     comparison,
     comparison_markdown,
     fmt_stat,
+    head_seed_rows,
     replace_block,
     write_all,
 )
@@ -62,3 +64,18 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     assert first == second and all(p.read_bytes() == snapshot[p] for p in second)
     assert (tmp_path / "figures" / "cpu" / "fig5b.png").exists()
     assert "The paper's claims" in report.read_text()
+
+
+def test_claims_per_head_seed_use_the_shared_rotnet():
+    """Head seeds on one RotNet (seed 0): each seed's check sees that RotNet's rotation accuracies;
+    with one RotNet per seed (the fixture), each seed sees only its own."""
+    df = read_results(FIXTURES / "smoke_results.csv")
+    own = head_seed_rows(df, 1)
+    assert set(own.seed) == {1}
+    shared = df[~((df.metric == "rotation_acc") & (df.seed == 1))]
+    rows = head_seed_rows(shared, 1)
+    rot = rows[rows.metric == "rotation_acc"]
+    assert set(rot.seed) == {0} and len(rot) == len(own[own.metric == "rotation_acc"])
+    assert sorted(claims_per_head_seed(shared, "smoke")) == [0, 1]
+    text = claims_markdown(shared, "smoke")
+    assert "RotNet seeds [0] (each RotNet trained once" in text and "holds in 0 of 2" in text
