@@ -213,7 +213,9 @@ def claims_markdown(df: pd.DataFrame, profile: str) -> str:
         lines += ["", "| claim | verdict (means) | per head seed | evidence (ours, %, means) |", "|---|---|---|---|"]
         for i, (c, v, e) in enumerate(claims(d, profile)):
             holds = sum(p[i][1] == "holds" for p in per_seed)
-            lines.append(f"| {c} | **{v}** | holds in {holds} of {len(heads)} | {e} |")
+            measured = sum(not p[i][1].startswith("not measurable") for p in per_seed)
+            missing = f" ({len(heads) - measured} seed(s) with runs missing)" if measured < len(heads) else ""
+            lines.append(f"| {c} | **{v}** | holds in {holds} of {measured}{missing} | {e} |")
     else:
         lines[0] += " A verdict at one seed does not account for seed noise."
         lines += ["", "| claim | verdict | evidence (ours, %) |", "|---|---|---|"]
