@@ -22,6 +22,7 @@ from rotnet_repro.report import (
 from rotnet_repro.results import read_results, validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def render() -> str:
@@ -79,3 +80,28 @@ def test_claims_per_head_seed_use_the_shared_rotnet():
     assert sorted(claims_per_head_seed(shared, "smoke")) == [0, 1]
     text = claims_markdown(shared, "smoke")
     assert "RotNet seeds [0] (each RotNet trained once" in text and "holds in 0 of 2" in text
+
+
+def _pinned(package: str) -> str | None:
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.startswith(f"{package}=="):
+            return line.split("==")[1].strip()
+    return None
+
+
+def test_committed_tables_and_figures_are_what_make_tables_writes(tmp_path, monkeypatch):
+    """REPORT.md, README.md's headline and figures/ regenerate byte for byte from the committed CSVs
+    (PNGs only under the matplotlib version that constraints.txt pins: pixels vary between versions)."""
+    import shutil
+
+    import matplotlib
+
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    for name in ("REPORT.md", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    written = write_all()
+    check_png = matplotlib.__version__ == _pinned("matplotlib")
+    stale = sorted({p.as_posix() for p in written
+             if (p.suffix != ".png" or check_png) and p.read_bytes() != (ROOT / p).read_bytes()})
+    assert not stale, f"run `make tables` and commit: {stale}"
