@@ -70,19 +70,28 @@ def plot_table3(t: pd.DataFrame, profile: str) -> plt.Figure:
     return _bars(t, profile, "Table 3: RotNet features vs supervised NIN")
 
 
+def _band(ax: plt.Axes, x: pd.Series, d: pd.DataFrame, color: str) -> None:
+    """Mean ± 1 std over seeds, where a point has several."""
+    if (d["n"] > 1).any():
+        std = d["std"].fillna(0)
+        ax.fill_between(x, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2, lw=0,
+                        label=f"± 1 std over {int(d['n'].max())} head seeds")
+
+
 def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
     obj = t[t.row.str.startswith("object")]
     rot = t[t.row == "rotation prediction"]
     sup = t[t.row == "Supervised NIN"]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(obj.column.astype(int), obj["mean"], "o-", color=OURS, label="object classification (conv2 non-linear)")
+    _band(ax, obj.column.astype(int), obj, OURS)
     ax.plot(rot.column.astype(int), rot["mean"], "s-", color="#d62728", label="rotation prediction")
     if len(sup) and not np.isnan(sup["mean"].iloc[0]):
         ax.axhline(sup["mean"].iloc[0], color="k", ls="--", lw=1, label="supervised NIN (ours)")
     ax.set_xlabel("pretext training epochs")
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
-    _title(ax, "Fig. 5(a): object vs rotation accuracy over pretext training", profile, obj)
+    _title(ax, "Fig. 5(a): object vs rotation accuracy over pretext training", profile, t)
     fig.tight_layout()
     return fig
 
@@ -93,9 +102,7 @@ def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
         d = t[t.row == name]
         k = d.column.astype(int)
         ax.plot(k, d["mean"], "o-", color=color, label=f"{name} (ours)")
-        std = d["std"].fillna(0)
-        if (d["n"] > 1).any():
-            ax.fill_between(k, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2)
+        _band(ax, k, d, color)
         ax.plot(k, d["paper"], "x--", color=color, alpha=0.6, label=f"{name} (paper protocol, third-party re-run)")
     ax.set_xscale("log")
     ax.set_xlabel("labelled examples per class (K)")
