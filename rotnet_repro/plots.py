@@ -75,7 +75,7 @@ def _band(ax: plt.Axes, x: pd.Series, d: pd.DataFrame, color: str) -> None:
     if (d["n"] > 1).any():
         std = d["std"].fillna(0)
         ax.fill_between(x, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2, lw=0,
-                        label=f"± 1 std over {int(d['n'].max())} head seeds")
+                        label=f"± 1 std over {int(d['n'].max())} seeds")
 
 
 def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
