@@ -212,8 +212,8 @@ def claims_markdown(df: pd.DataFrame, profile: str) -> str:
             lines[0] += " The spread is over classifier and supervised seeds, not over RotNet pretraining."
         lines += ["", "| claim | verdict (means) | per head seed | evidence (ours, %, means) |", "|---|---|---|---|"]
         for i, (c, v, e) in enumerate(claims(d, profile)):
-            holds = sum(p[i][1] == "holds" for p in per_seed)
-            measured = sum(not p[i][1].startswith("not measurable") for p in per_seed)
+            holds = sum(p[i][1] == _verdict(True) for p in per_seed)
+            measured = sum(p[i][1] != _verdict(None) for p in per_seed)
             missing = f" ({len(heads) - measured} seed(s) with runs missing)" if measured < len(heads) else ""
             lines.append(f"| {c} | **{v}** | holds in {holds} of {measured}{missing} | {e} |")
     else:
