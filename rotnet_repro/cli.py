@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,8 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=".", help="where results/ and runs/ go (default .)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    run.add_argument("--rows", default=None, metavar="REGEX",
+                     help="run only the cells whose row matches (re.search), e.g. 'RotNet 4' for Table 1's 4-block row")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
+    imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
+    imp.add_argument("source", help="a runs/<profile>/ folder, e.g. ../shared/gpu-runs/h200-2026-11-26/runs/paper")
+    imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
     tables.add_argument("--figures", default="figures")
@@ -81,8 +87,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label)
+    if args.rows is not None:
+        try:
+            runner.rows = re.compile(args.rows)
+        except re.error as e:
+            raise UserError(f"bad --rows regex {args.rows!r}: {e}") from None
     t0 = time.time()
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runner.plan([c for seed in seeds for exp in exps
+                 for c in exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed)])
+    for seed in seeds:
         for exp in exps:
             n = runner.run_experiment(exp, seed, args.backbone_seed)
             fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
@@ -105,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             cmd_list()
         elif args.cmd == "run":
             cmd_run(args)
+        elif args.cmd == "import":
+            from .runner import import_runs
+
+            for line in import_runs(Path(args.source), Path(args.out) / "runs"):
+                print(line)
         elif args.cmd == "tables":
             from .report import write_all
 

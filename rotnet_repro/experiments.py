@@ -9,7 +9,7 @@ and are trained once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Profile, RunSpec
 from .errors import UserError
@@ -33,8 +33,13 @@ class Experiment:
     build: Callable[[Profile, int, int], list[Cell]]  # (profile, seed, backbone seed)
 
 
+def shared(p: Profile) -> Profile:
+    """The profile of the runs that do not depend on the head path (see Profile.shared_runs)."""
+    return replace(p, name=p.shared_runs) if p.shared_runs else p
+
+
 def rotnet(p: Profile, seed: int, blocks: int = 4, rotations: str = "4") -> RunSpec:
-    return RunSpec("rotnet", p, seed, blocks=blocks, rotations=rotations)
+    return RunSpec("rotnet", shared(p), seed, blocks=blocks, rotations=rotations)
 
 
 def probe(p: Profile, seed: int, backbone: RunSpec | None, tap: str, head: str, finetune: bool = False,
@@ -42,13 +47,13 @@ def probe(p: Profile, seed: int, backbone: RunSpec | None, tap: str, head: str, 
     """A classifier on a tap of a RotNet (or of a random init: backbone None, blocks 1-2)."""
     blocks = backbone.blocks if backbone else 2
     rotations = backbone.rotations if backbone else ""
-    return RunSpec("classifier", p, seed, blocks=blocks, rotations=rotations, tap=tap, head=head,
+    return RunSpec("classifier", shared(p) if finetune else p, seed, blocks=blocks, rotations=rotations, tap=tap, head=head,
                    backbone=backbone, pretext_epoch=pretext_epoch, finetune=finetune,
                    n_per_class=0 if k == PER_CLASS_ALL else k)
 
 
 def supervised(p: Profile, seed: int, k: int = 0) -> RunSpec:
-    return RunSpec("supervised", p, seed, blocks=3, rotations="", n_per_class=0 if k == PER_CLASS_ALL else k)
+    return RunSpec("supervised", shared(p), seed, blocks=3, rotations="", n_per_class=0 if k == PER_CLASS_ALL else k)
 
 
 def table1(p: Profile, seed: int, bseed: int) -> list[Cell]:

@@ -2,11 +2,18 @@
 
 Architecture from protocol.md: each conv is Conv(bias=False) -> BN -> ReLU with
 "same" padding; block 1 ends in MaxPool(3, 2, 1), block 2 in AvgPool(3, 2, 1),
-blocks 3-5 have no pooling on CIFAR. PyTorch default init (the official code
-never calls its own init).
+blocks 3-5 have no pooling on CIFAR.
+
+Initialisation as in the official code: the backbone keeps PyTorch's default init
+(the official NIN defines an init but never calls it); the heads on frozen or
+fine-tuned features get the official classifier module's init, which it does call
+(`init_head`: Conv2d ~ N(0, sqrt(2 / (k*k*out_channels))), BatchNorm weight 1 and
+bias 0, Linear ~ N(0, sqrt(2 / out_features)) with bias 0).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -113,11 +120,35 @@ class ConvHead(nn.Module):
         return self.fc(self.block(x).mean(dim=(2, 3)))
 
 
+# Part of every classifier's identity (config.RunSpec.canonical): heads trained with
+# another init are other runs.
+HEAD_INIT = "official"
+
+
+def init_head(module: nn.Module) -> nn.Module:
+    """The official classifier init (protocol.md, "Head init"), applied to every layer of a head."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (k * m.out_channels)))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / m.out_features))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
 def make_head(head: str, tap: str, width: float, n_out: int = 10) -> nn.Module:
+    """A freshly (officially) initialised classifier head for a tap."""
     if head == "nonlinear":
-        return NonLinearHead(tap_dim(tap, width), n_out)
+        return init_head(NonLinearHead(tap_dim(tap, width), n_out))
     if head == "conv":
-        return ConvHead(tap_channels(tap, width), n_out, width)
+        return init_head(ConvHead(tap_channels(tap, width), n_out, width))
     raise ValueError(f"unknown head {head!r}")
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,11 +19,16 @@ import torch
 from .config import Profile, RunSpec
 from .data import Split, load_cifar10, synthetic_cifar
 from .errors import UserError
-from .experiments import Experiment
+from .experiments import Cell, Experiment
 from .results import append_rows, locked
 from .train import Device, FeatureCache, train_classifier, train_rotnet, train_supervised
+from .views import ViewStore
 
 log = logging.getLogger("rotnet_repro")
+
+
+class SharedRunMissing(UserError):
+    """A run of another profile (Profile.shared_runs) that this profile reads but never trains."""
 
 
 @contextmanager
@@ -50,7 +58,11 @@ class Runner:
         self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
         self.dev = Device.pick(device)
-        self.runs_dir = self.out / "runs" / profile.name
+        self.runs_root = self.out / "runs"
+        self.runs_dir = self.runs_root / profile.name  # this profile's own runs; shared ones are under their profile
+        self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
+        self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
+        self.rows: re.Pattern | None = None  # run only the cells whose row matches
         self.results_path = self.out / "results" / f"{self.label}.csv"
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
@@ -65,12 +77,19 @@ class Runner:
             self._data = (train.to(self.dev.device), test.to(self.dev.device))
         return self._data
 
+    def run_dir(self, spec: RunSpec) -> Path:
+        return self.runs_root / spec.profile.name / spec.run_id
+
     def result(self, spec: RunSpec) -> dict:
         """The run's finished record, training it (and what it depends on) first if needed."""
-        run_dir = self.runs_dir / spec.run_id
+        run_dir = self.run_dir(spec)
         done = run_dir / "result.json"
         if done.exists():
             return json.loads(done.read_text())
+        if spec.profile.name != self.profile.name:
+            raise SharedRunMissing(f"{_describe(spec)} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
+                                   f"not finished in {run_dir.parent}: train it with --profile {spec.profile.name} "
+                                   "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
             self.result(spec.backbone)
         with run_lock(run_dir):
@@ -86,7 +105,8 @@ class Runner:
         if spec.kind == "rotnet":
             rec = train_rotnet(spec, train, test, self.dev, run_dir)
         elif spec.kind == "classifier":
-            rec = train_classifier(spec, train, test, self.dev, run_dir, self.runs_dir, self.cache)
+            rec = train_classifier(spec, train, test, self.dev, run_dir, self.runs_root, self.cache,
+                                   self.view_store(spec))
         else:
             rec = train_supervised(spec, train, test, self.dev, run_dir)
         rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
@@ -95,16 +115,58 @@ class Runner:
         tmp.write_text(json.dumps(rec, indent=1))
         os.replace(tmp, done)
         (run_dir / "ckpt.pt").unlink(missing_ok=True)  # optimizer state is no longer needed
+        if self.view_store(spec) is not None:
+            self._release(spec)
         log.info("run %s done: %.0f s of training in all, %.0f s in this process: %s", spec.run_id, rec["wall_s"],
                  time.time() - t0,
                  ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
         return rec
 
+    @staticmethod
+    def _store_key(spec: RunSpec) -> str:
+        if spec.backbone is None:
+            return f"random-{spec.blocks}b-s{spec.seed}"
+        return f"{spec.backbone.run_id}-e{spec.pretext_epoch or spec.backbone.profile.pretext_epochs}"
+
+    def selected(self, cells: list[Cell]) -> list[Cell]:
+        return [c for c in cells if self.rows is None or self.rows.search(c.row)]
+
+    def plan(self, cells: list[Cell]) -> None:
+        """Note the heads planned on each view store: one pass extracts all the taps they read, and each tap's
+        views (GBs at full width) are deleted once the planned heads that read it are finished."""
+        for s in (c.spec for c in self.selected(cells)):
+            if s.kind == "classifier" and s.profile.head_views and not s.finetune:
+                self.planned.setdefault(self._store_key(s), {})[s.run_id] = s
+
+    def _release(self, spec: RunSpec) -> None:
+        """Delete the views of each tap of the spec's store whose planned heads are all finished."""
+        key = self._store_key(spec)
+        heads = self.planned.get(key, {}).values()
+        store = ViewStore(self.cache_dir / key, spec.profile.head_views, [])
+        for tap in {s.tap for s in heads} | {spec.tap}:
+            if all((self.run_dir(s) / "result.json").exists() for s in heads if s.tap == tap) and store.drop(tap):
+                log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
+
+    def view_store(self, spec: RunSpec) -> ViewStore | None:
+        if not spec.profile.head_views or spec.finetune:
+            return None
+        key = self._store_key(spec)
+        pending = [s for s in self.planned.get(key, {}).values() if not (self.run_dir(s) / "result.json").exists()]
+        taps = {s.tap for s in pending} | {spec.tap}
+        return ViewStore(self.cache_dir / key, spec.profile.head_views, sorted(taps))
+
     def run_experiment(self, exp: Experiment, seed: int, backbone_seed: int | None = None) -> int:
-        """Train what the experiment needs; append its rows. Returns the number of rows added."""
+        """Train what the experiment needs; append its rows. Returns the number of rows added.
+        Cells whose shared runs (another profile's) are missing are skipped with a log line."""
         added = 0
-        for cell in exp.build(self.profile, seed, seed if backbone_seed is None else backbone_seed):
-            rec = self.result(cell.spec)
+        cells = self.selected(exp.build(self.profile, seed, seed if backbone_seed is None else backbone_seed))
+        self.plan(cells)
+        for cell in cells:
+            try:
+                rec = self.result(cell.spec)
+            except SharedRunMissing as e:
+                log.info("skipped %s / %s: %s", cell.row, cell.column, e)
+                continue
             rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if m["metric"] == cell.metric]
             added += append_rows(self.results_path, rows)
         return added
@@ -128,3 +190,36 @@ def _describe(s: RunSpec) -> str:
     ft = " fine-tuned" if s.finetune else ""
     snap = f" @epoch {s.pretext_epoch}" if s.pretext_epoch else ""
     return f"{s.head}{ft} on {src}{snap} {s.tap}, K={s.n_per_class or 'all'}, seed {s.seed}"
+
+
+def import_runs(source: Path, runs_root: Path) -> list[str]:
+    """Copy run folders of `source` (runs/<profile>/) into runs_root/<profile>/: a finished run where none is,
+    an unfinished one where ours has fewer epochs. Each folder's spec.json must hash to its name."""
+    folders = sorted(d for d in source.glob("*-*") if (d / "spec.json").exists())
+    if not folders:
+        raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder")
+    out = []
+    for d in folders:
+        spec = json.loads((d / "spec.json").read_text())
+        digest = hashlib.md5(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
+        if not d.name.endswith(digest[:10]):
+            raise UserError(f"{d}/spec.json hashes to {digest[:10]}, not its folder name: not a run folder of this "
+                            "package (or edited by hand)")
+        dest = runs_root / source.name / d.name
+        if (dest / "result.json").exists():
+            out.append(f"{dest}: finished already, left as it is")
+            continue
+        if not (d / "result.json").exists() and _epochs(dest / "ckpt.pt") >= _epochs(d / "ckpt.pt"):
+            out.append(f"{dest}: ours has as many epochs, left as it is")
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in d.iterdir():  # contents only: the source may be read-only, ours must stay writable
+            if f.is_file():
+                shutil.copyfile(f, dest / f.name)
+        state = "finished" if (dest / "result.json").exists() else f"resumable after epoch {_epochs(dest / 'ckpt.pt')}"
+        out.append(f"{dest}: imported ({state})")
+    return out
+
+
+def _epochs(ckpt: Path) -> int:
+    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]) if ckpt.exists() else -1

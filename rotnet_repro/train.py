@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize, rotate_batch
 from .models import NIN, TapClassifier, make_head
+from .views import ViewStore
 
 log = logging.getLogger("rotnet_repro")
 # Called with the epoch number after each epoch's checkpoint is on disk (tests
@@ -210,7 +211,8 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, run_dir:
 
 
 def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]:
-    """The classifier's frozen/fine-tuned backbone: a RotNet (snapshot) or a random init."""
+    """The classifier's frozen/fine-tuned backbone: a RotNet (snapshot, from runs_dir/<its profile>/) or a random
+    init."""
     p = spec.profile
     if spec.backbone is None:
         torch.manual_seed(spec.seed)  # random init is part of the run's identity
@@ -218,7 +220,8 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     b = spec.backbone
     model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width))
     name = f"snapshot_{spec.pretext_epoch}.pt" if spec.pretext_epoch else "model.pt"
-    model.load_state_dict(torch.load(runs_dir / b.run_id / name, map_location=dev.device))
+    model.load_state_dict(torch.load(runs_dir / b.profile.name / b.run_id / name, map_location=dev.device,
+                                     weights_only=True))
     return model, spec.pretext_epoch or b.profile.pretext_epochs
 
 
@@ -251,7 +254,7 @@ class FeatureCache:
 
 
 def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, run_dir: Path, runs_dir: Path,
-                     cache: FeatureCache) -> dict:
+                     cache: FeatureCache, views: ViewStore | None = None) -> dict:
     p = spec.profile
     backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
     metrics = []
@@ -264,7 +267,28 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, run_
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
     schedule = "finetune" if spec.finetune else spec.head
 
-    if p.cache_features and not spec.finetune:
+    if p.head_views and not spec.finetune:
+        # cached crop+flip views (see views.py): a random one of `head_views` per sample and epoch
+        assert views is not None, "the runner provides the view store of a head_views profile"
+        views.ensure(backbone, train, test, dev.eval_batch(p.eval_batch))
+        read, shape = views.reader(spec.tap), views.shape(spec.tap)
+        as_input = (lambda f: f) if spec.head == "nonlinear" else (lambda f: f.view(-1, *shape))
+        ytrain, index = train.labels[labelled], labelled.cpu()
+        model, params = head, head.parameters()
+
+        def batches(g: torch.Generator):
+            order = epoch_indices(len(index), g, p.samples_per_epoch)
+            view = torch.randint(0, p.head_views, (len(order),), generator=g)
+            for b, v in zip(order.split(p.batch_size), view.split(p.batch_size), strict=True):
+                yield as_input(read(index[b], v).to(dev.device)), ytrain[b.to(ytrain.device)]
+
+        ftest = views.test_features(spec.tap)
+
+        def evaluate() -> float:
+            head.eval()
+            logits = predict(head, ftest, dev, p.eval_batch, lambda f: as_input(f.to(dev.device).float()))
+            return accuracy(logits, test.labels)
+    elif p.cache_features and not spec.finetune:
         # cached path: un-augmented features, computed once per backbone (see REPORT.md)
         key = (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch)
         ftrain, ftest = cache.get(key, backbone, train, test, spec.tap, dev, p.eval_batch)
