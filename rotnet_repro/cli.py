@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
     run.add_argument("--rows", default=None, metavar="REGEX",
                      help="run only the cells whose row matches (re.search), e.g. 'RotNet 4' for Table 1's 4-block row")
+    run.add_argument("--columns", default=None, metavar="REGEX",
+                     help="run only the cells whose column matches, e.g. '^rotation$' for the RotNets alone")
+    run.add_argument("--no-train", action="store_true",
+                     help="train nothing: write the rows of finished runs (e.g. imported from a GPU) and skip the rest")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
@@ -87,11 +91,14 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label)
-    if args.rows is not None:
-        try:
-            runner.rows = re.compile(args.rows)
-        except re.error as e:
-            raise UserError(f"bad --rows regex {args.rows!r}: {e}") from None
+    for what in ("rows", "columns"):
+        pattern = getattr(args, what)
+        if pattern is not None:
+            try:
+                setattr(runner, what, re.compile(pattern))
+            except re.error as e:
+                raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
+    runner.train_missing = not args.no_train
     t0 = time.time()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     runner.plan([c for seed in seeds for exp in exps

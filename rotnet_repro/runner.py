@@ -22,13 +22,13 @@ from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows, locked
 from .train import Device, FeatureCache, train_classifier, train_rotnet, train_supervised
-from .views import ViewStore
+from .views import Users, ViewStore
 
 log = logging.getLogger("rotnet_repro")
 
 
-class SharedRunMissing(UserError):
-    """A run of another profile (Profile.shared_runs) that this profile reads but never trains."""
+class RunNotTrained(UserError):
+    """A run this process does not train: another profile's (Profile.shared_runs), or any with --no-train."""
 
 
 @contextmanager
@@ -63,6 +63,9 @@ class Runner:
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
         self.rows: re.Pattern | None = None  # run only the cells whose row matches
+        self.columns: re.Pattern | None = None  # ... and whose column matches
+        self.train_missing = True  # False: only finished runs give rows
+        self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
         self.results_path = self.out / "results" / f"{self.label}.csv"
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
@@ -86,8 +89,10 @@ class Runner:
         done = run_dir / "result.json"
         if done.exists():
             return json.loads(done.read_text())
+        if not self.train_missing:
+            raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is not finished (--no-train)")
         if spec.profile.name != self.profile.name:
-            raise SharedRunMissing(f"{_describe(spec)} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
+            raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
                                    f"not finished in {run_dir.parent}: train it with --profile {spec.profile.name} "
                                    "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
@@ -129,20 +134,27 @@ class Runner:
         return f"{spec.backbone.run_id}-e{spec.pretext_epoch or spec.backbone.profile.pretext_epochs}"
 
     def selected(self, cells: list[Cell]) -> list[Cell]:
-        return [c for c in cells if self.rows is None or self.rows.search(c.row)]
+        return [c for c in cells if (self.rows is None or self.rows.search(c.row))
+                and (self.columns is None or self.columns.search(c.column))]
 
     def plan(self, cells: list[Cell]) -> None:
         """Note the heads planned on each view store: one pass extracts all the taps they read, and each tap's
         views (GBs at full width) are deleted once the planned heads that read it are finished."""
         for s in (c.spec for c in self.selected(cells)):
             if s.kind == "classifier" and s.profile.head_views and not s.finetune:
-                self.planned.setdefault(self._store_key(s), {})[s.run_id] = s
+                key = self._store_key(s)
+                self.planned.setdefault(key, {})[s.run_id] = s
+                if key not in self.users:
+                    self.users[key] = Users(self.cache_dir / f"{key}.users")
 
     def _release(self, spec: RunSpec) -> None:
         """Delete the views of each tap of the spec's store whose planned heads are all finished."""
         key = self._store_key(spec)
         heads = self.planned.get(key, {}).values()
         store = ViewStore(self.cache_dir / key, spec.profile.head_views, [])
+        if key in self.users and not self.users[key].alone():
+            log.info("views %s: kept, another process plans heads on them", key)
+            return
         for tap in {s.tap for s in heads} | {spec.tap}:
             if all((self.run_dir(s) / "result.json").exists() for s in heads if s.tap == tap) and store.drop(tap):
                 log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
@@ -164,7 +176,7 @@ class Runner:
         for cell in cells:
             try:
                 rec = self.result(cell.spec)
-            except SharedRunMissing as e:
+            except RunNotTrained as e:
                 log.info("skipped %s / %s: %s", cell.row, cell.column, e)
                 continue
             rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if m["metric"] == cell.metric]

@@ -30,7 +30,7 @@ import torch
 from .data import Split, augment, normalize
 from .errors import UserError
 from .models import NIN
-from .results import locked
+from .results import fcntl, locked
 
 log = logging.getLogger("rotnet_repro")
 VIEW_SEED = 7_000_003  # views belong to the data, not to a head's seed
@@ -46,6 +46,31 @@ def _autocast(device: torch.device):
     """Extraction runs in bf16 autocast on CUDA and on CPUs with bf16 support (measured here, AVX-512 BF16:
     2.5x fp32 at full width), as the GPU path computes everything."""
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class Users:
+    """Processes that planned heads on a store hold a shared lock on `<store>.users` while they live; views are
+    deleted only by a process that can take it exclusively, i.e. when no other process still plans to read them."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.f = open(path, "a")  # noqa: SIM115 (held for the process's life)
+        if fcntl is not None:
+            fcntl.flock(self.f, fcntl.LOCK_SH)
+
+    def alone(self) -> bool:
+        """Whether no other process holds the store (the lock is re-taken shared, either way)."""
+        if fcntl is None:
+            return True
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            fcntl.flock(self.f, fcntl.LOCK_SH)
 
 
 class ViewStore:

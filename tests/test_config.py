@@ -73,3 +73,16 @@ def test_extra_head_seeds_share_the_backbone_metrics():
                 assert run_id == base[key], (exp.id, key)
             else:
                 assert run_id != base[key], (exp.id, key)
+
+
+def test_head_init_and_head_path_are_part_of_a_classifier_identity():
+    from rotnet_repro.experiments import probe, rotnet
+    from rotnet_repro.models import HEAD_INIT
+
+    p = PROFILES["paper"]
+    r = rotnet(p, 0)
+    c = probe(p, 0, r, "conv2", "nonlinear")
+    assert c.canonical()["head_init"] == HEAD_INIT and "head_init" not in r.canonical()
+    views = probe(PROFILES["paper-views"], 0, rotnet(PROFILES["paper-views"], 0), "conv2", "nonlinear")
+    assert views.backbone.run_id == r.run_id == "rotnet-9e6957a33b"  # the GPU-trained RotNet, shared by hash
+    assert views.run_id != c.run_id

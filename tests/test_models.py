@@ -77,3 +77,29 @@ def test_finetuned_backbone_learns():
     loss.backward()
     opt.step()
     assert backbone.training and not torch.equal(before, backbone.blocks.conv1[0].weight)
+
+
+@pytest.mark.parametrize("head", ["nonlinear", "conv"])
+def test_heads_get_the_official_init(head):
+    torch.manual_seed(0)
+    h = make_head(head, "conv2", 1.0)
+    seen = set()
+    for m in h.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            assert m.weight.std().item() == pytest.approx((2 / (k * m.out_channels)) ** 0.5, rel=0.05)
+            seen.add("conv")
+        elif isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            assert torch.equal(m.weight, torch.ones_like(m.weight)) and not m.bias.any()
+        elif isinstance(m, torch.nn.Linear):
+            assert m.weight.std().item() == pytest.approx((2 / m.out_features) ** 0.5, rel=0.1)
+            assert m.bias is None or not m.bias.any()
+            seen.add("linear")
+    assert seen == ({"conv", "linear"} if head == "conv" else {"linear"})
+
+
+def test_backbone_keeps_pytorch_default_init():
+    torch.manual_seed(0)
+    conv = NIN(4, 4).blocks.conv2[0]
+    bound = (1 / (conv.in_channels * 25)) ** 0.5  # kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert conv.weight.abs().max().item() <= bound

@@ -1,0 +1,73 @@
+"""The paper-scale RotNet, pretrained: skip pretraining and extract features.
+
+    from rotnet_repro.pretrained import load_rotnet, preprocess
+    net = load_rotnet()                      # 4 blocks, 4 rotations, pretext epoch 100, eval mode
+    x = preprocess(uint8_images)             # (N, 3, 32, 32) uint8 -> normalised float
+    feats = net.all_features(x)              # {"conv1": (N, 96, 16, 16), "conv2": (N, 192, 8, 8), ...}
+
+The weights are the `paper` profile's shared RotNet (full width, 100 pretext epochs,
+paper-text schedule), trained by this package on an H200 (its run record:
+runs/paper/rotnet-9e6957a33b/result.json). They are plain tensors read with
+`torch.load(weights_only=True)`, which cannot run code, after their SHA-256 is checked
+against the table below. Epoch 100 is tracked by git (runs/paper/.../model.pt); the
+snapshots at epochs 20/40/60/80 are not (they would travel with every GPU call): import
+them with `python -m rotnet_repro import ../shared/gpu-runs/h200-2026-11-26/runs/paper`.
+Measured accuracies are in README.md ("Pretrained RotNet").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .data import normalize as preprocess  # uint8 NCHW images -> the network's input (protocol's mean and std)
+from .errors import UserError
+from .models import NIN
+
+__all__ = ["load_rotnet", "preprocess", "weights_path", "WEIGHTS"]
+
+RUN_ID = "rotnet-9e6957a33b"  # rotnet(PROFILES["paper"], seed 0): 4 blocks, rotations 0/90/180/270
+# pretext epoch -> (file in the run folder, SHA-256)
+WEIGHTS = {
+    20: ("snapshot_20.pt", "c80c4f3c6d51cda9c217b7912d7e56a454e3d78b6194050eaaa317b57f1601c4"),
+    40: ("snapshot_40.pt", "fe23efa145b604f1b9715596bf808de5d732b906ddaf7f909cbfae0b62832ab0"),
+    60: ("snapshot_60.pt", "8515c86e9f69e67f73bede0ca026ee5b332f071bde91fcdf8f5357c0ab20aefc"),
+    80: ("snapshot_80.pt", "abfe7826996ae2a4f9cff1a836d5b5e859f35e0f7ca22685732d1faf21ec9952"),
+    100: ("model.pt", "ab770f34a7be0acf637cb16a8cc6dc2e33fcceea70f47402144fc603b33a73d6"),
+}
+DEFAULT_RUNS = Path(__file__).resolve().parent.parent / "runs" / "paper"
+
+
+def weights_path(epoch: int = 100, runs_dir: Path | str | None = None) -> Path:
+    if epoch not in WEIGHTS:
+        raise UserError(f"no pretrained RotNet at pretext epoch {epoch}: choose one of {sorted(WEIGHTS)}")
+    path = Path(runs_dir or DEFAULT_RUNS) / RUN_ID / WEIGHTS[epoch][0]
+    if not path.exists():
+        hint = ("import the snapshots: python -m rotnet_repro import ../shared/gpu-runs/h200-2026-11-26/runs/paper"
+                if epoch != 100 else "pass runs_dir= to the runs/paper/ folder of a checkout of this repository")
+        raise UserError(f"pretrained weights not found: {path}; {hint}")
+    return path
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_rotnet(epoch: int = 100, runs_dir: Path | str | None = None, device: str | torch.device = "cpu") -> NIN:
+    """The pretrained 4-block RotNet (backbone and rotation head) at a pretext epoch, in eval mode."""
+    path = weights_path(epoch, runs_dir)
+    expected = WEIGHTS[epoch][1]
+    if sha256(path) != expected:
+        raise UserError(f"{path} does not match its published SHA-256 ({expected[:12]}...): the file is damaged "
+                        "or not the published one; restore it (git checkout, or import it again)")
+    state = torch.load(path, map_location=device, weights_only=True)
+    net = NIN(4, 4, 1.0)
+    net.load_state_dict(state)
+    return net.to(device).eval()
+

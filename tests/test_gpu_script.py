@@ -1,0 +1,53 @@
+"""gpu/paper.sh end to end on the CPU: the data split into call-sized parts and staged back, the smoke profile
+trained in place of the paper one, the results packed within the limits and unpacked into a checkout."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "gpu" / "paper.sh"
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None or not (ROOT / ".git").exists(),
+                                reason="needs bash and a git checkout")
+
+
+def sh(*args, **env):
+    e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
+    r = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=e)
+    assert r.returncode == 0, f"gpu/paper.sh {args}: rc {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+def test_stage_train_pack_unpack_on_the_smoke_profile(tmp_path):
+    data = tmp_path / "data" / "cifar-10-batches-py"
+    data.mkdir(parents=True)
+    (data / "data_batch_1").write_bytes(os.urandom(250_000))
+    parts, stage, work, out, dest = (tmp_path / n for n in ("parts", "stage", "work", "out", "dest"))
+    out.mkdir()
+    common = dict(PARTS=parts, STAGE=stage, WORK=work, OUT=out, DEST=dest, PROFILE="smoke", DEVICE="cpu")
+    sh("prepare", DATA=data.parent, CHUNK_BYTES=100_000, **common)
+    names = sorted(p.name for p in parts.iterdir())
+    assert names == ["part.00", "part.01", "part.02"]
+    for p in names:
+        sh("stage", p.split(".")[1], **common)
+    sh("stage", "00", **common)  # a repeated call does not append twice
+    with open(tmp_path / "ref.tar", "wb") as f:
+        subprocess.run(["tar", "cf", "-", "-C", str(data.parent), "cifar-10-batches-py"], stdout=f, check=True)
+    assert (stage / "c.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+
+    log = sh("train", "600", **common)
+    assert "== run all" in log
+    back = sorted(out.iterdir())
+    assert 1 <= len(back) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in back)
+
+    sh("unpack", str(out), **common)
+    trained = {p.name for p in (work / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
+    assert trained and trained == {p.name for p in (dest / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
+    rows = pd.read_csv(dest / "results" / "smoke.csv")
+    assert set(rows.run_id) == trained and (rows.profile == "smoke").all()

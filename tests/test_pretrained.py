@@ -1,0 +1,47 @@
+import shutil
+
+import pytest
+import torch
+
+from rotnet_repro.data import load_cifar10, rotate_batch
+from rotnet_repro.errors import UserError
+from rotnet_repro.pretrained import RUN_ID, WEIGHTS, load_rotnet, preprocess, weights_path
+
+
+def test_loads_the_published_weights_ready_for_features():
+    net = load_rotnet()
+    assert not net.training
+    x = preprocess(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    with torch.no_grad():
+        feats = net.all_features(x)
+    assert {t: tuple(f.shape[1:]) for t, f in feats.items()} == {
+        "conv1": (96, 16, 16), "conv2": (192, 8, 8), "conv3": (192, 8, 8), "conv4": (192, 8, 8)}
+
+
+def test_a_damaged_or_missing_file_is_refused(tmp_path):
+    folder = tmp_path / RUN_ID
+    folder.mkdir()
+    good = weights_path(100)
+    shutil.copyfile(good, folder / "model.pt")
+    load_rotnet(runs_dir=tmp_path)
+    with open(folder / "model.pt", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0\0\0\0")
+    with pytest.raises(UserError, match="SHA-256"):
+        load_rotnet(runs_dir=tmp_path)
+    with pytest.raises(UserError, match="import the snapshots"):
+        load_rotnet(20, runs_dir=tmp_path)
+    with pytest.raises(UserError, match="choose one of"):
+        load_rotnet(30)
+    assert set(WEIGHTS) == {20, 40, 60, 80, 100}
+
+
+@pytest.mark.realdata
+def test_rotation_accuracy_on_1000_test_images_is_at_least_90():
+    _, test = load_cifar10()
+    net = load_rotnet()
+    x, y = rotate_batch(test.images[:1000])
+    with torch.no_grad():
+        pred = torch.cat([net(preprocess(b)).argmax(1) for b in x.split(500)])
+    acc = 100 * (pred == y).float().mean().item()
+    assert acc >= 90, acc
