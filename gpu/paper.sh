@@ -27,7 +27,7 @@ LIMIT=$((64 * 1024 * 1024))
 die() { echo "gpu/paper.sh: $*" >&2; exit 2; }
 
 travelling_bytes() {  # the tracked tree plus the checkpoints `train` carries
-  { git ls-files -z; find runs/"$PROFILE" -name ckpt.pt -print0 2>/dev/null || true; } | xargs -0 -r du -cb | tail -1 | cut -f1
+  { git ls-files -z; find runs/"$PROFILE" -name ckpt.pt -print0 2>/dev/null || true; } | { xargs -0 -r du -cb 2>/dev/null || true; } | tail -1 | cut -f1
 }
 
 cmd_prepare() {

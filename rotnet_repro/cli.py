@@ -48,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
-    tables.add_argument("--figures", default="figures")
+    tables.add_argument("--figures", default=None, help="default: figures/ beside the results folder")
+    tables.add_argument("--report", default=None,
+                        help="REPORT.md to update (default: the one beside the results folder, if there is one)")
+    tables.add_argument("--readme", default=None,
+                        help="README.md to update (default: the one beside the results folder, if there is one)")
     bench = sub.add_parser("bench", help="images/s of a pretext step: model alone, our data path, a naive loader")
     bench.add_argument("--profile", default="paper", help="the profile whose model width is timed (default paper)")
     bench.add_argument("--steps", type=int, default=6, help="timed steps per path (default 6)")
@@ -74,7 +78,10 @@ def cmd_list() -> None:
         print(f"  {e.id:24s} {e.title}")
     print("profiles:")
     for p in PROFILES.values():
-        print(f"  {p.name:8s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}")
+        heads = (f"heads on {p.head_views} cached views" if p.head_views else
+                 "heads on cached un-augmented features" if p.cache_features else "exact heads")
+        shared = f", RotNets/supervised from {p.shared_runs}" if p.shared_runs else ""
+        print(f"  {p.name:12s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}, {heads}{shared}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -134,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "tables":
             from .report import write_all
 
-            for path in write_all(args.results, args.figures):
+            results = Path(args.results)
+            if not results.is_dir():
+                raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+            home = results.parent  # reports are written beside the results they are made from
+            for path in write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
+                                  args.readme or home / "README.md"):
                 print(path)
         elif args.cmd == "bench":
             from .bench import run_bench

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .report import comparison, profile_note  # noqa: E402
+from .report import comparison, profile_note, scale_label  # noqa: E402
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
 
@@ -20,8 +20,7 @@ PAPER, OURS = "#7f7f7f", "#1f77b4"
 def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
     lo, hi = (int(t["n"].min()), int(t["n"].max())) if len(t) else (0, 0)
     n = f"n={hi}" if lo == hi else f"n={lo}-{hi}"
-    scale = "full protocol" if profile == "paper" else "SCALED-DOWN protocol"
-    ax.set_title(f"{what}\n{profile} profile ({scale}), last epoch, {n} seed(s) per point", fontsize=9)
+    ax.set_title(f"{what}\n{profile} profile ({scale_label(profile)}), last epoch, {n} seed(s) per point", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:

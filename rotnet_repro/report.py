@@ -6,6 +6,7 @@ paper_reported.csv (transcribed from the protocol notes, with confidence marks).
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,10 @@ def profile_note(name: str) -> str:
     custom = " with overrides (each run's spec.json holds its config)" if "-custom-" in name else ""
     if p.name == "paper":
         return f"{name} profile (full protocol{custom})"
+    if p.head_views and p.shared_runs:
+        return (f"{name} profile ({p.shared_runs} profile's RotNets, full width and schedule; frozen-feature heads "
+                f"with the paper's schedules on {p.head_views} cached crop+flip views per image instead of a fresh "
+                f"crop+flip per step; supervised and fine-tuned runs are the {p.shared_runs} profile's{custom})")
     if p.data == "synthetic":
         return f"{name} profile (synthetic data, seconds; numbers are meaningless)"
     per_class = f"{p.n_pretext} images/class" if p.n_pretext else "all images"
@@ -73,12 +78,33 @@ def _lookup(summary: pd.DataFrame, artifact: str, row: str, column: str, metric:
     return None if m.empty else m.iloc[0]
 
 
+STALE = "†"
+STALE_NOTE = (f"{STALE} from runs that the current code would not train (their config hash differs: e.g. heads "
+              "trained before the official head init); `make reproduce` retrains them.")
+
+
+def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
+    """Run ids behind a profile's rows that the registry no longer builds (for the seeds the rows have)."""
+    d = df[df.profile == profile]
+    if d.empty or "-custom-" in profile:
+        return set()
+    p = base_profile(profile)
+    rot = d["kind"] == "rotnet"
+    heads, backbones = sorted(set(d.loc[~rot, "seed"])) or [0], sorted(set(d.loc[rot, "seed"])) or [0]
+    current = {c.spec.run_id for e in EXPERIMENTS.values() for s in heads for b in backbones for c in e.build(p, s, b)}
+    return set(d["run_id"]) - current
+
+
 def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
-    """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle."""
-    s = summarize(df[df.profile == profile])
+    """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
+    its rows come from superseded runs."""
+    d = df[df.profile == profile]
+    s = summarize(d)
+    stale = summarize(d[d["run_id"].isin(superseded_runs(df, profile))])
     paper = paper_numbers()
     out = []
     for row, column, metric in cell_order(artifact, profile):
+        old = _lookup(stale, artifact, row, column, metric, "last")
         last = _lookup(s, artifact, row, column, metric, "last")
         oracle = _lookup(s, artifact, row, column, metric, "oracle")
         pp = paper[(paper.artifact == artifact) & (paper.row == row) & (paper.column == column)]
@@ -87,11 +113,16 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
             row=row, column=column, metric="rotation acc." if metric == "rotation_acc" else "test acc.",
             paper=pv, confidence=pp.confidence.iloc[0] if len(pp) and metric == "test_acc" else "",
             mean=last["mean"] if last is not None else np.nan, std=last["std"] if last is not None else np.nan,
-            n=int(last["n"]) if last is not None else 0,
+            n=int(last["n"]) if last is not None else 0, stale=int(old["n"]) if old is not None else 0,
             oracle=oracle["mean"] if oracle is not None else np.nan))
     t = pd.DataFrame(out)
     t["diff"] = t["mean"] - t["paper"]
     return t
+
+
+def fmt_cell(r) -> str:
+    """A comparison row's `mean ± std (n)`, marked when superseded runs are among its rows."""
+    return fmt_stat(r.mean, r.std, r.n) + (f" {STALE}" if r.stale else "")
 
 
 def comparison_markdown(t: pd.DataFrame) -> str:
@@ -101,7 +132,9 @@ def comparison_markdown(t: pd.DataFrame) -> str:
         paper = "–" if pd.isna(r.paper) else f"{r.paper:.2f} ({r.confidence})"
         diff = "–" if pd.isna(r.diff) else f"{r.diff:+.2f}"
         oracle = "–" if pd.isna(r.oracle) else f"{r.oracle:.2f}"
-        lines.append(f"| {r.row} | {r.column} | {r.metric} | {paper} | {fmt_stat(r.mean, r.std, r.n)} | {diff} | {oracle} |")
+        lines.append(f"| {r.row} | {r.column} | {r.metric} | {paper} | {fmt_cell(r)} | {diff} | {oracle} |")
+    if t["stale"].any():
+        lines += ["", STALE_NOTE]
     return "\n".join(lines)
 
 
@@ -255,21 +288,97 @@ def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
     return "\n".join(parts)
 
 
-def headline(df: pd.DataFrame) -> str:
-    costs = [f"- {profile_note(p)}: {run_summary(df, p)}" for p in _profiles(df)]
-    lines = costs + ["", "| Table 3 row | paper | " + " | ".join(f"ours, {p}" for p in _profiles(df)) + " |",
-             "|---|---|" + "---|" * len(_profiles(df))]
-    tables = {p: comparison(df, "table3", p) for p in _profiles(df)}
-    for i, (row, _, _) in enumerate(cell_order("table3", "paper")):
-        paper = next(iter(tables.values())).iloc[i] if tables else None
-        pv = "–" if paper is None or pd.isna(paper.paper) else f"{paper.paper:.2f}"
-        ours = [fmt_stat(t.iloc[i]["mean"], t.iloc[i]["std"], int(t.iloc[i]["n"])) for t in tables.values()]
-        lines.append(f"| {row} | {pv} | " + " | ".join(ours) + " |")
+def head_path_markdown(df: pd.DataFrame, exact: str = "paper", cached: str = "paper-views") -> str:
+    """The cached-views head path against the exact one, on every cell that both profiles have (same RotNet)."""
+    keys = ["artifact", "row", "column", "metric", "selection"]
+    d = df[(df.kind == "classifier") & df.profile.isin([exact, cached])]
+    s = {p: summarize(d[d.profile == p]).set_index(keys) for p in (exact, cached)}
+    both = s[exact].index.intersection(s[cached].index)
+    if not len(both):
+        return (f"Not measured yet: no cell has both an exact (`{exact}`) and a cached-views (`{cached}`) head. "
+                f"Exact heads run on a GPU (`gpu/paper.sh`) or, at about 4 h each, on this CPU "
+                f"(`python -m rotnet_repro run table1_block_depth --profile {exact} --rows 'RotNet 4'`).")
+    lines = ["| artifact | row | column | selection | exact path | cached views | views − exact |", "|---|---|---|---|---|---|---|"]
+    for k in both:
+        a, b = s[exact].loc[k], s[cached].loc[k]
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[4]} | {fmt_stat(a['mean'], a['std'], int(a['n']))} | "
+                     f"{fmt_stat(b['mean'], b['std'], int(b['n']))} | {b['mean'] - a['mean']:+.2f} |")
     return "\n".join(lines)
 
 
+def pretrained_markdown(df: pd.DataFrame) -> str:
+    """The published RotNet's measured accuracies (rotation at each snapshot; heads on its taps), from the CSVs."""
+    from .pretrained import RUN_ID, WEIGHTS
+
+    d = df[df["run_id"].isin([RUN_ID]) | df["profile"].isin(["paper", "paper-views"])]
+    rot = d[(d.metric == "rotation_acc") & (d.selection == "last")].drop_duplicates(["pretext_epoch"])
+    rot = {int(r.pretext_epoch): r.value for r in rot.itertuples()}
+    lines = ["| pretext epoch | file | rotation accuracy (4 x 10,000 rotated test images) |", "|---|---|---|"]
+    for e, (name, _) in sorted(WEIGHTS.items()):
+        lines.append(f"| {e} | `runs/paper/{RUN_ID}/{name}` | {f'{rot[e]:.2f}%' if e in rot else 'not measured yet'} |")
+    heads = d[(d.artifact == "table1") & (d.row == "RotNet 4 conv blocks") & (d.metric == "test_acc")
+              & (d.selection == "last")]
+    lines += ["", "Non-linear classifiers on its frozen taps (Table 1's row; last epoch; CIFAR-10 test accuracy):", ""]
+    if heads.empty:
+        lines.append("not measured yet")
+    else:
+        lines += ["| profile (head path) | " + " | ".join(f"conv{i}" for i in range(1, 5)) + " |", "|---|---|---|---|---|"]
+        for p, g in heads.groupby("profile", sort=False):
+            v = {c: f"{g[g.column == c].value.mean():.2f}" for c in g.column}
+            lines.append(f"| {p} ({scale_label(p)}) | " + " | ".join(v.get(f"ConvB{i}", "–") for i in range(1, 5)) + " |")
+    return "\n".join(lines)
+
+
+def headline(df: pd.DataFrame) -> str:
+    costs = [f"- {profile_note(p)}: {run_summary(df, p)}" for p in _profiles(df)]
+    return "\n".join(costs + ["", scales_markdown(df, "table3")])
+
+
+SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful first
+
+
 def _profiles(df: pd.DataFrame) -> list[str]:
-    return [p for p in ("paper", "cpu") if p in set(df.profile)]
+    return [p for p in SCALES if p in set(df.profile)]
+
+
+def scale_label(profile: str) -> str:
+    """A few words for figure titles and column heads."""
+    p = base_profile(profile)
+    if p.name == "paper":
+        return "full protocol"
+    if p.head_views and p.shared_runs:
+        return f"paper RotNet, heads on {p.head_views} cached views"
+    return "SCALED-DOWN protocol"
+
+
+def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
+    """One artifact, every scale side by side: the paper, then each profile's last-epoch mean ± std (n)."""
+    profiles = _profiles(df)
+    keys: dict[tuple[str, str, str], float] = {}  # (row, column, metric) -> the paper's number, in the paper's order
+    stale = False
+    cells: dict[str, dict[tuple[str, str, str], str]] = {}
+    for p in ("paper", *profiles):
+        t = comparison(df, artifact, p)
+        for r in t.itertuples():
+            keys.setdefault((r.row, r.column, r.metric), r.paper)
+        cells[p] = {(r.row, r.column, r.metric): fmt_cell(r) for r in t.itertuples()}
+        stale = stale or (p in profiles and bool(t["stale"].any()))
+    lines = ["| row | column | metric | paper | " + " | ".join(f"ours, {p} ({scale_label(p)})" for p in profiles) + " |",
+             "|---|---|---|---|" + "---|" * len(profiles)]
+    for (row, column, metric), paper in keys.items():
+        ours = [cells[p].get((row, column, metric), "not in this profile") for p in profiles]
+        lines.append(f"| {row} | {column} | {metric} | {'–' if pd.isna(paper) else f'{paper:.2f}'} | "
+                     + " | ".join(ours) + " |")
+    return "\n".join(lines + (["", STALE_NOTE] if stale else []))
+
+
+def scales_section(df: pd.DataFrame) -> str:
+    parts = ["### Every scale side by side", "",
+             "Last-epoch means; each profile's section below has the oracle figures, the differences to the paper "
+             "and the claims. Columns never mix profiles.", ""]
+    for artifact in ARTIFACT_TITLES:
+        parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", scales_markdown(df, artifact), ""]
+    return "\n".join(parts)
 
 
 def replace_block(text: str, name: str, body: str) -> str:
@@ -317,12 +426,17 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
             md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
                           f"{comparison_markdown(comparison(df, artifact, profile))}\n")
             written.append(md)
-    sections = [profile_section(df, p, Path(figures_dir).as_posix()) for p in _profiles(df)]
+    # the report links its figures relative to where it lies
+    link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
+    sections = [profile_section(df, p, link.as_posix()) for p in _profiles(df)]
+    if len(sections) > 1:
+        sections.insert(0, scales_section(df))
     body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
     blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
-              (readme, "headline", headline(df)))
+              (report, "head-path", head_path_markdown(df)),
+              (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
     for path, name, text in blocks:
         if path is not None and Path(path).exists():
             Path(path).write_text(replace_block(Path(path).read_text(), name, text))
             written.append(Path(path))
-    return written
+    return list(dict.fromkeys(written))

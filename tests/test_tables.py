@@ -58,7 +58,8 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     (results / "cpu.csv").write_text((FIXTURES / "smoke_results.csv").read_text().replace(",smoke,", ",cpu,"))
     report = tmp_path / "REPORT.md"
     report.write_text("x\n<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n"
-                      "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n")
+                      "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n"
+                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n")
     first = write_all(results, tmp_path / "figures", report, None)
     snapshot = {p: p.read_bytes() for p in first}
     second = write_all(results, tmp_path / "figures", report, None)
@@ -105,3 +106,19 @@ def test_committed_tables_and_figures_are_what_make_tables_writes(tmp_path, monk
     stale = sorted({p.as_posix() for p in written
              if (p.suffix != ".png" or check_png) and p.read_bytes() != (ROOT / p).read_bytes()})
     assert not stale, f"run `make tables` and commit: {stale}"
+
+
+def test_tables_write_reports_only_beside_their_results(tmp_path, monkeypatch):
+    from rotnet_repro.cli import main
+
+    out = tmp_path / "x"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "smoke.csv").write_text((FIXTURES / "smoke_results.csv").read_text())
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("REPORT.md", "README.md"):
+        (repo / name).write_text("untouched\n")
+    monkeypatch.chdir(repo)
+    assert main(["tables", "--results", str(out / "results")]) == 0
+    assert all((repo / n).read_text() == "untouched\n" for n in ("REPORT.md", "README.md"))
+    assert main(["tables", "--results", str(tmp_path / "missing")]) == 2
