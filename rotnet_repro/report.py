@@ -298,7 +298,8 @@ def head_path_markdown(df: pd.DataFrame, exact: str = "paper", cached: str = "pa
         return (f"Not measured yet: no cell has both an exact (`{exact}`) and a cached-views (`{cached}`) head. "
                 f"Exact heads run on a GPU (`gpu/paper.sh`) or, at about 4 h each, on this CPU "
                 f"(`python -m rotnet_repro run table1_block_depth --profile {exact} --rows 'RotNet 4'`).")
-    lines = ["| artifact | row | column | selection | exact path | cached views | views − exact |", "|---|---|---|---|---|---|---|"]
+    lines = ["| artifact | row | column | selection | exact path | cached views | views − exact |",
+             "|---|---|---|---|---|---|---|"]
     for k in both:
         a, b = s[exact].loc[k], s[cached].loc[k]
         lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[4]} | {fmt_stat(a['mean'], a['std'], int(a['n']))} | "
