@@ -78,6 +78,8 @@ def _lookup(summary: pd.DataFrame, artifact: str, row: str, column: str, metric:
     return None if m.empty else m.iloc[0]
 
 
+# What the reference column holds, where it is not the paper's own number (paper_reported.csv's notes).
+REFERENCE = {"fig5b": "third-party re-run"}
 STALE = "†"
 STALE_NOTE = (f"{STALE} from runs that the current code would not train (their config hash differs: e.g. heads "
               "trained before the official head init); `make reproduce` retrains them.")
@@ -117,6 +119,7 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
             oracle=oracle["mean"] if oracle is not None else np.nan))
     t = pd.DataFrame(out)
     t["diff"] = t["mean"] - t["paper"]
+    t.attrs["reference"] = REFERENCE.get(artifact, "paper")
     return t
 
 
@@ -126,7 +129,8 @@ def fmt_cell(r) -> str:
 
 
 def comparison_markdown(t: pd.DataFrame) -> str:
-    lines = ["| row | column | metric | paper | ours (last epoch) | ours − paper | oracle (best test epoch) |",
+    ref = t.attrs.get("reference", "paper")
+    lines = [f"| row | column | metric | {ref} | ours (last epoch) | ours − {ref} | oracle (best test epoch) |",
              "|---|---|---|---|---|---|---|"]
     for r in t.itertuples():
         paper = "–" if pd.isna(r.paper) else f"{r.paper:.2f} ({r.confidence})"
@@ -364,7 +368,8 @@ def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
             keys.setdefault((r.row, r.column, r.metric), r.paper)
         cells[p] = {(r.row, r.column, r.metric): fmt_cell(r) for r in t.itertuples()}
         stale = stale or (p in profiles and bool(t["stale"].any()))
-    lines = ["| row | column | metric | paper | " + " | ".join(f"ours, {p} ({scale_label(p)})" for p in profiles) + " |",
+    lines = [f"| row | column | metric | {REFERENCE.get(artifact, 'paper')} | "
+             + " | ".join(f"ours, {p} ({scale_label(p)})" for p in profiles) + " |",
              "|---|---|---|---|" + "---|" * len(profiles)]
     for (row, column, metric), paper in keys.items():
         ours = [cells[p].get((row, column, metric), "not in this profile") for p in profiles]

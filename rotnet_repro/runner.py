@@ -21,7 +21,7 @@ from .data import Split, load_cifar10, synthetic_cifar
 from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows, locked
-from .train import Device, FeatureCache, train_classifier, train_rotnet, train_supervised
+from .train import DamagedFile, Device, FeatureCache, load_file, train_classifier, train_rotnet, train_supervised
 from .views import Users, ViewStore
 
 log = logging.getLogger("rotnet_repro")
@@ -88,7 +88,11 @@ class Runner:
         run_dir = self.run_dir(spec)
         done = run_dir / "result.json"
         if done.exists():
-            return json.loads(done.read_text())
+            try:
+                return _read_record(done)
+            except ValueError as e:
+                log.warning("%s; moved to %s.damaged, the run is trained again", e, done.name)
+                os.replace(done, done.with_suffix(".json.damaged"))
         if not self.train_missing:
             raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is not finished (--no-train)")
         if spec.profile.name != self.profile.name:
@@ -99,7 +103,7 @@ class Runner:
             self.result(spec.backbone)
         with run_lock(run_dir):
             if done.exists():  # finished by another process while this one waited on the backbone
-                return json.loads(done.read_text())
+                return _read_record(done)
             return self._train(spec, run_dir, done)
 
     def _train(self, spec: RunSpec, run_dir: Path, done: Path) -> dict:
@@ -193,6 +197,17 @@ class Runner:
                     torch_version=rec["torch_version"], device=rec["device"], wall_s=round(rec["wall_s"], 1))
 
 
+def _read_record(path: Path) -> dict:
+    """A finished run's record; ValueError naming the file if it is not one."""
+    try:
+        rec = json.loads(path.read_text())
+        if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list):
+            raise ValueError("no metrics")
+        return rec
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is damaged ({str(e)[:80]})") from None
+
+
 def _describe(s: RunSpec) -> str:
     if s.kind == "rotnet":
         return f"RotNet {s.blocks} blocks, rotations {s.rotations}, seed {s.seed}"
@@ -234,4 +249,8 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
 
 
 def _epochs(ckpt: Path) -> int:
-    return int(torch.load(ckpt, map_location="cpu", weights_only=False)["epoch"]) if ckpt.exists() else -1
+    """Finished epochs in a checkpoint; -1 if there is none or it is damaged."""
+    try:
+        return int(load_file(ckpt)["epoch"]) if ckpt.exists() else -1
+    except DamagedFile:
+        return -1

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize, rotate_batch
+from .errors import UserError
 from .models import NIN, TapClassifier, make_head
 from .views import ViewStore
 
@@ -68,6 +69,19 @@ class Device:
         return f"cpu x{torch.get_num_threads()}"
 
 
+class DamagedFile(UserError):
+    """A file of a run that cannot be read back (truncated, corrupt, or holding more than plain tensors)."""
+
+
+def load_file(path: Path, device: torch.device | str = "cpu") -> object:
+    """torch.load that runs no code (weights_only: tensors and plain containers only); a damaged file raises
+    DamagedFile naming it."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # a truncated zip, a bad pickle, an unsafe global: all the same to the user
+        raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+
+
 def atomic_save(obj: object, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
@@ -98,8 +112,14 @@ def fit(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
     history: list[dict] = []
     wall, start = 0.0, 0
+    state = None
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev.device, weights_only=False)
+        try:
+            state = load_file(ckpt, dev.device)
+        except DamagedFile as e:
+            log.warning("%s: %s; this run starts again from epoch 0", desc, e)
+            ckpt.unlink()
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -220,8 +240,12 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     b = spec.backbone
     model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width))
     name = f"snapshot_{spec.pretext_epoch}.pt" if spec.pretext_epoch else "model.pt"
-    model.load_state_dict(torch.load(runs_dir / b.profile.name / b.run_id / name, map_location=dev.device,
-                                     weights_only=True))
+    path = runs_dir / b.profile.name / b.run_id / name
+    try:
+        model.load_state_dict(load_file(path, dev.device))
+    except DamagedFile as e:
+        raise DamagedFile(f"{e}: restore it (git checkout, or `python -m rotnet_repro import` from where it was "
+                          f"trained), or delete {path.parent} to train that RotNet again") from None
     return model, spec.pretext_epoch or b.profile.pretext_epochs
 
 

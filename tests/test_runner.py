@@ -1,6 +1,7 @@
 import pickle
 
 import pytest
+import torch
 
 from rotnet_repro import train
 from rotnet_repro.cli import main
@@ -153,3 +154,66 @@ def test_a_run_held_by_another_process_is_not_trained_twice(tmp_path):
             r.result(spec)
     assert not (r.runs_dir / spec.run_id / "result.json").exists()
     assert r.result(spec)["run_id"] == spec.run_id  # free again: trains
+
+
+def _truncate(path, keep=200):
+    data = path.read_bytes()
+    path.write_bytes(data[:keep])
+
+
+def test_a_damaged_checkpoint_restarts_its_run(tmp_path, monkeypatch):
+    exp = EXPERIMENTS["table3_comparison"]
+    whole = Runner(PROFILES["smoke"], tmp_path / "whole", device="cpu")
+    whole.run_experiment(exp, seed=0)
+
+    def interrupt(epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "EPOCH_HOOKS", [interrupt])
+    r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        r.run_experiment(exp, seed=0)
+    ckpt = next((tmp_path / "r" / "runs" / "smoke").glob("*/ckpt.pt"))
+    _truncate(ckpt)
+    monkeypatch.setattr(train, "EPOCH_HOOKS", [])
+    r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
+    r.run_experiment(exp, seed=0)
+    assert rows(whole).equals(rows(r))  # restarted from epoch 0: the same rows as an uninterrupted run
+
+
+def test_a_damaged_backbone_is_one_line_naming_the_file(tmp_path, capsys):
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path)]) == 0
+    model = next((tmp_path / "runs" / "smoke").glob("rotnet-*/model.pt"))
+    _truncate(model)
+    for p in (tmp_path / "runs" / "smoke").glob("classifier-*"):
+        (p / "result.json").unlink()
+    capsys.readouterr()
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1 and str(model) in errors[0] and "delete" in errors[0]
+
+
+def test_a_damaged_record_is_trained_again(tmp_path):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    r.run_experiment(EXPERIMENTS["table3_comparison"], seed=0)
+    before = rows(r)
+    rec = next((tmp_path / "runs" / "smoke").glob("supervised-*/result.json"))
+    rec.write_text('{"metrics": [')
+    r2 = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    assert r2.result(EXPERIMENTS["table3_comparison"].build(r2.profile, 0, 0)[0].spec)["metrics"]
+    assert rec.with_suffix(".json.damaged").exists() and rows(r2).equals(before)
+
+
+def test_checkpoints_are_read_without_running_code(tmp_path):
+    import os
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "ckpt.pt"
+    torch.save({"epoch": 1, "x": Boom()}, path)
+    with pytest.raises(train.DamagedFile, match=str(path)):
+        train.load_file(path)
+    assert not (tmp_path / "pwned").exists()
