@@ -91,10 +91,23 @@ def cmd_run(args: argparse.Namespace) -> None:
     profile = apply_overrides(get_profile(args.profile), args.overrides)
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
+    if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
+        raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
+    if args.threads < 0:
+        raise UserError("--threads must be 1 or more (or 0: torch's choice)")
     if args.threads:
         torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: pass a folder (made if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as e:
+        raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
     _logging(Path(args.out) / "logs" / f"{profile.name}.log")
-    label = custom_label(profile, args.overrides)
+    label = custom_label(get_profile(args.profile), profile)
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label)

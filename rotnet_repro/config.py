@@ -158,11 +158,41 @@ def _parse(value: str, typ: typing.Any, key: str) -> typing.Any:
         raise UserError(f"bad override {key}={value!r}: expected {getattr(typ, '__name__', typ)}") from None
 
 
-def custom_label(profile: Profile, items: list[str]) -> str:
-    """Where overridden runs report: their own results CSV, so that no table mixes configs as seeds."""
-    if not items:
-        return profile.name
-    return f"{profile.name}-custom-{hashlib.md5(' '.join(sorted(items)).encode()).hexdigest()[:6]}"
+def custom_label(base: Profile, profile: Profile) -> str:
+    """Where overridden runs report: their own results CSV, so that no table mixes configs as seeds. The label
+    hashes the fields that differ from the base profile, so `epochs=03` and `epochs=3` are one configuration and
+    an override to the default value is none."""
+    changed = sorted(f"{f.name}={getattr(profile, f.name)!r}" for f in fields(Profile)
+                     if getattr(profile, f.name) != getattr(base, f.name))
+    if not changed:
+        return base.name
+    return f"{base.name}-custom-{hashlib.md5(' '.join(changed).encode()).hexdigest()[:6]}"
+
+
+def validate(p: Profile) -> Profile:
+    """The profile, or a UserError naming every field out of range."""
+    bad = []
+    for f in fields(Profile):
+        v = getattr(p, f.name)
+        if f.name.endswith("_drops") and not all(0 < x < 1 for x in v):
+            bad.append(f"{f.name}={','.join(map(str, v))} (fractions of the schedule, each in (0, 1))")
+        elif f.name.endswith(("_epochs", "_every", "_size", "_batch")) and v < 1:
+            bad.append(f"{f.name}={v} (at least 1)")
+        elif f.name in ("n_pretext", "head_views") and v < 0:
+            bad.append(f"{f.name}={v} (0 or more)")
+        elif f.name in ("width", "lr", "samples_per_epoch") and not v > 0:
+            bad.append(f"{f.name}={v} (positive)")
+        elif f.name in ("momentum", "lr_decay") and not 0 <= v < 1 or f.name == "weight_decay" and v < 0:
+            bad.append(f"{f.name}={v} (momentum and lr_decay in [0, 1), weight_decay 0 or more)")
+        elif f.name == "semi_k" and not all(k > 0 for k in v):
+            bad.append(f"semi_k={v} (labels per class, each at least 1)")
+    if p.data not in ("cifar10", "synthetic"):
+        bad.append(f"data={p.data!r} (cifar10 or synthetic)")
+    if p.shared_runs and p.shared_runs not in PROFILES:
+        bad.append(f"shared_runs={p.shared_runs!r} (a profile: {', '.join(PROFILES)})")
+    if bad:
+        raise UserError("out-of-range profile values: " + "; ".join(bad))
+    return p
 
 
 def base_profile(label: str) -> Profile:
@@ -182,7 +212,7 @@ def apply_overrides(profile: Profile, items: list[str]) -> Profile:
             valid = ", ".join(k for k in hints if k != "name")
             raise UserError(f"unknown override key {key!r}: valid keys are {valid}")
         changes[key] = _parse(value, hints[key], key)
-    return replace(profile, **changes)
+    return validate(replace(profile, **changes))
 
 
 # Fields every run depends on; eval_batch and name change no result.

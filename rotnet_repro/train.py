@@ -42,9 +42,19 @@ class Device:
     def pick(cls, name: str = "auto") -> Device:
         if name == "auto":
             name = "cuda" if torch.cuda.is_available() else "cpu"
-        if name.startswith("cuda"):
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise UserError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from None
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise UserError(f"--device {name}: this machine has no usable CUDA GPU; use --device cpu (or auto)")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
             torch.backends.cudnn.benchmark = True
-        return cls(torch.device(name))
+        elif device.type != "cpu":
+            raise UserError(f"unsupported device {name!r}: use auto, cpu or cuda[:N]")
+        return cls(device)
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

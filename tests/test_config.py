@@ -86,3 +86,19 @@ def test_head_init_and_head_path_are_part_of_a_classifier_identity():
     views = probe(PROFILES["paper-views"], 0, rotnet(PROFILES["paper-views"], 0), "conv2", "nonlinear")
     assert views.backbone.run_id == r.run_id == "rotnet-9e6957a33b"  # the GPU-trained RotNet, shared by hash
     assert views.run_id != c.run_id
+
+
+@pytest.mark.parametrize("item", ["batch_size=0", "width=0", "nonlinear_drops=0.5,1.2", "data=imagenet",
+                                  "pretext_epochs=-1", "head_views=-2", "shared_runs=nope", "lr=0"])
+def test_out_of_range_overrides_are_refused(item):
+    with pytest.raises(UserError, match=item.split("=")[0]):
+        apply_overrides(PROFILES["smoke"], [item])
+
+
+def test_equal_configs_get_one_label():
+    from rotnet_repro.config import custom_label
+
+    base = PROFILES["cpu"]
+    a = custom_label(base, apply_overrides(base, ["nonlinear_epochs=03"]))
+    assert a == custom_label(base, apply_overrides(base, ["nonlinear_epochs=3"])) != "cpu"
+    assert custom_label(base, apply_overrides(base, [f"nonlinear_epochs={base.nonlinear_epochs}"])) == "cpu"

@@ -217,3 +217,24 @@ def test_checkpoints_are_read_without_running_code(tmp_path):
     with pytest.raises(train.DamagedFile, match=str(path)):
         train.load_file(path)
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--threads", "-1"], "--threads"),
+    (["--first-seed", "-2"], "negative"),
+    (["--device", "cuda"], "no usable CUDA") if not torch.cuda.is_available() else (["--device", "tpu"], "device"),
+    (["--device", "banana"], "device"),
+    (["--set", "batch_size=0"], "batch_size"),
+    (["--rows", "("], "--rows"),
+])
+def test_bad_run_options_are_one_line(tmp_path, capsys, args, needle):
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error:") and needle in err and len(err.splitlines()) == 1
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path, capsys):
+    f = tmp_path / "f"
+    f.write_text("")
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
