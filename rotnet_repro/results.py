@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from .errors import UserError
 
 try:
     import fcntl
@@ -25,14 +28,31 @@ COLUMNS = [
     "rotations", "tap", "head", "finetune", "n_per_class", "pretext_epoch", "metric", "value", "selection",
     "epoch", "git_sha", "torch_version", "device", "wall_s",
 ]
+log = logging.getLogger("rotnet_repro")
 KEY = ["experiment", "row", "column", "run_id", "metric", "selection"]
 SELECTIONS = {"last", "oracle"}
+
+
+def damaged_lines(text: str) -> list[int]:
+    """Line numbers (1-based) that are not whole rows of the schema: a wrong header, a cut or glued row."""
+    lines = text.splitlines(keepends=True)
+    bad = [i + 1 for i, row in enumerate(csv.reader(io.StringIO(text))) if len(row) != len(COLUMNS)]
+    if lines and lines[0].rstrip("\n") != ",".join(COLUMNS):
+        bad = [1, *bad[1:]] if bad[:1] == [1] else [1, *bad]
+    if lines and not lines[-1].endswith("\n") and len(lines) not in bad:
+        bad.append(len(lines))  # the last row was cut before its end
+    return bad
 
 
 def read_results(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
+    bad = damaged_lines(path.read_text())
+    if bad:
+        raise UserError(f"{path}: line(s) {', '.join(map(str, bad[:5]))} are not whole rows (a cut or edited file?): "
+                        "rerun the `run` command that made it (it drops damaged rows and rewrites them from the "
+                        "finished runs' records), or restore the file (git checkout)")
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rotations": str, "column": str})
 
 
@@ -61,6 +81,15 @@ def append_rows(path: Path, rows: list[dict]) -> int:
 
 def _append(path: Path, rows: list[dict]) -> int:
     old = path.read_text() if path.exists() else ""
+    bad = damaged_lines(old)
+    if bad:
+        if 1 in bad:
+            raise UserError(f"{path} has no results header: it is not a results CSV of this package; move it away")
+        keep = [line for i, line in enumerate(old.splitlines(keepends=True), 1) if i not in bad]
+        old = "".join(keep)
+        log.warning("%s: dropped damaged line(s) %s; their rows are written again from the finished runs' records",
+                    path, bad)
+        _write(path, old)
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
     new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]
     if not new:
@@ -70,13 +99,17 @@ def _append(path: Path, rows: list[dict]) -> int:
     if not old:
         writer.writeheader()
     writer.writerows({k: r[k] for k in COLUMNS} for r in new)
+    _write(path, old + buf.getvalue())
+    return len(new)
+
+
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w") as f:
-        f.write(old + buf.getvalue())
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return len(new)
 
 
 def validate(df: pd.DataFrame) -> None:

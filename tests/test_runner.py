@@ -238,3 +238,19 @@ def test_out_that_is_a_file_is_one_line(tmp_path, capsys):
     f.write_text("")
     assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_cut_results_row_is_refused_by_tables_and_repaired_by_a_rerun(tmp_path, capsys):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    exp = EXPERIMENTS["table3_comparison"]
+    r.run_experiment(exp, seed=0)
+    whole = r.results_path.read_text()
+    r.results_path.write_text(whole[: len(whole) - 40])  # the last row cut in half
+    shown = tmp_path / "shown" / "results" / "cpu.csv"  # `tables` leaves smoke.csv out: the same damage in cpu.csv
+    shown.parent.mkdir(parents=True)
+    shown.write_text(r.results_path.read_text())
+    assert main(["tables", "--results", str(shown.parent)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(shown) in err and "not whole rows" in err
+    Runner(PROFILES["smoke"], tmp_path, device="cpu").run_experiment(exp, seed=0)
+    assert sorted(r.results_path.read_text().splitlines()) == sorted(whole.splitlines())
