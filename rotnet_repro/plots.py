@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt  # the backend is the caller's: Agg headless, inline in Jupyter
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .report import comparison, profile_note, scale_label  # noqa: E402
+from .report import comparison, profile_note, scale_label
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
 

@@ -30,6 +30,7 @@ log = logging.getLogger("rotnet_repro")
 # Called with the epoch number after each epoch's checkpoint is on disk (tests
 # use it to simulate an interruption).
 EPOCH_HOOKS: list[Callable[[int], None]] = []
+PROGRESS = True  # per-epoch progress bars (on a terminal); notebooks turn them off
 
 
 @dataclass
@@ -140,7 +141,7 @@ def fit(
         model.train()
         total, n = 0.0, 0
         bar = tqdm(batches(epoch_generator(seed, epoch)), desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
-                   disable=None, mininterval=2.0)
+                   disable=None if PROGRESS else True, mininterval=2.0)
         for x, y in bar:
             with dev.autocast():
                 loss = F.cross_entropy(model(dev.prep(x)), y)

@@ -20,13 +20,27 @@ def test_there_is_one_notebook_per_artifact():
         assert '"output_type"' not in p.read_text(), f"{p.name} holds stored outputs"
 
 
+def shows_its_figures(nb) -> None:
+    """Every cell that draws a figure holds it as an image output; no cell shows progress bars."""
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        outputs = cell.get("outputs", [])
+        if "nb.figure(" in "".join(cell["source"]):
+            assert any("image/png" in o.get("data", {}) for o in outputs), "".join(cell["source"])
+        text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+        assert "it/s" not in text and "%|" not in text, text[:200]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_smoke_profile(path, tmp_path):
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False,
-                               parameters={"profile": "smoke", "out_dir": str(tmp_path), "train_missing": True})
+    nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False,
+                                    parameters={"profile": "smoke", "out_dir": str(tmp_path), "train_missing": True})
+    shows_its_figures(nb)
 
 
 @pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_committed_cpu_results(path, tmp_path):
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
+    nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
+    shows_its_figures(nb)
