@@ -7,6 +7,7 @@ rotated copies, and normalisation. No per-sample PIL work.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +128,13 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Pad-4 (zeros) random 32x32 crop and random horizontal flip, batched, uint8 in/out."""
     n, device = images.shape[0], images.device
     padded = F.pad(images, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=generator).to(device)
-    dx = torch.randint(0, 9, (n,), generator=generator).to(device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(device)
+    # drawn on the CPU generator (the same draws on every device), then one copy, asynchronous from pinned memory
+    draws = torch.stack([torch.randint(0, 9, (n,), generator=generator),
+                         torch.randint(0, 9, (n,), generator=generator),
+                         (torch.rand(n, generator=generator) < 0.5).long()])
+    if device.type == "cuda":
+        draws = draws.pin_memory().to(device, non_blocking=True)
+    dy, dx, flip = draws[0], draws[1], draws[2].bool()
     ar = torch.arange(32, device=device)
     rows = (dy[:, None] + ar)[:, :, None]  # (n, 32, 1)
     cols = dx[:, None] + ar
@@ -139,10 +144,16 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out.permute(0, 3, 1, 2)
 
 
+@functools.cache
+def _mean_std(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalisation constants, made once per device (no host-to-device copy per batch)."""
+    return (torch.tensor(MEAN, dtype=dtype).to(device)[:, None, None],
+            torch.tensor(STD, dtype=dtype).to(device)[:, None, None])
+
+
 def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     x = images.to(dtype) / 255
-    mean = torch.tensor(MEAN, device=x.device, dtype=dtype)[:, None, None]
-    std = torch.tensor(STD, device=x.device, dtype=dtype)[:, None, None]
+    mean, std = _mean_std(x.device, dtype)
     return (x - mean) / std
 
 

@@ -139,7 +139,7 @@ def fit(
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         model.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), device=dev.device), 0  # summed on the device: one read an epoch
         bar = tqdm(batches(epoch_generator(seed, epoch)), desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
                    disable=None if PROGRESS else True, mininterval=2.0)
         for x, y in bar:
@@ -148,9 +148,10 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(y)
+            total += loss.detach().float() * len(y)
             n += len(y)
         sched.step()
+        total = total.item()
         acc = evaluate() if evaluate is not None else float("nan")
         wall += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": opt.param_groups[0]["lr"]})
