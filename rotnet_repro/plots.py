@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .report import comparison, profile_note, scale_label
+from .config import base_profile
+from .report import _profiles, comparison, profile_note, scale_label
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
 
@@ -118,6 +119,73 @@ def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | s
     path = Path(out_dir) / profile / f"{artifact}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = PLOTS[artifact](comparison(df, artifact, profile), profile)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+SCALE_COLORS = {"paper": "#2ca02c", "paper-views": OURS, "cpu": "#ff7f0e"}
+
+
+def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
+    """One artifact at every scale that has rows: the paper's number beside each profile's (never mixed)."""
+    profiles = _profiles(df)
+    tables = {p: comparison(df, artifact, p) for p in profiles}
+    color = {p: SCALE_COLORS.get(p, "#9467bd") for p in profiles}
+    if artifact == "fig5a":
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for p, t in tables.items():
+            total = max(int(c) for c in t.column if c.isdigit())
+            for row, style, what in (("object classification (conv2 non-linear)", "o-", "object"),
+                                     ("rotation prediction", "s--", "rotation")):
+                d = t[(t.row == row) & t["mean"].notna()]
+                if len(d):
+                    ax.plot(100 * d.column.astype(int) / total, d["mean"], style, color=color[p],
+                            label=f"{what}, {p} ({scale_label(p)})")
+        epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in profiles)
+        ax.set_xlabel(f"pretext training done (% of its epochs: {epochs})")
+        ax.set_ylabel("test accuracy (%)")
+    elif artifact == "fig5b":
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        ref = next(iter(tables.values()))
+        for name, style in (("RotNet + conv", "o-"), ("Supervised", "s--")):
+            r = ref[ref.row == name]
+            ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, third-party re-run")
+            for p, t in tables.items():
+                d = t[(t.row == name) & t["mean"].notna()]
+                if len(d):
+                    ax.plot(d.column.astype(int), d["mean"], style, color=color[p], label=f"{name}, {p}")
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled examples per class (K)")
+        ax.set_ylabel("test accuracy (%)")
+    else:
+        base = next(iter(tables.values()))
+        keep = (base.metric == "test acc.").to_numpy()
+        labels = [f"{r} / {c}" if artifact == "table1" else r for r, c in zip(base.row[keep], base.column[keep], strict=True)]
+        y = np.arange(len(labels))
+        width = 0.8 / (len(profiles) + 1)
+        fig, ax = plt.subplots(figsize=(8, 0.12 * len(labels) * (len(profiles) + 1) + 1.6))
+        ax.barh(y, base["paper"][keep], width, color=PAPER, label="paper")
+        for i, (p, t) in enumerate(tables.items(), 1):
+            ax.barh(y + i * width, t["mean"][keep], width, color=color[p], xerr=t["std"][keep].fillna(0),
+                    label=f"ours, {p} ({scale_label(p)})")
+        ax.set_yticks(y + width * len(profiles) / 2, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("test accuracy (%), last epoch")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(f"{ARTIFACT_TITLE.get(artifact, artifact)}: every scale (missing runs are left out)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+ARTIFACT_TITLE = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3", "fig5a": "Fig. 5(a)", "fig5b": "Fig. 5(b)"}
+
+
+def save_scales_figure(df: pd.DataFrame, artifact: str, out_dir: Path | str = "figures") -> Path:
+    path = Path(out_dir) / "scales" / f"{artifact}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plot_scales(df, artifact)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return path

@@ -378,12 +378,13 @@ def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
     return "\n".join(lines + (["", STALE_NOTE] if stale else []))
 
 
-def scales_section(df: pd.DataFrame) -> str:
+def scales_section(df: pd.DataFrame, figures_dir: str) -> str:
     parts = ["### Every scale side by side", "",
              "Last-epoch means; each profile's section below has the oracle figures, the differences to the paper "
              "and the claims. Columns never mix profiles.", ""]
     for artifact in ARTIFACT_TITLES:
-        parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", scales_markdown(df, artifact), ""]
+        parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", f"![{artifact}, every scale]({figures_dir}/scales/{artifact}.png)",
+                  "", scales_markdown(df, artifact), ""]
     return "\n".join(parts)
 
 
@@ -436,7 +437,10 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
     sections = [profile_section(df, p, link.as_posix()) for p in _profiles(df)]
     if len(sections) > 1:
-        sections.insert(0, scales_section(df))
+        from .plots import save_scales_figure
+
+        written += [save_scales_figure(df, artifact, figures_dir) for artifact in ARTIFACT_TITLES]
+        sections.insert(0, scales_section(df, link.as_posix()))
     body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
     blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
               (report, "head-path", head_path_markdown(df)),

@@ -122,3 +122,21 @@ def test_tables_write_reports_only_beside_their_results(tmp_path, monkeypatch):
     assert main(["tables", "--results", str(out / "results")]) == 0
     assert all((repo / n).read_text() == "untouched\n" for n in ("REPORT.md", "README.md"))
     assert main(["tables", "--results", str(tmp_path / "missing")]) == 2
+
+
+def test_every_scale_side_by_side_when_several_profiles_have_rows(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    text = (FIXTURES / "smoke_results.csv").read_text()
+    (results / "cpu.csv").write_text(text.replace(",smoke,", ",cpu,"))
+    head, *rows = text.splitlines(keepends=True)
+    (results / "paper-views.csv").write_text(head + "".join(r.replace(",smoke,", ",paper-views,") for r in rows[:40]))
+    report = tmp_path / "REPORT.md"
+    report.write_text("<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n"
+                      "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n"
+                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n")
+    written = write_all(results, tmp_path / "figures", report, None)
+    assert {p.name for p in written if p.parent.name == "scales"} == {f"{a}.png" for a in ARTIFACT_TITLES}
+    text = report.read_text()
+    assert "Every scale side by side" in text and "ours, paper-views (paper RotNet, heads on 16 cached views)" in text
+    assert "](figures/scales/table3.png)" in text
