@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=".", help="where results/ and runs/ go (default .)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="processes that split the runs (each run trained once; on one GPU or CPU, or start the same "
+                          "command on several machines sharing --out)")
     run.add_argument("--rows", default=None, metavar="REGEX",
                      help="run only the cells whose row matches (re.search), e.g. 'RotNet 4' for Table 1's 4-block row")
     run.add_argument("--columns", default=None, metavar="REGEX",
@@ -119,17 +123,33 @@ def cmd_run(args: argparse.Namespace) -> None:
             except re.error as e:
                 raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
     runner.train_missing = not args.no_train
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
     t0 = time.time()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    runner.plan([c for seed in seeds for exp in exps
-                 for c in exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed)])
-    for seed in seeds:
-        for exp in exps:
-            n = runner.run_experiment(exp, seed, args.backbone_seed)
-            fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
-            logging.getLogger("rotnet_repro").info("%s seed %d: %d new rows -> %s; figure %s", exp.id, seed, n,
-                                                   runner.results_path, fig)
-    print(f"done in {time.time() - t0:.0f} s; results in {runner.results_path}")
+    cells = [(exp, c) for seed in seeds for exp in exps
+             for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
+    runner.plan([c for _, c in cells])
+    others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
+    n = runner.run_cells(cells)
+    if any(w.wait() != 0 for w in others):
+        raise UserError("a worker failed: see its lines in the log, then run the same command again (finished runs "
+                        "are skipped)")
+    for exp in exps:
+        fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
+        logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
+    print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
+
+
+def _spawn_worker(argv: list[str]) -> subprocess.Popen:
+    """The same command line as this process, as one more worker."""
+    argv = list(argv)
+    for j, a in enumerate(argv):
+        if a == "--workers":
+            argv[j + 1] = "1"
+        elif a.startswith("--workers="):
+            argv[j] = "--workers=1"
+    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv])
 
 
 def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) -> Path:
@@ -141,6 +161,7 @@ def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if args.cmd == "list":
             cmd_list()

@@ -31,13 +31,17 @@ class RunNotTrained(UserError):
     """A run this process does not train: another profile's (Profile.shared_runs), or any with --no-train."""
 
 
+class RunBusy(UserError):
+    """The run (or one it needs) is being trained by another process: come back to it later."""
+
+
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run directory for this process: two processes never train one run at once."""
     with locked(run_dir / ".lock", wait=False) as held:
         if not held:
-            raise UserError(f"run {run_dir.name} is being trained by another process; wait for it to finish "
-                            "(or stop it) and run again: finished runs are skipped")
+            raise RunBusy(f"run {run_dir.name} is being trained by another process; wait for it to finish "
+                          "(or stop it) and run again: finished runs are skipped")
         yield
 
 
@@ -172,19 +176,33 @@ class Runner:
         return ViewStore(self.cache_dir / key, spec.profile.head_views, sorted(taps))
 
     def run_experiment(self, exp: Experiment, seed: int, backbone_seed: int | None = None) -> int:
-        """Train what the experiment needs; append its rows. Returns the number of rows added.
-        Cells whose shared runs (another profile's) are missing are skipped with a log line."""
-        added = 0
+        """Train what the experiment needs; append its rows. Returns the number of rows added."""
         cells = self.selected(exp.build(self.profile, seed, seed if backbone_seed is None else backbone_seed))
         self.plan(cells)
-        for cell in cells:
-            try:
-                rec = self.result(cell.spec)
-            except RunNotTrained as e:
-                log.info("skipped %s / %s: %s", cell.row, cell.column, e)
-                continue
-            rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if m["metric"] == cell.metric]
-            added += append_rows(self.results_path, rows)
+        return self.run_cells([(exp, c) for c in cells])
+
+    def run_cells(self, cells: list[tuple[Experiment, Cell]], poll_s: float = 2.0) -> int:
+        """Train what the cells need and append their rows; returns the number of rows added. Cells whose shared
+        runs (another profile's) are missing are skipped with a log line; a cell whose run, or a run it needs, is
+        being trained by another process (another worker on the same --out) is put back and taken up again when
+        the rest are done, so that several workers split the work and each run is trained once."""
+        added, todo = 0, list(cells)
+        while todo:
+            waiting = []
+            for exp, cell in todo:
+                try:
+                    rec = self.result(cell.spec)
+                except RunNotTrained as e:
+                    log.info("skipped %s / %s: %s", cell.row, cell.column, e)
+                    continue
+                except RunBusy:
+                    waiting.append((exp, cell))
+                    continue
+                rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if m["metric"] == cell.metric]
+                added += append_rows(self.results_path, rows)
+            if waiting and len(waiting) == len(todo):
+                time.sleep(poll_s)  # everything left is in other workers' hands: wait for them
+            todo = waiting
         return added
 
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:

@@ -254,3 +254,18 @@ def test_a_cut_results_row_is_refused_by_tables_and_repaired_by_a_rerun(tmp_path
     assert "Traceback" not in err and str(shown) in err and "not whole rows" in err
     Runner(PROFILES["smoke"], tmp_path, device="cpu").run_experiment(exp, seed=0)
     assert sorted(r.results_path.read_text().splitlines()) == sorted(whole.splitlines())
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_workers_split_the_runs_each_trained_once(tmp_path, workers):
+    one = tmp_path / "one"
+    assert main(["run", "table3_comparison", "fig5b_semi_supervised", "--profile", "smoke", "--out", str(one)]) == 0
+    many = tmp_path / "many"
+    assert main(["run", "table3_comparison", "fig5b_semi_supervised", "--profile", "smoke", "--out", str(many),
+                 "--workers", str(workers), "--threads", "1"]) == 0
+    log = (many / "logs" / "smoke.log").read_text()
+    done = [line.split("run ")[1].split(" ")[0] for line in log.splitlines() if " done: " in line]
+    assert len(done) == len(set(done)) == len(list((many / "runs" / "smoke").glob("*/result.json")))
+    a = read_results(one / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
+    b = read_results(many / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
+    assert a.equals(b)
