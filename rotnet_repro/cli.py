@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in import_runs(Path(args.source), Path(args.out) / "runs"):
                 print(line)
         elif args.cmd == "tables":
-            from .report import write_all
+            from .publish import write_all
 
             results = Path(args.results)
             if not results.is_dir():

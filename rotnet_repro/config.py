@@ -261,7 +261,3 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         return f"{self.kind}-{self.config_hash[:10]}"
-
-    @property
-    def n_classes_out(self) -> int:
-        return len(ROTATION_SETS[self.rotations]) if self.kind == "rotnet" else 10

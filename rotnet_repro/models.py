@@ -24,7 +24,6 @@ BLOCK_CONVS = {
     2: ((192, 5), (192, 1), (192, 1)),
     3: ((192, 3), (192, 1), (192, 1)),
 }
-TAP_SHAPES = {"conv1": (96, 16, 16)}  # others: (192, 8, 8); scaled by width
 
 
 def _ch(c: int, width: float) -> int:

@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from .config import base_profile
-from .report import _profiles, comparison, profile_note, scale_label
+from .report import comparison, profile_note, profiles_in, scale_label
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
 
@@ -129,7 +129,7 @@ SCALE_COLORS = {"paper": "#2ca02c", "paper-views": OURS, "cpu": "#ff7f0e"}
 
 def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
     """One artifact at every scale that has rows: the paper's number beside each profile's (never mixed)."""
-    profiles = _profiles(df)
+    profiles = profiles_in(df)
     tables = {p: comparison(df, artifact, p) for p in profiles}
     color = {p: SCALE_COLORS.get(p, "#9467bd") for p in profiles}
     if artifact == "fig5a":

@@ -6,7 +6,6 @@ paper_reported.csv (transcribed from the protocol notes, with confidence marks).
 
 from __future__ import annotations
 
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -335,14 +334,14 @@ def pretrained_markdown(df: pd.DataFrame) -> str:
 
 
 def headline(df: pd.DataFrame) -> str:
-    costs = [f"- {profile_note(p)}: {run_summary(df, p)}" for p in _profiles(df)]
+    costs = [f"- {profile_note(p)}: {run_summary(df, p)}" for p in profiles_in(df)]
     return "\n".join(costs + ["", scales_markdown(df, "table3")])
 
 
 SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful first
 
 
-def _profiles(df: pd.DataFrame) -> list[str]:
+def profiles_in(df: pd.DataFrame) -> list[str]:
     return [p for p in SCALES if p in set(df.profile)]
 
 
@@ -358,7 +357,7 @@ def scale_label(profile: str) -> str:
 
 def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
     """One artifact, every scale side by side: the paper, then each profile's last-epoch mean ± std (n)."""
-    profiles = _profiles(df)
+    profiles = profiles_in(df)
     keys: dict[tuple[str, str, str], float] = {}  # (row, column, metric) -> the paper's number, in the paper's order
     stale = False
     cells: dict[str, dict[tuple[str, str, str], str]] = {}
@@ -417,36 +416,3 @@ def bench_markdown(bench_dir: Path) -> str:
             f"| {b['recompute_min']:.0f} min vs {b['cached_min']:.1f} min: {b['cached_speedup']:.1f}x |")
     return "\n".join(lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
                               "interleaved steps; the classifier times are extrapolated from timed steps."])
-
-
-def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
-              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md") -> list[Path]:
-    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
-    from .plots import save_figure
-
-    df = load_all(results_dir)
-    written = []
-    for profile in _profiles(df):
-        for artifact in ARTIFACT_TITLES:
-            written.append(save_figure(df, artifact, profile, figures_dir))
-            md = Path(figures_dir) / profile / f"{artifact}.md"
-            md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
-                          f"{comparison_markdown(comparison(df, artifact, profile))}\n")
-            written.append(md)
-    # the report links its figures relative to where it lies
-    link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
-    sections = [profile_section(df, p, link.as_posix()) for p in _profiles(df)]
-    if len(sections) > 1:
-        from .plots import save_scales_figure
-
-        written += [save_scales_figure(df, artifact, figures_dir) for artifact in ARTIFACT_TITLES]
-        sections.insert(0, scales_section(df, link.as_posix()))
-    body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
-    blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
-              (report, "head-path", head_path_markdown(df)),
-              (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
-    for path, name, text in blocks:
-        if path is not None and Path(path).exists():
-            Path(path).write_text(replace_block(Path(path).read_text(), name, text))
-            written.append(Path(path))
-    return list(dict.fromkeys(written))

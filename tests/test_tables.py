@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rotnet_repro.publish import write_all
 from rotnet_repro.report import (
     ARTIFACT_TITLES,
     claims_markdown,
@@ -17,7 +18,6 @@ from rotnet_repro.report import (
     fmt_stat,
     head_seed_rows,
     replace_block,
-    write_all,
 )
 from rotnet_repro.results import read_results, validate
 

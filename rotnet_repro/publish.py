@@ -1,0 +1,53 @@
+"""`make tables`: figures (plots.py) and the generated blocks of REPORT.md and README.md (report.py), written
+from results/*.csv. Here the two meet, so that neither imports the other."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .plots import save_figure, save_scales_figure
+from .report import (
+    ARTIFACT_TITLES,
+    bench_markdown,
+    comparison,
+    comparison_markdown,
+    head_path_markdown,
+    headline,
+    load_all,
+    pretrained_markdown,
+    profile_note,
+    profile_section,
+    profiles_in,
+    replace_block,
+    scales_section,
+)
+
+
+def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
+              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md") -> list[Path]:
+    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
+    df = load_all(results_dir)
+    written = []
+    for profile in profiles_in(df):
+        for artifact in ARTIFACT_TITLES:
+            written.append(save_figure(df, artifact, profile, figures_dir))
+            md = Path(figures_dir) / profile / f"{artifact}.md"
+            md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
+                          f"{comparison_markdown(comparison(df, artifact, profile))}\n")
+            written.append(md)
+    # the report links its figures relative to where it lies
+    link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
+    sections = [profile_section(df, p, link.as_posix()) for p in profiles_in(df)]
+    if len(sections) > 1:
+        written += [save_scales_figure(df, artifact, figures_dir) for artifact in ARTIFACT_TITLES]
+        sections.insert(0, scales_section(df, link.as_posix()))
+    body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
+    blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
+              (report, "head-path", head_path_markdown(df)),
+              (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
+    for path, name, text in blocks:
+        if path is not None and Path(path).exists():
+            Path(path).write_text(replace_block(Path(path).read_text(), name, text))
+            written.append(Path(path))
+    return list(dict.fromkeys(written))
