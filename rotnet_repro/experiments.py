@@ -31,6 +31,7 @@ class Experiment:
     artifact: str  # the artifact key of paper_reported.csv
     title: str
     build: Callable[[Profile, int, int], list[Cell]]  # (profile, seed, backbone seed)
+    paper: bool = True  # an artifact of the paper (tables, figures); False: a check of ours
 
 
 def shared(p: Profile) -> Profile:
@@ -123,17 +124,35 @@ def fig5b(p: Profile, seed: int, bseed: int) -> list[Cell]:
     return cells
 
 
+# The head-path check: a profile's head path (cached views or features) against the exact path (a fresh
+# crop+flip and a backbone pass at every step) on one cell made cheap enough for a CPU: the conv2 non-linear
+# head of the shared RotNet on the first K images per class (K = 400 in the paper and cpu profiles: the largest
+# Fig. 5(b) K below 1000), its epochs each one pass over those 10 K images.
+def head_path(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    r = rotnet(p, bseed)
+    k = max(k for k in p.semi_k if k < 1000)
+    small = replace(p, samples_per_epoch=10 * k)
+    exact = replace(small, head_views=0, cache_features=False)
+    ours = ("exact path" if small == exact else f"{p.head_views} cached views" if p.head_views
+            else "cached un-augmented features")
+    column = f"conv2, K={k}, {small.nonlinear_epochs} epochs of {small.samples_per_epoch}"
+    cells = [] if small == exact else [Cell(ours, column, probe(small, seed, r, "conv2", "nonlinear", k=k))]
+    return cells + [Cell("exact path", column, probe(exact, seed, r, "conv2", "nonlinear", k=k))]
+
+
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in [
     Experiment("table1_block_depth", "table1", "Table 1: non-linear classifiers on each block of 3/4/5-block RotNets", table1),
     Experiment("table2_rotations", "table2", "Table 2: number and set of rotations (conv2, non-linear)", table2),
     Experiment("table3_comparison", "table3", "Table 3: RotNet features vs supervised NIN", table3),
     Experiment("fig5a_epoch_curve", "fig5a", "Fig. 5(a): object vs rotation accuracy over pretext epochs", fig5a),
     Experiment("fig5b_semi_supervised", "fig5b", "Fig. 5(b): semi-supervised, K labels per class", fig5b),
+    Experiment("head_path", "head_path", "Head path: the profile's cached heads against the exact path, one cell",
+               head_path, paper=False),
 ]}
 # `run all` order: the shared RotNet and everything built on it first, ablations last,
 # so that an interrupted cpu run has already produced the most-used numbers.
 ALL_ORDER = ["table3_comparison", "fig5b_semi_supervised", "fig5a_epoch_curve", "table1_block_depth",
-             "table2_rotations"]
+             "table2_rotations", "head_path"]
 
 
 def resolve(names: list[str]) -> list[Experiment]:

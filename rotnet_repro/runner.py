@@ -158,7 +158,9 @@ class Runner:
     def _release(self, spec: RunSpec) -> None:
         """Delete the views of each tap of the spec's store whose planned heads are all finished."""
         key = self._store_key(spec)
-        heads = self.planned.get(key, {}).values()
+        if key not in self.planned:  # only stores this process planned on (a bare result() call deletes nothing)
+            return
+        heads = self.planned[key].values()
         store = ViewStore(self.cache_dir / key, spec.profile.head_views, [])
         if key in self.users and not self.users[key].alone():
             log.info("views %s: kept, another process plans heads on them", key)
