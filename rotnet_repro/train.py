@@ -345,6 +345,15 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, run_
         params = [q for q in model.parameters() if q.requires_grad]
         batches = labelled_batches(train.subset(labelled), p)
         evaluate = image_eval(model, test, dev, p)
+        if not spec.finetune:
+            # a frozen backbone gives the (un-augmented) test images the same features every epoch: compute them
+            # once, in the same batches, and evaluate the head on them (the same numbers, one backbone pass)
+            backbone.eval()
+            ftest = predict(lambda x: backbone.features(x, spec.tap), test.images, dev, p.eval_batch, normalize)
+
+            def evaluate() -> float:
+                head.eval()
+                return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
 
     history, wall = fit(model, params, p, schedule, batches, evaluate, dev, run_dir / "ckpt.pt", spec.seed,
                         spec.run_id)
