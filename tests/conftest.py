@@ -1,3 +1,4 @@
+import logging
 import os
 
 import pytest
@@ -13,6 +14,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "realdata" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging():
+    """`run` points the root logger at the stderr of its moment; a later test's capture must not inherit it."""
+    yield
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
 
 
 @pytest.fixture

@@ -249,6 +249,7 @@ def test_a_cut_results_row_is_refused_by_tables_and_repaired_by_a_rerun(tmp_path
     shown = tmp_path / "shown" / "results" / "cpu.csv"  # `tables` leaves smoke.csv out: the same damage in cpu.csv
     shown.parent.mkdir(parents=True)
     shown.write_text(r.results_path.read_text())
+    capsys.readouterr()
     assert main(["tables", "--results", str(shown.parent)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(shown) in err and "not whole rows" in err
