@@ -143,7 +143,7 @@ def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
                     ax.plot(100 * d.column.astype(int) / total, d["mean"], style, color=color[p],
                             label=f"{what}, {p} ({scale_label(p)})")
         epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in profiles)
-        ax.set_xlabel(f"pretext training done (% of its epochs: {epochs})")
+        ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs})", fontsize=8)
         ax.set_ylabel("test accuracy (%)")
     elif artifact == "fig5b":
         fig, ax = plt.subplots(figsize=(7, 4.2))
