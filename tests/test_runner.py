@@ -270,3 +270,9 @@ def test_workers_split_the_runs_each_trained_once(tmp_path, workers):
     a = read_results(one / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
     b = read_results(many / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
     assert a.equals(b)
+
+
+def test_run_all_includes_the_head_path_check(tmp_path):
+    assert main(["run", "head_path", "--profile", "smoke", "--out", str(tmp_path)]) == 0
+    df = read_results(tmp_path / "results" / "smoke.csv")
+    assert set(df.row) == {"exact path", "cached un-augmented features"}
