@@ -344,8 +344,9 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, run_
         model = TapClassifier(backbone, spec.tap, head, frozen=not spec.finetune)
         params = [q for q in model.parameters() if q.requires_grad]
         batches = labelled_batches(train.subset(labelled), p)
-        evaluate = image_eval(model, test, dev, p)
-        if not spec.finetune:
+        if spec.finetune:
+            evaluate = image_eval(model, test, dev, p)
+        else:
             # a frozen backbone gives the (un-augmented) test images the same features every epoch: compute them
             # once, in the same batches, and evaluate the head on them (the same numbers, one backbone pass)
             backbone.eval()

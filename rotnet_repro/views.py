@@ -38,10 +38,6 @@ SCALE_IMAGES = 1000  # the first training images set each channel's uint8 scale
 SCALE_HEADROOM = 1.25  # values above 1.25x the largest of those are clipped (counted in meta.json)
 
 
-def _nothing():
-    return contextlib.nullcontext()
-
-
 def _autocast(device: torch.device):
     """Extraction runs in bf16 autocast on CUDA and on CPUs with bf16 support (measured here, AVX-512 BF16:
     2.5x fp32 at full width), as the GPU path computes everything."""
@@ -172,7 +168,7 @@ class ViewStore:
 
     def drop(self, tap: str) -> bool:
         """Delete a tap's views and test features (to free disk); returns whether there were any."""
-        with locked(self.root / ".lock") if self.root.exists() else _nothing():
+        with locked(self.root / ".lock") if self.root.exists() else contextlib.nullcontext():
             files = [self.root / f"{tap}.u8.npy", self.root / f"{tap}.test.f16.npy", *self.root.glob(f"{tap}.view*.done")]
             if not any(f.exists() for f in files):
                 return False
