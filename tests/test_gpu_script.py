@@ -39,10 +39,13 @@ def test_stage_train_pack_unpack_on_the_smoke_profile(tmp_path):
     sh("stage", "00", **common)  # a repeated call does not append twice
     with open(tmp_path / "ref.tar", "wb") as f:
         subprocess.run(["tar", "cf", "-", "-C", str(data.parent), "cifar-10-batches-py"], stdout=f, check=True)
-    assert (stage / "c.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+    unzipped = subprocess.run(["gzip", "-dc", str(stage / "c.tar")], capture_output=True, check=True).stdout
+    assert unzipped == (tmp_path / "ref.tar").read_bytes()
 
-    log = sh("train", "3600", **common)  # the budget is a cap: the smoke profile needs well under a minute
-    assert "== run all" in log
+    # the budget is a cap: the smoke profile needs well under a minute
+    log = sh("train", "3600", ORDER="rotnet3 heads3 all", **common)
+    assert log.index("== run table1_block_depth --rows") < log.index("== run table3_comparison") < log.index("== run all")
+
     back = sorted(out.iterdir())
     assert 1 <= len(back) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in back)
 
@@ -51,3 +54,10 @@ def test_stage_train_pack_unpack_on_the_smoke_profile(tmp_path):
     assert trained and trained == {p.name for p in (dest / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
     rows = pd.read_csv(dest / "results" / "smoke.csv")
     assert set(rows.run_id) == trained and (rows.profile == "smoke").all()
+
+
+def test_an_unknown_step_is_refused(tmp_path):
+    e = {**os.environ, "PY": sys.executable, "PROFILE": "smoke", "DEVICE": "cpu", "ORDER": "rotnets nonsense",
+         "STAGE": str(tmp_path / "s"), "WORK": str(tmp_path / "w"), "OUT": str(tmp_path)}
+    r = subprocess.run(["bash", str(SCRIPT), "train", "5"], capture_output=True, text=True, env=e)
+    assert r.returncode == 2 and "unknown step nonsense" in r.stderr
