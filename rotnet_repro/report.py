@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import base_profile
+from .config import PROFILES, base_profile
 from .experiments import EXPERIMENTS
 from .results import read_results
 
@@ -303,10 +303,29 @@ def head_path_markdown(df: pd.DataFrame) -> str:
         exact, ours = t[t.row == "exact path"].iloc[0], t[t.row != "exact path"].iloc[0]
         lines.append(f"| {p} ({ours.row}) | {ours.column} | {fmt_stat(exact['mean'], exact['std'], int(exact['n']))} "
                      f"| {fmt_stat(ours['mean'], ours['std'], int(ours['n']))} | {ours['mean'] - exact['mean']:+.2f} |")
+    lines += _full_size_gaps(df)
     if len(lines) == 2:
         return ("Not measured yet: `python -m rotnet_repro run head_path --profile paper-views` trains the exact and "
                 "the cached-views head on the same cell (about an hour on 2 CPU cores at full width).")
     return "\n".join(lines)
+
+
+def _full_size_gaps(df: pd.DataFrame) -> list[str]:
+    """Rows for the paper artifacts' frozen-head cells that both the exact `paper` profile and a profile of another
+    head path hold (their RotNets are the paper profile's, shared by hash): the same gap at full size."""
+    heads = df[(df.kind == "classifier") & ~df.finetune.astype(bool) & (df.metric == "test_acc") & (df.selection == "last")]
+    exact = heads[heads.profile == "paper"]
+    out = []
+    for p in profiles_in(df):
+        if p not in PROFILES or PROFILES[p].shared_runs != "paper":
+            continue
+        both = heads[heads.profile == p].merge(exact, on=["artifact", "row", "column", "seed"], suffixes=("", "_exact"))
+        for _, g in both.groupby(["run_id", "run_id_exact"], sort=False):
+            r = g.iloc[0]  # one cell per pair of runs (the same run fills cells of several artifacts)
+            e, o = g.value_exact.mean(), g.value.mean()
+            out.append(f"| {p} (full size) | {r.artifact}: {r.row} / {r.column} | {e:.2f} (n={g.run_id_exact.nunique()})"
+                       f" | {o:.2f} (n={g.run_id.nunique()}) | {o - e:+.2f} |")
+    return out
 
 
 def pretrained_markdown(df: pd.DataFrame) -> str:

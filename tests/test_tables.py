@@ -6,6 +6,7 @@ To accept a deliberate change of the output: UPDATE_GOLDEN=1 pytest tests/test_t
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rotnet_repro.publish import write_all
@@ -16,6 +17,7 @@ from rotnet_repro.report import (
     comparison,
     comparison_markdown,
     fmt_stat,
+    head_path_markdown,
     head_seed_rows,
     replace_block,
 )
@@ -140,3 +142,16 @@ def test_every_scale_side_by_side_when_several_profiles_have_rows(tmp_path):
     text = report.read_text()
     assert "Every scale side by side" in text and "ours, paper-views (paper RotNet, heads on 16 cached views)" in text
     assert "](figures/scales/table3.png)" in text
+
+
+def test_full_size_gap_pairs_heads_of_the_same_cell_on_the_shared_rotnets():
+    df = read_results(FIXTURES / "smoke_results.csv")
+    heads = df[(df.kind == "classifier") & (df.artifact == "table3") & (df.row == "RotNet + conv") & (df.seed == 0)]
+    exact = heads.assign(profile="paper", run_id="classifier-aaaaaaaaaa")
+    views = heads.assign(profile="paper-views", run_id="classifier-bbbbbbbbbb", value=heads.value - 1.5)
+    cpu = heads.assign(profile="cpu", run_id="classifier-cccccccccc", value=heads.value - 20)
+    text = head_path_markdown(pd.concat([exact, views, cpu]))
+    gaps = [line for line in text.splitlines() if "(full size)" in line]
+    # one line per pair of runs (paper-views shares the paper RotNets; cpu has its own and is left out)
+    assert len(gaps) == 1 and gaps[0].startswith("| paper-views (full size) | table3: RotNet + conv")
+    assert gaps[0].endswith("| -1.50 |")
