@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .claims import RULE, CheckResult, Claim, evaluate, paper_claims
 from .config import PROFILES, base_profile
 from .experiments import EXPERIMENTS
 from .results import read_results
@@ -141,121 +142,34 @@ def comparison_markdown(t: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-# ---- the paper's six claims, checked on the last-epoch means ----
+# ---- the paper's six claims (claims.py), checked by one stated rule ----
 
-def _v(s: pd.DataFrame, artifact: str, row: str, column: str, metric: str = "test_acc") -> float:
-    r = _lookup(s, artifact, row, column, metric, "last")
-    return float(r["mean"]) if r is not None else np.nan
-
-
-def _verdict(ok: bool | None) -> str:
-    return "not measurable (runs missing)" if ok is None else ("holds" if ok else "does not hold")
-
-
-def claims(df: pd.DataFrame, profile: str) -> list[tuple[str, str, str]]:
-    """(claim, verdict, evidence) for the six claims of protocol.md."""
-    s = summarize(df[df.profile == profile])
-    out = []
-
-    taps = {b: [_v(s, "table1", f"RotNet {b} conv blocks", f"ConvB{i}") for i in range(1, b + 1)] for b in (3, 4, 5)}
-    have = all(not np.isnan(v) for vals in taps.values() for v in vals)
-    best2 = have and all(int(np.argmax(v)) == 1 for v in taps.values())
-    falls = have and all(all(a > b for a, b in zip(v[1:], v[2:], strict=False)) for v in taps.values())
-    ev = "; ".join(f"RotNet-{b}: " + " / ".join(f"{x:.1f}" for x in v) for b, v in taps.items())
-    out.append(("1. In every RotNet, conv2 gives the best object accuracy; accuracy falls after block 2",
-                _verdict(best2 and falls if have else None), ev))
-
-    c2 = [_v(s, "table1", f"RotNet {b} conv blocks", "ConvB2") for b in (3, 4, 5)]
-    c3 = [_v(s, "table1", f"RotNet {b} conv blocks", "ConvB3") for b in (4, 5)]
-    have = not np.isnan(c2 + c3).any()
-    ok = have and c2[0] < c2[1] < c2[2] and c3[0] < c3[1]
-    out.append(("2. Deeper RotNets improve the early blocks' features (after block 1)", _verdict(ok if have else None),
-                f"conv2 for 3/4/5 blocks: {' / '.join(f'{x:.1f}' for x in c2)}; conv3 for 4/5 blocks: "
-                f"{' / '.join(f'{x:.1f}' for x in c3)}"))
-
-    rot = {k: _v(s, "table2", k, "ConvB2") for k in ("4 rotations (0/90/180/270)", "8 rotations (multiples of 45)",
-                                                       "2 rotations (0/180)", "2 rotations (90/270)")}
-    r4, r8, r0, r9 = rot.values()
-    have = not np.isnan(list(rot.values())).any()
-    ok = have and r4 > r8 > max(r0, r9) and r0 > r9
-    out.append(("3. 4 rotations > 8 rotations > 2 rotations; (0,180) > (90,270)", _verdict(ok if have else None),
-                f"4: {r4:.1f}, 8: {r8:.1f}, 0/180: {r0:.1f}, 90/270: {r9:.1f}"))
-
-    sup = _v(s, "table3", "Supervised NIN", "accuracy")
-    conv = _v(s, "table3", "RotNet + conv", "accuracy")
-    ft = _v(s, "table3", "RotNet + conv (fine-tuned)", "accuracy")
-    have = not np.isnan([sup, conv, ft]).any()
-    ok = have and sup - conv <= 1.6 + 0.5 and sup - ft < sup - conv
-    out.append(("4. RotNet + conv comes within about 1.6 points of the supervised NIN; fine-tuning narrows the gap",
-                _verdict(ok if have else None),
-                f"supervised {sup:.1f}, RotNet + conv {conv:.1f} (gap {sup - conv:+.1f}), fine-tuned {ft:.1f} "
-                f"(gap {sup - ft:+.1f}); 'about 1.6' read as at most 2.1"))
-
-    obj = [(int(c), _v(s, "fig5a", "object classification (conv2 non-linear)", c)) for r, c, m in cell_order("fig5a", profile)
-           if r.startswith("object")]
-    rotacc = [_v(s, "fig5a", "rotation prediction", str(e), "rotation_acc") for e, _ in obj]
-    o = [v for _, v in obj]
-    have = len(o) >= 3 and not np.isnan(o + rotacc).any()
-    r = float(np.corrcoef(o, rotacc)[0, 1]) if have else np.nan
-    ok = have and r > 0 and o[-1] > o[0] and rotacc[-1] > rotacc[0]
-    out.append(("5. Object accuracy rises with rotation accuracy over pretext training", _verdict(ok if have else None),
-                f"epochs {[e for e, _ in obj]}: rotation {' / '.join(f'{x:.1f}' for x in rotacc)}, object "
-                f"{' / '.join(f'{x:.1f}' for x in o)}; Pearson r = {r:.2f}"))
-
+def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
+    """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
+    d = df[df.profile == profile]
+    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r.startswith("object")]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == "Supervised"]
-    small = [k for k in ks if k < 1000]
-    pairs = [(k, _v(s, "fig5b", "RotNet + conv", str(k)), _v(s, "fig5b", "Supervised", str(k))) for k in small]
-    have = bool(pairs) and not np.isnan([x for _, a, b in pairs for x in (a, b)]).any()
-    ok = have and all(a > b for _, a, b in pairs)
-    out.append(("6. With fewer than 1000 labels per class, RotNet + conv beats the supervised NIN",
-                _verdict(ok if have else None),
-                "; ".join(f"K={k}: {a:.1f} vs {b:.1f}" for k, a, b in pairs)))
-    return out
+    return [(c, *evaluate(d, c)) for c in paper_claims(epochs, ks)]
 
 
 def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
-    """(backbone seeds, head seeds): RotNet runs vs classifier and supervised runs."""
+    """(RotNet seeds, head seeds) behind a profile's rows."""
     rot = d["kind"] == "rotnet"
-    return sorted(d.loc[rot, "seed"].unique().tolist()), sorted(d.loc[~rot, "seed"].unique().tolist())
-
-
-def head_seed_rows(d: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """One head seed's rows, with the rotation accuracies of its RotNets (those of the one RotNet seed
-    when all heads share it)."""
-    backbones, _ = _seeds(d)
-    shared = len(backbones) == 1 or seed not in backbones
-    return d[(d.seed == seed) | ((d.metric == "rotation_acc") & shared)]
-
-
-def claims_per_head_seed(df: pd.DataFrame, profile: str) -> dict[int, list[tuple[str, str, str]]]:
-    """The claims checked on each head seed's runs alone."""
-    d = df[df.profile == profile]
-    return {s: claims(head_seed_rows(d, s), profile) for s in _seeds(d)[1]}
+    bseeds = set(d.loc[rot, "seed"])
+    if "backbone_seed" in d:
+        bseeds |= set(d["backbone_seed"].dropna().astype(int))
+    return sorted(int(x) for x in bseeds), sorted(int(x) for x in set(d.loc[~rot, "seed"]))
 
 
 def claims_markdown(df: pd.DataFrame, profile: str) -> str:
     d = df[df.profile == profile]
     backbones, heads = _seeds(d)
-    one = len(backbones) == 1
-    lines = [f"Checked on the {profile_note(profile)} last-epoch means over head seeds {heads}, RotNet seeds "
-             f"{backbones}" + (" (each RotNet trained once: its rotation accuracies have n=1)." if one else ".")]
-    if len(heads) > 1:
-        # the same check on each head seed alone: a verdict that differs between seeds is within seed noise
-        per_seed = list(claims_per_head_seed(d, profile).values())
-        lines[0] += (" *Per head seed* repeats the check on each seed's runs alone; a verdict that differs "
-                     "between seeds is within seed noise.")
-        if one:
-            lines[0] += " The spread is over classifier and supervised seeds, not over RotNet pretraining."
-        lines += ["", "| claim | verdict (means) | per head seed | evidence (ours, %, means) |", "|---|---|---|---|"]
-        for i, (c, v, e) in enumerate(claims(d, profile)):
-            holds = sum(p[i][1] == _verdict(True) for p in per_seed)
-            measured = sum(p[i][1] != _verdict(None) for p in per_seed)
-            missing = f" ({len(heads) - measured} seed(s) with runs missing)" if measured < len(heads) else ""
-            lines.append(f"| {c} | **{v}** | holds in {holds} of {measured}{missing} | {e} |")
-    else:
-        lines[0] += " A verdict at one seed does not account for seed noise."
-        lines += ["", "| claim | verdict | evidence (ours, %) |", "|---|---|---|"]
-        lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(d, profile)]
+    lines = [f"Checked on the {profile_note(profile)} last-epoch rows: RotNet seeds {backbones}, head seeds {heads}. "
+             f"The rule: {RULE}", "",
+             "| claim | verdict | checks: margin (the claim says > 0), mean [95% interval], n replicates |",
+             "|---|---|---|"]
+    for c, verdict, results in claims(df, profile):
+        lines.append(f"| {c.number}. {c.text} | **{verdict}** | {'; '.join(r.describe() for r in results)} |")
     return "\n".join(lines)
 
 

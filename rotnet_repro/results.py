@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -24,10 +25,14 @@ except ImportError:  # not POSIX: no locking
     fcntl = None
 
 COLUMNS = [
-    "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "kind", "blocks",
+    "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "backbone_seed", "kind", "blocks",
     "rotations", "tap", "head", "finetune", "n_per_class", "pretext_epoch", "metric", "value", "selection",
     "epoch", "git_sha", "torch_version", "device", "wall_s",
 ]
+# `seed` is the run's own seed (a head's, for a classifier); `backbone_seed` is the seed of the RotNet behind the
+# row (a RotNet's own rows: its seed; no RotNet: empty). Files written before it had a column are upgraded on
+# read and on append, from the run folders' spec.json beside the results folder.
+LEGACY_COLUMNS = [c for c in COLUMNS if c != "backbone_seed"]
 log = logging.getLogger("rotnet_repro")
 KEY = ["experiment", "row", "column", "run_id", "metric", "selection"]
 SELECTIONS = {"last", "oracle"}
@@ -36,8 +41,10 @@ SELECTIONS = {"last", "oracle"}
 def damaged_lines(text: str) -> list[int]:
     """Line numbers (1-based) that are not whole rows of the schema: a wrong header, a cut or glued row."""
     lines = text.splitlines(keepends=True)
-    bad = [i + 1 for i, row in enumerate(csv.reader(io.StringIO(text))) if len(row) != len(COLUMNS)]
-    if lines and lines[0].rstrip("\n") != ",".join(COLUMNS):
+    header = lines[0].rstrip("\n") if lines else ""
+    width = len(LEGACY_COLUMNS) if header == ",".join(LEGACY_COLUMNS) else len(COLUMNS)
+    bad = [i + 1 for i, row in enumerate(csv.reader(io.StringIO(text))) if len(row) != width]
+    if lines and header not in (",".join(COLUMNS), ",".join(LEGACY_COLUMNS)):
         bad = [1, *bad[1:]] if bad[:1] == [1] else [1, *bad]
     if lines and not lines[-1].endswith("\n") and len(lines) not in bad:
         bad.append(len(lines))  # the last row was cut before its end
@@ -53,7 +60,38 @@ def read_results(path: Path | str) -> pd.DataFrame:
         raise UserError(f"{path}: line(s) {', '.join(map(str, bad[:5]))} are not whole rows (a cut or edited file?): "
                         "rerun the `run` command that made it (it drops damaged rows and rewrites them from the "
                         "finished runs' records), or restore the file (git checkout)")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"rotations": str, "column": str})
+    text = upgrade(path.read_text(), path.parent.parent / "runs")
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
+                       dtype={"rotations": str, "column": str, "backbone_seed": "Int64"})
+
+
+def upgrade(text: str, runs_root: Path) -> str:
+    """A results CSV in today's schema: a file from before `backbone_seed` gets it from the run folders."""
+    if not text.startswith(",".join(LEGACY_COLUMNS) + "\n"):
+        return text
+    seeds: dict[str, str] = {}
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in csv.DictReader(io.StringIO(text)):
+        if r["run_id"] not in seeds:
+            seeds[r["run_id"]] = _backbone_seed(r, runs_root)
+        writer.writerow({**r, "backbone_seed": seeds[r["run_id"]]})
+    return buf.getvalue()
+
+
+def _backbone_seed(row: dict, runs_root: Path) -> str:
+    """The seed of the RotNet behind a row ("" when there is none, or when its run folders are not found)."""
+    if row["kind"] == "rotnet":
+        return row["seed"]
+    if row["kind"] != "classifier" or not row["rotations"]:
+        return ""
+    try:
+        backbone = json.loads((runs_root / row["profile"] / row["run_id"] / "spec.json").read_text())["backbone"]
+        found = sorted(runs_root.glob(f"*/rotnet-{backbone[:10]}/spec.json"))
+        return str(json.loads(found[0].read_text())["seed"]) if found else ""
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 @contextmanager
@@ -86,10 +124,11 @@ def _append(path: Path, rows: list[dict]) -> int:
         if 1 in bad:
             raise UserError(f"{path} has no results header: it is not a results CSV of this package; move it away")
         keep = [line for i, line in enumerate(old.splitlines(keepends=True), 1) if i not in bad]
-        old = "".join(keep)
+        old = upgrade("".join(keep), path.parent.parent / "runs")
         log.warning("%s: dropped damaged line(s) %s; their rows are written again from the finished runs' records",
                     path, bad)
         _write(path, old)
+    old = upgrade(old, path.parent.parent / "runs")
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
     new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]
     if not new:

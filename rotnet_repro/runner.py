@@ -210,7 +210,8 @@ class Runner:
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
         s = cell.spec
         return dict(experiment=exp.id, artifact=exp.artifact, row=cell.row, column=cell.column, run_id=rec["run_id"],
-                    config_hash=rec["config_hash"], profile=self.label, seed=s.seed, kind=s.kind,
+                    config_hash=rec["config_hash"], profile=self.label, seed=s.seed,
+                    backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == "rotnet" else ""), kind=s.kind,
                     blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
                     n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
                     value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"], git_sha=rec["git_sha"],

@@ -90,6 +90,32 @@ def test_results_csv_never_holds_a_half_row(tmp_path):
     assert path.read_text().count("\n") == 2 and not (tmp_path / "r.csv.tmp").exists()
 
 
+def test_a_results_file_from_before_backbone_seed_is_upgraded_from_the_run_folders(tmp_path):
+    """Rows of a legacy file get the RotNet seed from spec.json (read and append alike); a later append writes
+    the whole file in today's schema."""
+    import json
+
+    from rotnet_repro.results import LEGACY_COLUMNS, append_rows, read_results
+
+    out = tmp_path / "out"
+    (out / "runs" / "x" / "rotnet-abcdef0123").mkdir(parents=True)
+    (out / "runs" / "x" / "rotnet-abcdef0123" / "spec.json").write_text(json.dumps({"seed": 7}))
+    (out / "runs" / "x" / "classifier-1111111111").mkdir()
+    (out / "runs" / "x" / "classifier-1111111111" / "spec.json").write_text(json.dumps({"backbone": "abcdef0123ff"}))
+    base = {c: "1" for c in LEGACY_COLUMNS} | {"selection": "last", "value": "50.0", "profile": "x", "rotations": "4"}
+    rows = [base | {"run_id": "rotnet-abcdef0123", "kind": "rotnet", "seed": "7", "metric": "rotation_acc"},
+            base | {"run_id": "classifier-1111111111", "kind": "classifier", "seed": "2"},
+            base | {"run_id": "supervised-2222222222", "kind": "supervised", "seed": "3", "rotations": ""}]
+    path = out / "results" / "x.csv"
+    path.parent.mkdir()
+    path.write_text(",".join(LEGACY_COLUMNS) + "\n" + "".join(",".join(r[c] for c in LEGACY_COLUMNS) + "\n"
+                                                              for r in rows))
+    df = read_results(path)
+    assert list(df.backbone_seed.astype(object).where(df.backbone_seed.notna(), None)) == [7, 7, None]
+    assert append_rows(path, [{c: 1 for c in COLUMNS} | {"selection": "last", "value": 60.0}]) == 1
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS) and len(read_results(path)) == 4
+
+
 def run_cli(args, capsys):
     code = main(args)
     err = capsys.readouterr().err.strip().splitlines()

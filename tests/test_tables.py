@@ -13,12 +13,10 @@ from rotnet_repro.publish import write_all
 from rotnet_repro.report import (
     ARTIFACT_TITLES,
     claims_markdown,
-    claims_per_head_seed,
     comparison,
     comparison_markdown,
     fmt_stat,
     head_path_markdown,
-    head_seed_rows,
     replace_block,
 )
 from rotnet_repro.results import read_results, validate
@@ -70,19 +68,12 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     assert "The paper's claims" in report.read_text()
 
 
-def test_claims_per_head_seed_use_the_shared_rotnet():
-    """Head seeds on one RotNet (seed 0): each seed's check sees that RotNet's rotation accuracies;
-    with one RotNet per seed (the fixture), each seed sees only its own."""
+def test_claims_table_states_the_rule_and_each_check_with_its_interval():
     df = read_results(FIXTURES / "smoke_results.csv")
-    own = head_seed_rows(df, 1)
-    assert set(own.seed) == {1}
-    shared = df[~((df.metric == "rotation_acc") & (df.seed == 1))]
-    rows = head_seed_rows(shared, 1)
-    rot = rows[rows.metric == "rotation_acc"]
-    assert set(rot.seed) == {0} and len(rot) == len(own[own.metric == "rotation_acc"])
-    assert sorted(claims_per_head_seed(shared, "smoke")) == [0, 1]
-    text = claims_markdown(shared, "smoke")
-    assert "RotNet seeds [0] (each RotNet trained once" in text and "holds in 0 of 2" in text
+    text = claims_markdown(df, "smoke")
+    assert "The rule: a check holds when" in text and "95% interval" in text
+    claim4 = next(line for line in text.splitlines() if line.startswith("| 4."))
+    assert "1.6 − (supervised − RotNet + conv):" in claim4 and "n=" in claim4
 
 
 def _pinned(package: str) -> str | None:

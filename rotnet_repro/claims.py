@@ -1,0 +1,233 @@
+"""The paper's six claims (protocol.md) as data, each checked on the results by one stated rule.
+
+A claim needs some cells (artifact, row, column, metric) and makes one or more *checks*: a margin computed from
+those cells' values that the claim says is positive (e.g. conv2 − conv1 > 0; 1.6 − (supervised − RotNet + conv) > 0
+for "within 1.6 points"). A check's margin is computed on each *replicate*: a (RotNet seed, head seed) pair for
+which every cell it needs has a last-epoch value (a RotNet's own cells, such as rotation accuracy, serve every head
+seed; a cell without a RotNet, such as the supervised NIN, serves every RotNet seed).
+
+The rule, for a check with margins m_1..m_n over its n replicates:
+- **holds** if every m_i > 0 and the 95% t-interval of their mean lies above 0;
+- **does not hold** if every m_i < 0 and that interval lies below 0;
+- **inconclusive** otherwise: the replicates disagree, the interval contains 0, or n = 1 (no interval);
+- **not measurable** if no replicate has every cell.
+A claim holds if all its checks hold, does not hold if any does not hold, is not measurable if any check is not
+measurable, and is inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Cell = tuple[str, str, str, str]  # artifact, row, column, metric
+Values = dict[Cell, float]
+
+HOLDS, FAILS, INCONCLUSIVE, MISSING = "holds", "does not hold", "inconclusive", "not measurable (runs missing)"
+RULE = ("a check holds when its margin is positive in every replicate (RotNet seed x head seed) and the 95% "
+        "t-interval of the mean margin lies above 0; it does not hold when the margin is negative in every replicate "
+        "and the interval lies below 0; otherwise (replicates disagree, the interval contains 0, or one replicate "
+        "only) it is inconclusive. A claim holds when all its checks hold and does not hold when any check does not.")
+
+# two-sided 95% Student t quantiles by degrees of freedom; beyond 30 the 30-df value (slightly conservative)
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+        20: 2.086, 25: 2.060, 30: 2.042}
+
+
+def t975(df: int) -> float:
+    return T975.get(df) or T975[max(k for k in T975 if k <= min(df, 30))]
+
+
+@dataclass(frozen=True)
+class Check:
+    label: str  # what the margin is, e.g. "conv2 − conv1"
+    cells: tuple[Cell, ...]
+    margin: Callable[[Values], float]
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    text: str
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    verdict: str
+    margins: tuple[float, ...]
+    mean: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+
+    @property
+    def n(self) -> int:
+        return len(self.margins)
+
+    def describe(self) -> str:
+        if not self.n:
+            return f"{self.check.label}: runs missing"
+        if math.isnan(self.mean):
+            return f"{self.check.label}: undefined (constant values), n={self.n}"
+        interval = f" [{self.low:+.2f}, {self.high:+.2f}]" if self.n > 1 else " (no interval)"
+        return f"{self.check.label}: {self.mean:+.2f}{interval}, n={self.n}"
+
+
+def judge(check: Check, margins: list[float]) -> CheckResult:
+    """The rule above, for one check's margins over its replicates."""
+    m = tuple(float(x) for x in margins)
+    if not m:
+        return CheckResult(check, MISSING, m)
+    if any(math.isnan(x) for x in m):  # e.g. a correlation of constant values
+        return CheckResult(check, INCONCLUSIVE, m)
+    mean = float(np.mean(m))
+    if len(m) == 1:
+        return CheckResult(check, INCONCLUSIVE, m, mean)
+    half = t975(len(m) - 1) * float(np.std(m, ddof=1)) / math.sqrt(len(m))
+    low, high = mean - half, mean + half
+    if all(x > 0 for x in m) and low > 0:
+        verdict = HOLDS
+    elif all(x < 0 for x in m) and high < 0:
+        verdict = FAILS
+    else:
+        verdict = INCONCLUSIVE
+    return CheckResult(check, verdict, m, mean, low, high)
+
+
+def combine(results: list[CheckResult]) -> str:
+    verdicts = {r.verdict for r in results}
+    if FAILS in verdicts:
+        return FAILS
+    if MISSING in verdicts:
+        return MISSING
+    return HOLDS if verdicts == {HOLDS} else INCONCLUSIVE
+
+
+# ---- replicates: (RotNet seed, head seed) -> value, per cell ----
+
+ANY = -1  # a cell that does not vary with this seed
+
+
+def _key(r) -> tuple[int, int]:
+    bseed = r.backbone_seed if "backbone_seed" in r._fields and not pd.isna(r.backbone_seed) else ANY
+    if r.metric == "rotation_acc":  # a RotNet's own number: every head seed on it
+        return (int(r.seed) if r.kind == "rotnet" else int(bseed)), ANY
+    if r.kind == "classifier" and isinstance(r.rotations, str) and r.rotations:  # a head on a RotNet
+        return int(bseed), int(r.seed)
+    return ANY, int(r.seed)  # supervised, or a head on a random-init NIN: every RotNet seed
+
+
+def replicates(df: pd.DataFrame, cells: tuple[Cell, ...]) -> list[Values]:
+    """Each (RotNet seed, head seed) pair for which every cell has a last-epoch value: {cell: value}."""
+    d = df[df.selection == "last"]
+    per_cell: dict[Cell, dict[tuple[int, int], float]] = {}
+    for c in cells:
+        rows = d[(d.artifact == c[0]) & (d.row == c[1]) & (d.column.astype(str) == c[2]) & (d.metric == c[3])]
+        per_cell[c] = {_key(r): float(r.value) for r in rows.itertuples()}
+    bseeds = sorted({k[0] for v in per_cell.values() for k in v if k[0] != ANY}) or [ANY]
+    hseeds = sorted({k[1] for v in per_cell.values() for k in v if k[1] != ANY}) or [ANY]
+    out = []
+    for b in bseeds:
+        for h in hseeds:
+            vals = {}
+            for c, v in per_cell.items():
+                x = next((v[k] for k in ((b, h), (b, ANY), (ANY, h), (ANY, ANY)) if k in v), None)
+                if x is None:
+                    break
+                vals[c] = x
+            else:
+                out.append(vals)
+    return out
+
+
+def evaluate(df: pd.DataFrame, claim: Claim) -> tuple[str, list[CheckResult]]:
+    results = []
+    for ch in claim.checks:
+        results.append(judge(ch, [ch.margin(v) for v in replicates(df, ch.cells)]))
+    return combine(results), results
+
+
+# ---- the six claims ----
+
+def _diff(label: str, a: Cell, b: Cell, threshold: float = 0.0) -> Check:
+    """a − b > threshold."""
+    return Check(label, (a, b), lambda v: v[a] - v[b] - threshold)
+
+
+def _tap(blocks: int, i: int) -> Cell:
+    return ("table1", f"RotNet {blocks} conv blocks", f"ConvB{i}", "test_acc")
+
+
+def _claim1() -> Claim:
+    checks = []
+    for b in (3, 4, 5):
+        checks += [_diff(f"RotNet-{b}: conv2 − conv{i}", _tap(b, 2), _tap(b, i)) for i in range(1, b + 1) if i != 2]
+        checks += [_diff(f"RotNet-{b}: conv{i} − conv{i + 1}", _tap(b, i), _tap(b, i + 1)) for i in range(3, b)]
+    return Claim(1, "In every RotNet, conv2 gives the best object accuracy; accuracy falls after block 2", tuple(checks))
+
+
+def _claim2() -> Claim:
+    return Claim(2, "Deeper RotNets improve the early blocks' features (after block 1)", (
+        _diff("conv2: 4 − 3 blocks", _tap(4, 2), _tap(3, 2)), _diff("conv2: 5 − 4 blocks", _tap(5, 2), _tap(4, 2)),
+        _diff("conv3: 5 − 4 blocks", _tap(5, 3), _tap(4, 3))))
+
+
+def _rot(row: str) -> Cell:
+    return ("table2", row, "ConvB2", "test_acc")
+
+
+def _claim3() -> Claim:
+    r4, r8 = _rot("4 rotations (0/90/180/270)"), _rot("8 rotations (multiples of 45)")
+    r0, r9 = _rot("2 rotations (0/180)"), _rot("2 rotations (90/270)")
+    return Claim(3, "4 rotations > 8 rotations > 2 rotations; (0,180) > (90,270)", (
+        _diff("4 − 8 rotations", r4, r8), _diff("8 − 0/180", r8, r0), _diff("8 − 90/270", r8, r9),
+        _diff("0/180 − 90/270", r0, r9)))
+
+
+CLAIM4_GAP = 1.6  # "within about 1.6 points" (the paper's Table 3: 92.80 − 91.16 = 1.64)
+
+
+def _claim4() -> Claim:
+    sup, conv = ("table3", "Supervised NIN", "accuracy", "test_acc"), ("table3", "RotNet + conv", "accuracy", "test_acc")
+    ft = ("table3", "RotNet + conv (fine-tuned)", "accuracy", "test_acc")
+    return Claim(4, f"RotNet + conv comes within about {CLAIM4_GAP} points of the supervised NIN; fine-tuning "
+                    "narrows the gap", (
+        Check(f"{CLAIM4_GAP} − (supervised − RotNet + conv)", (sup, conv), lambda v: CLAIM4_GAP - (v[sup] - v[conv])),
+        _diff("fine-tuned − frozen RotNet + conv", ft, conv)))
+
+
+def _claim5(epochs: list[int]) -> Claim:
+    obj = [("fig5a", "object classification (conv2 non-linear)", str(e), "test_acc") for e in epochs]
+    rot = [("fig5a", "rotation prediction", str(e), "rotation_acc") for e in epochs]
+    cells = tuple(obj + rot)
+
+    def r(v: Values) -> float:
+        o, q = [v[c] for c in obj], [v[c] for c in rot]
+        return float(np.corrcoef(o, q)[0, 1]) if np.std(o) > 0 and np.std(q) > 0 else math.nan
+
+    last = (obj[-2], obj[-1], rot[-2], rot[-1])
+    return Claim(5, "Object accuracy rises with rotation accuracy over pretext training, and plateaus while rotation "
+                    "accuracy still rises", (
+        Check("Pearson r (object, rotation) over the snapshots", cells, r),
+        _diff(f"object accuracy: epoch {epochs[-1]} − epoch {epochs[0]}", obj[-1], obj[0]),
+        Check(f"last interval ({epochs[-2]}→{epochs[-1]}): rotation gain − object gain", last,
+              lambda v: (v[rot[-1]] - v[rot[-2]]) - (v[obj[-1]] - v[obj[-2]]))))
+
+
+def _claim6(ks: list[int]) -> Claim:
+    def cell(row: str, k: int) -> Cell:
+        return ("fig5b", row, str(k), "test_acc")
+    return Claim(6, "With fewer than 1000 labels per class, RotNet + conv beats the supervised NIN", tuple(
+        _diff(f"K={k}: RotNet + conv − supervised", cell("RotNet + conv", k), cell("Supervised", k))
+        for k in ks if k < 1000))
+
+
+def paper_claims(snapshot_epochs: list[int], semi_ks: list[int]) -> list[Claim]:
+    """The six claims for a profile's Fig. 5(a) snapshots and Fig. 5(b) label counts."""
+    return [_claim1(), _claim2(), _claim3(), _claim4(), _claim5(snapshot_epochs), _claim6(semi_ks)]
