@@ -32,8 +32,10 @@ def profile_note(name: str) -> str:
     if p.data == "synthetic":
         return f"{name} profile (synthetic data, seconds; numbers are meaningless)"
     per_class = f"{p.n_pretext} images/class" if p.n_pretext else "all images"
+    heads = ("heads on cached un-augmented features" if p.cache_features else
+             f"heads on {p.head_views} cached views" if p.head_views else "exact heads")
     return (f"{name} profile (scaled: NIN width {p.width:g}, pretext on {per_class} x {p.pretext_epochs} epochs, "
-            f"{p.samples_per_epoch}-sample classifier epochs{custom})")
+            f"{p.samples_per_epoch}-sample classifier epochs, {heads}{custom})")
 
 
 ARTIFACT_TITLES = {e.artifact: e.title for e in EXPERIMENTS.values() if e.paper}  # the paper's tables and figures

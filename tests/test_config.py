@@ -102,3 +102,23 @@ def test_equal_configs_get_one_label():
     a = custom_label(base, apply_overrides(base, ["nonlinear_epochs=03"]))
     assert a == custom_label(base, apply_overrides(base, ["nonlinear_epochs=3"])) != "cpu"
     assert custom_label(base, apply_overrides(base, [f"nonlinear_epochs={base.nonlinear_epochs}"])) == "cpu"
+
+
+def _samples(p):
+    """(supervised NIN samples, one RotNet's pretext + non-linear head samples) of a profile."""
+    images = (p.n_pretext or 5000) * 10
+    rotnet = images * p.pretext_epochs * 4 + p.nonlinear_epochs * p.samples_per_epoch
+    return p.supervised_epochs * p.samples_per_epoch, rotnet
+
+
+def test_cpu_baseline_budget_follows_the_papers_ratio():
+    sup, rot = _samples(PROFILES["paper"])
+    assert sup / rot == pytest.approx(0.4)
+    sup, rot = _samples(PROFILES["cpu"])
+    assert sup / rot == pytest.approx(0.4, abs=0.01)
+
+
+def test_cpu_heads_train_like_the_baselines():
+    """On crop+flip views, as the supervised and fine-tuned runs: no cached un-augmented features."""
+    p = PROFILES["cpu"]
+    assert not p.cache_features and p.head_views > 0
