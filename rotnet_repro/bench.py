@@ -7,11 +7,17 @@ rotations, timed interleaved and reported as medians:
 3. a naive loader like the original's: torchvision CIFAR10 + per-sample PIL
    transforms in a DataLoader (num_workers=0), per-sample np.rot90, stack.
 Then the frozen-backbone classifier: cached features vs recomputing the backbone
-every epoch, extrapolated to the paper's 100-epoch non-linear classifier.
+every epoch, extrapolated to the paper's 100-epoch non-linear classifier. With
+--compile the model is also timed compiled (torch.compile) and, on CUDA, graphed
+(mode reduce-overhead: CUDA graphs). Achieved TFLOP/s come from torch's FLOP counter
+on a training step, against a matmul peak measured on the same device; the ETA of a
+profile's whole protocol (one seed, every run exact) multiplies the measured
+per-sample times by the registry's sample counts.
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -20,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import Profile
+from .config import ROTATION_SETS, Profile, RunSpec
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
 from .errors import UserError
 from .models import NIN, NonLinearHead, tap_dim
@@ -63,7 +69,10 @@ class _RotatedPIL(torch.utils.data.Dataset):
         return torch.stack(rots), torch.arange(4)
 
 
-def run_bench(profile: Profile, steps: int = 4, data_dir: str | None = None, device: str = "auto") -> dict:
+def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None = None, device: str = "auto",
+              compile_model: bool = False) -> dict:
+    from tqdm.auto import tqdm
+
     dev = Device.pick(device)
     try:
         train, _ = load_cifar10(data_dir)
@@ -75,19 +84,24 @@ def run_bench(profile: Profile, steps: int = 4, data_dir: str | None = None, dev
           f"rotations, {dev.name}, torch {torch.__version__}, threads {torch.get_num_threads()}, data: {source}")
     torch.manual_seed(0)
     model = dev.model(NIN(4, 4, profile.width))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     gpu = train.to(dev.device)
     g = torch.Generator().manual_seed(0)
     synthetic = [(dev.prep(torch.randn(4 * BATCH, 3, 32, 32, device=dev.device)),
                   torch.randint(0, 4, (4 * BATCH,), device=dev.device)) for _ in range(3)]
     rounds = iter(range(1 << 30))
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with dev.autocast():
-            loss = F.cross_entropy(model(dev.prep(x)), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def stepper(m: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
+        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            with dev.autocast():
+                loss = F.cross_entropy(m(dev.prep(x)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    step = stepper(model)
 
     def ours() -> None:
         idx = torch.randint(0, len(gpu), (BATCH,), generator=g).to(dev.device)
@@ -104,25 +118,123 @@ def run_bench(profile: Profile, steps: int = 4, data_dir: str | None = None, dev
 
     paths = {"model compute alone": lambda: step(*synthetic[next(rounds) % 3]), "our data path": ours,
              "naive per-sample loader": naive}
-    for fn in paths.values():  # warm-up
-        fn()
+    compile_s = {}
+    if compile_model:
+        for label, mode in [("compiled", "default")] + ([("graphed", "reduce-overhead")] if dev.device.type == "cuda"
+                                                        else []):
+            m = copy.deepcopy(model)
+            m.compile(mode=mode)
+            fn = (lambda st: lambda: st(*synthetic[next(rounds) % 3]))(stepper(m))
+            t0 = time.perf_counter()
+            try:
+                for _ in range(3):  # compiles, then (graphed) records
+                    _timed(fn, dev)
+            except Exception as e:  # no compiler here: say so, time the rest
+                print(f"  model compute alone ({label}): torch.compile failed ({type(e).__name__}): skipped")
+                continue
+            compile_s[label] = time.perf_counter() - t0
+            paths[f"model compute alone ({label})"] = fn
+    warm = sum(_timed(fn, dev) for fn in paths.values())  # warm-up, and the time of one round
+    if steps is None:  # about 45 s of timed steps
+        steps = max(3, min(30, round(45 / max(warm, 1e-6))))
     times: dict[str, list[float]] = {k: [] for k in paths}
     names = list(paths)
-    for r in range(steps):  # interleaved, the order rotating each round
-        for k in names[r % 3:] + names[:r % 3]:
+    for r in tqdm(range(steps), desc="bench rounds", leave=False):  # interleaved, the order rotating each round
+        for k in names[r % len(names):] + names[:r % len(names)]:
             times[k].append(_timed(paths[k], dev))
     ips = {k: BATCH / statistics.median(v) for k, v in times.items()}
+    flops = _flops_per_rotated_sample(model, dev)
+    peak = _matmul_peak_tflops(dev)
     for k, v in ips.items():
-        print(f"  {k:26s} {v:9.1f} images/s ({4 * v:.0f} rotated samples/s)")
+        tf = 4 * v * flops / 1e12
+        print(f"  {k:38s} {v:9.1f} images/s ({4 * v:.0f} rotated samples/s, {tf:.3g} TFLOP/s, "
+              f"{100 * tf / peak:.1f}% of the measured matmul peak)")
+    for label, sec in compile_s.items():
+        print(f"  compiling ({label}) took {sec:.1f} s")
     overhead = 100 * (ips["model compute alone"] / ips["our data path"] - 1)
     print(f"  our data path adds {overhead:+.1f}% over model compute alone (target <= 2%)")
     print(f"  our data path is {ips['our data path'] / ips['naive per-sample loader']:.2f}x the naive loader")
+    print(f"  {flops / 1e9:.2f} GFLOP per rotated sample (forward + backward, torch's FLOP counter); matmul peak "
+          f"measured here {peak:.3g} TFLOP/s ({'bf16' if dev.device.type == 'cuda' else 'fp32'})")
     out = {"profile": profile.name, "width": profile.width, "device": dev.name, "cpu": _cpu_model(),
            "torch_version": torch.__version__, "threads": torch.get_num_threads(), "data": source, "steps": steps,
            "images_per_s": ips, "data_overhead_pct": overhead,
-           "speedup_vs_naive": ips["our data path"] / ips["naive per-sample loader"]}
+           "speedup_vs_naive": ips["our data path"] / ips["naive per-sample loader"],
+           "gflop_per_rotated_sample": flops / 1e9, "peak_tflops": peak,
+           "tflops": {k: 4 * v * flops / 1e12 for k, v in ips.items()}, "compile_s": compile_s}
     out.update(_bench_cached(profile, gpu, dev, steps))
+    best = max(v for k, v in ips.items() if k.startswith("model compute alone"))
+    sec_rot = 1 / (4 * ips["our data path"])  # per rotated sample, as training feeds it
+    eta = protocol_eta(profile, sec_rot, out["recompute_s_per_image"])
+    eta_best = eta * ips["model compute alone"] / best  # if every step ran as fast as the fastest variant
+    print(f"  whole {profile.name} protocol, one seed, exact heads (from the registry's sample counts): "
+          f"about {eta / 3600:.2f} h here" + (f"; {eta_best / 3600:.2f} h at the compiled speed" if compile_s else ""))
+    out.update(eta_h=eta / 3600, eta_compiled_h=eta_best / 3600 if compile_s else None)
     return out
+
+
+def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_image: float) -> float:
+    """Seconds of training for every run of the paper's artifacts at one seed (exact heads), from per-sample times:
+    a RotNet's rotated sample, a supervised or fine-tuned image (a backbone forward and backward, about one rotated
+    sample), a frozen head's image (backbone forward and head step, as timed)."""
+    from .experiments import EXPERIMENTS
+
+    specs: dict[str, RunSpec] = {}
+    for e in EXPERIMENTS.values():
+        if e.paper:
+            for c in e.build(profile, 0, 0):
+                for s in (c.spec, c.spec.backbone):
+                    if s is not None:
+                        specs[s.run_id] = s
+    total = 0.0
+    for s in specs.values():
+        p = s.profile
+        if s.kind == "rotnet":
+            total += (p.n_pretext or 5000) * 10 * p.pretext_epochs * len(ROTATION_SETS[s.rotations]) * sec_per_rotated_sample
+        elif s.kind == "supervised":
+            total += p.supervised_epochs * p.samples_per_epoch * sec_per_rotated_sample
+        elif s.finetune:
+            total += p.finetune_epochs * p.samples_per_epoch * sec_per_rotated_sample
+        else:
+            total += getattr(p, f"{s.head}_epochs") * p.samples_per_epoch * sec_per_head_image
+    return total
+
+
+def flops_per_rotated_sample(width: float) -> float:
+    """FLOPs of one rotated sample's training step (forward + backward) of the 4-block RotNet at this width."""
+    return _flops_per_rotated_sample(NIN(4, 4, width), Device(torch.device("cpu")))
+
+
+def eta_from_saved(b: dict) -> float:
+    """A saved bench's whole-protocol ETA in hours (files from before the ETA was saved: from their timings)."""
+    from .config import get_profile
+
+    if b.get("eta_h") is not None:
+        return b["eta_h"]
+    per_head_image = b["recompute_min"] * 60 / (100 * -(-50000 // BATCH) * BATCH)
+    return protocol_eta(get_profile(b["profile"]), 1 / (4 * b["images_per_s"]["our data path"]), per_head_image) / 3600
+
+
+def _flops_per_rotated_sample(model: torch.nn.Module, dev: Device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model)
+    if hasattr(m, "_compiled_call_impl"):
+        m._compiled_call_impl = None
+    x = dev.prep(torch.randn(8, 3, 32, 32, device=dev.device))
+    with FlopCounterMode(display=False) as fc:
+        m(x).float().sum().backward()
+    return fc.get_total_flops() / 8
+
+
+def _matmul_peak_tflops(dev: Device) -> float:
+    """A large matmul's TFLOP/s on this device: bf16 on CUDA (what autocast computes in), fp32 on a CPU."""
+    cuda = dev.device.type == "cuda"
+    n, dtype = (8192, torch.bfloat16) if cuda else (1024, torch.float32)
+    a, b = (torch.randn(n, n, device=dev.device, dtype=dtype) for _ in range(2))
+    a @ b
+    t = statistics.median(_timed(lambda: a @ b, dev) for _ in range(10 if cuda else 5))
+    return 2 * n ** 3 / t / 1e12
 
 
 def _cpu_model() -> str:
@@ -173,4 +285,5 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
     print(f"  non-linear classifier on conv2, 100 epochs x 50,000 images (extrapolated from timed steps): "
           f"recompute backbone {recompute_total / 60:.1f} min, cached features {cached_total / 60:.1f} min "
           f"(one 60,000-image extraction included): {ratio:.1f}x faster (target >= 20x)")
-    return {"cached_speedup": ratio, "cached_min": cached_total / 60, "recompute_min": recompute_total / 60}
+    return {"cached_speedup": ratio, "cached_min": cached_total / 60, "recompute_min": recompute_total / 60,
+            "recompute_s_per_image": t["recompute"] / BATCH}

@@ -17,6 +17,7 @@ from .config import PROFILES, apply_overrides, custom_label, get_profile
 from .data import DATA_ENV
 from .errors import UserError
 from .experiments import EXPERIMENTS, resolve
+from .train import COMPILE_MODES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=".", help="where results/ and runs/ go (default .)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    run.add_argument("--compile", default="", metavar="MODE", choices=["", *COMPILE_MODES],
+                     help="torch.compile every model: default, reduce-overhead (CUDA graphs) or max-autotune; falls "
+                          "back to eager where it cannot compile (results equal within float tolerance)")
     run.add_argument("--workers", type=int, default=1,
                      help="processes that split the runs (each run trained once; on one GPU or CPU, or start the same "
                           "command on several machines sharing --out)")
@@ -59,9 +63,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="README.md to update (default: the one beside the results folder, if there is one)")
     bench = sub.add_parser("bench", help="images/s of a pretext step: model alone, our data path, a naive loader")
     bench.add_argument("--profile", default="paper", help="the profile whose model width is timed (default paper)")
-    bench.add_argument("--steps", type=int, default=6, help="timed steps per path (default 6)")
+    bench.add_argument("--steps", type=int, default=None,
+                       help="timed steps per path (default: as many as fit in about a minute, 3 to 30)")
     bench.add_argument("--data-dir", default=None)
     bench.add_argument("--device", default="auto")
+    bench.add_argument("--compile", action="store_true",
+                       help="also time the model compiled (torch.compile) and, on CUDA, graphed (reduce-overhead)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
     return ap
@@ -114,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     label = custom_label(get_profile(args.profile), profile)
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label)
+    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile)
     for what in ("rows", "columns"):
         pattern = getattr(args, what)
         if pattern is not None:
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "bench":
             from .bench import run_bench
 
-            out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device)
+            out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
             if args.save:
                 path = Path(args.save)
                 path.parent.mkdir(parents=True, exist_ok=True)

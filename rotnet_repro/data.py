@@ -56,7 +56,14 @@ def check_cifar10(root: Path) -> None:
                 f"CIFAR-10 not found: {path} is missing. Pass --data-dir (or set {DATA_ENV}) to the folder "
                 f"that holds {CIFAR10.base_folder}/, or add --download to fetch it there."
             )
-        if not check_integrity(str(path), md5):
+        try:
+            if not path.is_file():
+                raise IsADirectoryError(21, "not a regular file")
+            ok = check_integrity(str(path), md5)
+        except OSError as e:  # unreadable: permissions, a folder in the file's place, an I/O error
+            raise UserError(f"CIFAR-10 file {path} cannot be read ({e.strerror or e}). Make it readable, or pass "
+                            f"--data-dir (or set {DATA_ENV}) to another copy of {CIFAR10.base_folder}/.") from None
+        if not ok:
             raise UserError(
                 f"CIFAR-10 file {path} is corrupt (md5 differs from torchvision's {md5}). "
                 f"Delete {folder} and download again (--download)."

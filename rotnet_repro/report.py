@@ -337,16 +337,29 @@ def bench_markdown(bench_dir: Path) -> str:
     files = sorted(Path(bench_dir).glob("*.json"))
     if not files:
         return "No saved measurements: run `python -m rotnet_repro bench --save results/bench/NAME.json`."
+    from .bench import eta_from_saved, flops_per_rotated_sample
+
     lines = ["| model (profile) | machine | model compute alone, img/s | our data path, img/s | naive loader, img/s "
-             "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) "
+             "| our data path, TFLOP/s (% of measured matmul peak) | protocol ETA (one seed, exact heads) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    flops: dict[float, float] = {}
     for f in files:
         b = json.loads(f.read_text())
         ips = b["images_per_s"]
+        gf = b.get("gflop_per_rotated_sample") or flops.setdefault(b["width"], flops_per_rotated_sample(b["width"]) / 1e9)
+        tf = 4 * ips["our data path"] * gf / 1e3
+        peak = f" ({100 * tf / b['peak_tflops']:.1f}%)" if b.get("peak_tflops") else " (peak not measured)"
         lines.append(
             f"| width {b['width']:g} ({b['profile']}) | {b['cpu']}, {b['device']}, torch {b['torch_version']} "
             f"| {ips['model compute alone']:.1f} | {ips['our data path']:.1f} | {ips['naive per-sample loader']:.1f} "
             f"| {b['data_overhead_pct']:+.1f}% | {b['speedup_vs_naive']:.2f}x "
-            f"| {b['recompute_min']:.0f} min vs {b['cached_min']:.1f} min: {b['cached_speedup']:.1f}x |")
+            f"| {b['recompute_min']:.0f} min vs {b['cached_min']:.1f} min: {b['cached_speedup']:.1f}x "
+            f"| {tf:.3g}{peak} | {eta_from_saved(b):.2f} h |")
+        lines += [f"| … compiled: {k} | | {ips[k]:.1f} | | | | | | {4 * ips[k] * gf / 1e3:.3g} | |"
+                  for k in ips if k.startswith("model compute alone (")]
     return "\n".join(lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
-                              "interleaved steps; the classifier times are extrapolated from timed steps."])
+                              "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
+                              "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
+                              "the paper's artifacts at one seed, heads by the exact path, from the measured "
+                              "per-sample times and the registry's sample counts (evaluations not counted)."])

@@ -57,11 +57,11 @@ def git_sha() -> str:
 
 class Runner:
     def __init__(self, profile: Profile, out: Path | str = ".", data_dir: Path | str | None = None,
-                 download: bool = False, device: str = "auto", label: str | None = None):
+                 download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = ""):
         self.profile, self.out = profile, Path(out)
         self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
-        self.dev = Device.pick(device)
+        self.dev = Device.pick(device, compile_mode)
         self.runs_root = self.out / "runs"
         self.runs_dir = self.runs_root / profile.name  # this profile's own runs; shared ones are under their profile
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones

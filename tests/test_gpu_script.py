@@ -61,3 +61,19 @@ def test_an_unknown_step_is_refused(tmp_path):
          "STAGE": str(tmp_path / "s"), "WORK": str(tmp_path / "w"), "OUT": str(tmp_path)}
     r = subprocess.run(["bash", str(SCRIPT), "train", "5"], capture_output=True, text=True, env=e)
     assert r.returncode == 2 and "unknown step nonsense" in r.stderr
+
+
+def test_the_measurement_script_runs_on_the_cpu(tmp_path):
+    """gpu/measure.sh end to end, eager, on the smoke width: it saves a bench JSON that REPORT's table reads."""
+    import json
+
+    from rotnet_repro.report import bench_markdown
+
+    e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), "DEVICE": "cpu", "PROFILE": "smoke",
+         "STEPS": "3", "COMPILE": "", "OUT": str(tmp_path)}
+    r = subprocess.run(["bash", str(ROOT / "gpu" / "measure.sh")], capture_output=True, text=True, env=e)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    saved = json.loads((tmp_path / "smoke-width-cpu.json").read_text())
+    assert saved["gflop_per_rotated_sample"] > 0 and saved["peak_tflops"] > 0 and saved["eta_h"] > 0
+    assert "protocol" in (tmp_path / "bench.log").read_text() and "done in" in (tmp_path / "smoke.log").read_text()
+    assert "| width 0.0625 (smoke) |" in bench_markdown(tmp_path)

@@ -152,6 +152,16 @@ def test_corrupt_dataset_is_detected(tmp_path, capsys):
     assert code == 2 and "corrupt" in err[-1] and "download" in err[-1]
 
 
+def test_unreadable_dataset_file_is_one_line(tmp_path, capsys):
+    from torchvision.datasets import CIFAR10
+
+    folder = tmp_path / "d" / CIFAR10.base_folder
+    (folder / CIFAR10.train_list[0][0]).mkdir(parents=True)  # unreadable as a file, even for root
+    code, err = run_cli(["run", "table1_block_depth", "--profile", "cpu", "--data-dir", str(tmp_path / "d"),
+                         "--out", str(tmp_path)], capsys)
+    assert code == 2 and len(err) == 1 and "cannot be read" in err[0] and "--data-dir" in err[0]
+
+
 def test_list_names_every_experiment(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,45 @@
+"""The compiled path (`--compile`): same numbers as eager within float tolerance, and a clean fallback."""
+
+import logging
+
+import pytest
+import torch
+
+from rotnet_repro import train
+from rotnet_repro.errors import UserError
+from rotnet_repro.models import NIN
+from rotnet_repro.train import Device
+
+
+def test_compiled_model_matches_eager_and_keeps_its_state_dict_keys():
+    dev = Device.pick("cpu", "default")
+    if not dev.compile_mode:
+        pytest.skip("torch.compile cannot run here")
+    torch.manual_seed(0)
+    eager = Device.pick("cpu").model(NIN(4, 4, 1 / 16))
+    compiled = dev.model(NIN(4, 4, 1 / 16))
+    compiled.load_state_dict(eager.state_dict())
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    x = torch.randn(8, 3, 32, 32)
+    for m in (eager, compiled):
+        m.zero_grad()
+        m(dev.prep(x)).square().mean().backward()
+    assert torch.allclose(eager(x), compiled(x), atol=1e-4, rtol=1e-4)
+    g_eager = torch.cat([p.grad.flatten() for p in eager.parameters()])
+    g_comp = torch.cat([p.grad.flatten() for p in compiled.parameters()])
+    assert torch.allclose(g_eager, g_comp, atol=1e-4, rtol=1e-3)
+
+
+def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog):
+    def broken(*a, **k):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(train.torch, "compile", broken)
+    with caplog.at_level(logging.WARNING, logger="rotnet_repro"):
+        dev = Device.pick("cpu", "default")
+    assert dev.compile_mode == "" and "running eager" in caplog.text
+
+
+def test_unknown_compile_mode_is_refused():
+    with pytest.raises(UserError, match="unknown compile mode"):
+        Device.pick("cpu", "fastest")
