@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
+from .engine import Device
 from .errors import UserError
 from .models import NIN, NonLinearHead, tap_dim
-from .train import Device
 
 BATCH = 128
 

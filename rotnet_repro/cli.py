@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from .config import PROFILES, apply_overrides, custom_label, get_profile
+from .config import CUSTOM, PROFILES, apply_overrides, custom_label, get_profile, save_profile
 from .data import DATA_ENV
+from .engine import COMPILE_MODES
 from .errors import UserError
 from .experiments import EXPERIMENTS, resolve
-from .train import COMPILE_MODES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +121,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     label = custom_label(get_profile(args.profile), profile)
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
+    if label != profile.name:  # the report builds this CSV's tables from the overridden profile
+        save_profile(Path(args.out) / "results" / f"{label}.profile.json", profile)
+        CUSTOM[label] = profile
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile)
     for what in ("rows", "columns"):
         pattern = getattr(args, what)

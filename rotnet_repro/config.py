@@ -14,6 +14,7 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from .errors import UserError
 from .models import HEAD_INIT
@@ -203,9 +204,35 @@ def validate(p: Profile) -> Profile:
     return p
 
 
+# Overridden profiles by results label (`cpu-custom-1a2b3c`), as saved beside their results CSV.
+CUSTOM: dict[str, Profile] = {}
+
+
 def base_profile(label: str) -> Profile:
-    """The profile a results label was made from (`cpu-custom-1a2b3c` -> cpu)."""
-    return PROFILES.get(label.split("-custom-")[0], PROFILES["paper"])
+    """The profile a results label was made from: an overridden one as saved beside its CSV (its cells, e.g.
+    `--set semi_k=...`, are the ones the report shows), else the named profile (`cpu-custom-1a2b3c` -> cpu)."""
+    return CUSTOM.get(label) or PROFILES.get(label.split("-custom-")[0], PROFILES["paper"])
+
+
+def save_profile(path: Path, profile: Profile) -> None:
+    """The profile behind a results CSV, as JSON beside it (written once; the label is a hash of it)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({f.name: getattr(profile, f.name) for f in fields(Profile)}, indent=1) + "\n")
+        tmp.replace(path)
+
+
+def load_profiles(results_dir: Path) -> None:
+    """Register the overridden profiles saved beside the CSVs of a results folder."""
+    for path in sorted(Path(results_dir).glob("*.profile.json")):
+        try:
+            d = json.loads(path.read_text())
+            CUSTOM[path.name.removesuffix(".profile.json")] = Profile(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{path} is not a saved profile ({e}): delete it and rerun the `run` command that made "
+                            "its CSV") from None
 
 
 def apply_overrides(profile: Profile, items: list[str]) -> Profile:

@@ -18,10 +18,10 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
     """The experiment's rows for `profile`, training missing runs first if asked (finished runs are skipped)."""
     path = Path(out_dir) / "results" / f"{profile}.csv"
     if train_missing:
-        from . import train
+        from . import engine
         from .runner import Runner
 
-        train.PROGRESS = False  # no progress bars in the notebook's outputs
+        engine.PROGRESS = False  # no progress bars in the notebook's outputs
         Runner(get_profile(profile), out_dir, data_dir).run_experiment(EXPERIMENTS[experiment], seed=0)
     df = read_results(path)
     if df.empty:

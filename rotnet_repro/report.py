@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import RULE, CheckResult, Claim, evaluate, paper_claims
-from .config import PROFILES, base_profile
+from .config import PROFILES, base_profile, load_profiles
 from .experiments import EXPERIMENTS
 from .results import read_results
 
@@ -178,6 +178,7 @@ def claims_markdown(df: pd.DataFrame, profile: str) -> str:
 # ---- REPORT.md / README.md blocks ----
 
 def load_all(results_dir: Path | str = "results") -> pd.DataFrame:
+    load_profiles(Path(results_dir))
     frames = [read_results(p) for p in sorted(Path(results_dir).glob("*.csv")) if p.stem != "smoke"]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else read_results(Path("/nonexistent"))

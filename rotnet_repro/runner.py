@@ -5,23 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .config import Profile, RunSpec
 from .data import Split, load_cifar10, synthetic_cifar
+from .engine import DamagedFile, Device, load_file
 from .errors import UserError
 from .experiments import Cell, Experiment
-from .results import append_rows, locked
-from .train import DamagedFile, Device, FeatureCache, load_file, train_classifier, train_rotnet, train_supervised
+from .results import append_rows
+from .rundir import RunBusy, RunFolder
+from .train import FeatureCache, train_classifier, train_rotnet, train_supervised
 from .views import Users, ViewStore
 
 log = logging.getLogger("rotnet_repro")
@@ -29,20 +28,6 @@ log = logging.getLogger("rotnet_repro")
 
 class RunNotTrained(UserError):
     """A run this process does not train: another profile's (Profile.shared_runs), or any with --no-train."""
-
-
-class RunBusy(UserError):
-    """The run (or one it needs) is being trained by another process: come back to it later."""
-
-
-@contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory for this process: two processes never train one run at once."""
-    with locked(run_dir / ".lock", wait=False) as held:
-        if not held:
-            raise RunBusy(f"run {run_dir.name} is being trained by another process; wait for it to finish "
-                          "(or stop it) and run again: finished runs are skipped")
-        yield
 
 
 def git_sha() -> str:
@@ -63,7 +48,6 @@ class Runner:
         self.data_dir, self.download = data_dir, download
         self.dev = Device.pick(device, compile_mode)
         self.runs_root = self.out / "runs"
-        self.runs_dir = self.runs_root / profile.name  # this profile's own runs; shared ones are under their profile
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
         self.rows: re.Pattern | None = None  # run only the cells whose row matches
@@ -84,50 +68,46 @@ class Runner:
             self._data = (train.to(self.dev.device), test.to(self.dev.device))
         return self._data
 
-    def run_dir(self, spec: RunSpec) -> Path:
-        return self.runs_root / spec.profile.name / spec.run_id
+    def folder(self, spec: RunSpec) -> RunFolder:
+        return RunFolder.of(self.runs_root, spec.profile.name, spec.run_id)
 
     def result(self, spec: RunSpec) -> dict:
         """The run's finished record, training it (and what it depends on) first if needed."""
-        run_dir = self.run_dir(spec)
-        done = run_dir / "result.json"
-        if done.exists():
+        folder = self.folder(spec)
+        if folder.finished:
             try:
-                return _read_record(done)
+                return folder.read_record()
             except ValueError as e:
-                log.warning("%s; moved to %s.damaged, the run is trained again", e, done.name)
-                os.replace(done, done.with_suffix(".json.damaged"))
+                log.warning("%s; moved to result.json.damaged, the run is trained again", e)
+                folder.set_aside_record()
         if not self.train_missing:
             raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is not finished (--no-train)")
         if spec.profile.name != self.profile.name:
             raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
-                                   f"not finished in {run_dir.parent}: train it with --profile {spec.profile.name} "
+                                   f"not finished in {folder.path.parent}: train it with --profile {spec.profile.name} "
                                    "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
             self.result(spec.backbone)
-        with run_lock(run_dir):
-            if done.exists():  # finished by another process while this one waited on the backbone
-                return _read_record(done)
-            return self._train(spec, run_dir, done)
+        with folder.lock():
+            if folder.finished:  # finished by another process while this one waited on the backbone
+                return folder.read_record()
+            return self._train(spec, folder)
 
-    def _train(self, spec: RunSpec, run_dir: Path, done: Path) -> dict:
-        (run_dir / "spec.json").write_text(json.dumps(spec.canonical(), indent=1, sort_keys=True, default=list))
+    def _train(self, spec: RunSpec, folder: RunFolder) -> dict:
+        folder.write_spec(spec.canonical())
         train, test = self.data()
         log.info("run %s: %s", spec.run_id, _describe(spec))
         t0 = time.time()
         if spec.kind == "rotnet":
-            rec = train_rotnet(spec, train, test, self.dev, run_dir)
+            rec = train_rotnet(spec, train, test, self.dev, folder)
         elif spec.kind == "classifier":
-            rec = train_classifier(spec, train, test, self.dev, run_dir, self.runs_root, self.cache,
+            rec = train_classifier(spec, train, test, self.dev, folder, self.runs_root, self.cache,
                                    self.view_store(spec))
         else:
-            rec = train_supervised(spec, train, test, self.dev, run_dir)
+            rec = train_supervised(spec, train, test, self.dev, folder)
         rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
                    torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rec, indent=1))
-        os.replace(tmp, done)
-        (run_dir / "ckpt.pt").unlink(missing_ok=True)  # optimizer state is no longer needed
+        folder.finish(rec)
         if self.view_store(spec) is not None:
             self._release(spec)
         log.info("run %s done: %.0f s of training in all, %.0f s in this process: %s", spec.run_id, rec["wall_s"],
@@ -166,14 +146,14 @@ class Runner:
             log.info("views %s: kept, another process plans heads on them", key)
             return
         for tap in {s.tap for s in heads} | {spec.tap}:
-            if all((self.run_dir(s) / "result.json").exists() for s in heads if s.tap == tap) and store.drop(tap):
+            if all(self.folder(s).finished for s in heads if s.tap == tap) and store.drop(tap):
                 log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
 
     def view_store(self, spec: RunSpec) -> ViewStore | None:
         if not spec.profile.head_views or spec.finetune:
             return None
         key = self._store_key(spec)
-        pending = [s for s in self.planned.get(key, {}).values() if not (self.run_dir(s) / "result.json").exists()]
+        pending = [s for s in self.planned.get(key, {}).values() if not self.folder(s).finished]
         taps = {s.tap for s in pending} | {spec.tap}
         return ViewStore(self.cache_dir / key, spec.profile.head_views, sorted(taps))
 
@@ -218,17 +198,6 @@ class Runner:
                     torch_version=rec["torch_version"], device=rec["device"], wall_s=round(rec["wall_s"], 1))
 
 
-def _read_record(path: Path) -> dict:
-    """A finished run's record; ValueError naming the file if it is not one."""
-    try:
-        rec = json.loads(path.read_text())
-        if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list):
-            raise ValueError("no metrics")
-        return rec
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is damaged ({str(e)[:80]})") from None
-
-
 def _describe(s: RunSpec) -> str:
     if s.kind == "rotnet":
         return f"RotNet {s.blocks} blocks, rotations {s.rotations}, seed {s.seed}"
@@ -243,29 +212,29 @@ def _describe(s: RunSpec) -> str:
 def import_runs(source: Path, runs_root: Path) -> list[str]:
     """Copy run folders of `source` (runs/<profile>/) into runs_root/<profile>/: a finished run where none is,
     an unfinished one where ours has fewer epochs. Each folder's spec.json must hash to its name."""
-    folders = sorted(d for d in source.glob("*-*") if (d / "spec.json").exists())
+    folders = sorted(RunFolder(d) for d in source.glob("*-*") if RunFolder(d).spec_file.exists())
     if not folders:
         raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder")
     out = []
-    for d in folders:
-        spec = json.loads((d / "spec.json").read_text())
+    for src in folders:
+        spec = json.loads(src.spec_file.read_text())
         digest = hashlib.md5(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
-        if not d.name.endswith(digest[:10]):
-            raise UserError(f"{d}/spec.json hashes to {digest[:10]}, not its folder name: not a run folder of this "
+        if not src.path.name.endswith(digest[:10]):
+            raise UserError(f"{src.spec_file} hashes to {digest[:10]}, not its folder name: not a run folder of this "
                             "package (or edited by hand)")
-        dest = runs_root / source.name / d.name
-        if (dest / "result.json").exists():
-            out.append(f"{dest}: finished already, left as it is")
+        dest = RunFolder.of(runs_root, source.name, src.path.name)
+        if dest.finished:
+            out.append(f"{dest.path}: finished already, left as it is")
             continue
-        if not (d / "result.json").exists() and _epochs(dest / "ckpt.pt") >= _epochs(d / "ckpt.pt"):
-            out.append(f"{dest}: ours has as many epochs, left as it is")
+        if not src.finished and _epochs(dest.ckpt) >= _epochs(src.ckpt):
+            out.append(f"{dest.path}: ours has as many epochs, left as it is")
             continue
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in d.iterdir():  # contents only: the source may be read-only, ours must stay writable
+        dest.path.mkdir(parents=True, exist_ok=True)
+        for f in src.path.iterdir():  # contents only: the source may be read-only, ours must stay writable
             if f.is_file():
-                shutil.copyfile(f, dest / f.name)
-        state = "finished" if (dest / "result.json").exists() else f"resumable after epoch {_epochs(dest / 'ckpt.pt')}"
-        out.append(f"{dest}: imported ({state})")
+                shutil.copyfile(f, dest.path / f.name)
+        state = "finished" if dest.finished else f"resumable after epoch {_epochs(dest.ckpt)}"
+        out.append(f"{dest.path}: imported ({state})")
     return out
 
 

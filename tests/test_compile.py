@@ -5,10 +5,10 @@ import logging
 import pytest
 import torch
 
-from rotnet_repro import train
+from rotnet_repro import engine
+from rotnet_repro.engine import Device
 from rotnet_repro.errors import UserError
 from rotnet_repro.models import NIN
-from rotnet_repro.train import Device
 
 
 def test_compiled_model_matches_eager_and_keeps_its_state_dict_keys():
@@ -34,7 +34,7 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog):
     def broken(*a, **k):
         raise RuntimeError("no compiler")
 
-    monkeypatch.setattr(train.torch, "compile", broken)
+    monkeypatch.setattr(engine.torch, "compile", broken)
     with caplog.at_level(logging.WARNING, logger="rotnet_repro"):
         dev = Device.pick("cpu", "default")
     assert dev.compile_mode == "" and "running eager" in caplog.text

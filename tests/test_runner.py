@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from rotnet_repro import train
+from rotnet_repro import engine, train
 from rotnet_repro.cli import main
 from rotnet_repro.config import PROFILES
 from rotnet_repro.errors import UserError
@@ -69,7 +69,7 @@ def test_resume_after_interruption_gives_the_same_rows(tmp_path, monkeypatch):
         if count["n"] in (1, 4):  # in the first run's first epoch, then again later
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "EPOCH_HOOKS", [interrupt])
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [interrupt])
     resumed = Runner(PROFILES["smoke"], tmp_path / "resumed", device="cpu")
     for _ in range(2):
         with pytest.raises(KeyboardInterrupt):
@@ -182,13 +182,13 @@ def test_overridden_runs_report_to_their_own_csv(tmp_path):
 def test_a_run_held_by_another_process_is_not_trained_twice(tmp_path):
     r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
     spec = EXPERIMENTS["table3_comparison"].build(r.profile, 0, 0)[0].spec  # the supervised NIN
-    with locked(r.runs_dir / spec.run_id / ".lock") as held:
+    with locked(r.folder(spec).path / ".lock") as held:
         assert held
-        with locked(r.runs_dir / spec.run_id / ".lock", wait=False) as again:
+        with locked(r.folder(spec).path / ".lock", wait=False) as again:
             assert not again
         with pytest.raises(UserError, match="being trained by another process"):
             r.result(spec)
-    assert not (r.runs_dir / spec.run_id / "result.json").exists()
+    assert not r.folder(spec).finished
     assert r.result(spec)["run_id"] == spec.run_id  # free again: trains
 
 
@@ -205,13 +205,13 @@ def test_a_damaged_checkpoint_restarts_its_run(tmp_path, monkeypatch):
     def interrupt(epoch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "EPOCH_HOOKS", [interrupt])
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [interrupt])
     r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
     with pytest.raises(KeyboardInterrupt):
         r.run_experiment(exp, seed=0)
     ckpt = next((tmp_path / "r" / "runs" / "smoke").glob("*/ckpt.pt"))
     _truncate(ckpt)
-    monkeypatch.setattr(train, "EPOCH_HOOKS", [])
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
     r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
     r.run_experiment(exp, seed=0)
     assert rows(whole).equals(rows(r))  # restarted from epoch 0: the same rows as an uninterrupted run
@@ -250,8 +250,8 @@ def test_checkpoints_are_read_without_running_code(tmp_path):
 
     path = tmp_path / "ckpt.pt"
     torch.save({"epoch": 1, "x": Boom()}, path)
-    with pytest.raises(train.DamagedFile, match=str(path)):
-        train.load_file(path)
+    with pytest.raises(engine.DamagedFile, match=str(path)):
+        engine.load_file(path)
     assert not (tmp_path / "pwned").exists()
 
 
@@ -312,3 +312,19 @@ def test_run_all_includes_the_head_path_check(tmp_path):
     assert main(["run", "head_path", "--profile", "smoke", "--out", str(tmp_path)]) == 0
     df = read_results(tmp_path / "results" / "smoke.csv")
     assert set(df.row) == {"exact path", "cached un-augmented features"}
+
+
+def test_overridden_cells_reach_the_report(tmp_path):
+    """`--set semi_k=3,4`: the profile is saved beside its CSV, and the tables show K=3 and 4."""
+    from rotnet_repro import config
+    from rotnet_repro.report import comparison, load_all
+
+    assert main(["run", "fig5b_semi_supervised", "--profile", "smoke", "--set", "semi_k=3,4", "--rows",
+                 "^Supervised$", "--out", str(tmp_path)]) == 0
+    saved = list((tmp_path / "results").glob("*.profile.json"))
+    assert len(saved) == 1
+    label = saved[0].name.removesuffix(".profile.json")
+    config.CUSTOM.clear()  # as a fresh `tables` process: only what is saved
+    t = comparison(load_all(tmp_path / "results"), "fig5b", label)
+    sup = t[t.row == "Supervised"]
+    assert list(sup.column) == ["3", "4"] and (sup.n == 1).all()

@@ -1,0 +1,96 @@
+"""One run's folder, runs/<profile>/<run_id>/: the names of its files, its record, and its lock.
+
+    spec.json         the run's canonical config (its hash is the folder's name)
+    ckpt.pt           model, optimizer, scheduler and history after the last finished epoch (while training)
+    model.pt          the final weights (RotNets; a classifier's weights are not kept)
+    snapshot_<e>.pt   a RotNet's weights after pretext epoch e (Fig. 5(a))
+    result.json       the finished run's record: metrics, history, device, torch version, commit, wall time
+    .lock             held by the process that trains the run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+from .results import locked
+
+
+class RunBusy(UserError):
+    """The run (or one it needs) is being trained by another process: come back to it later."""
+
+
+@dataclass(frozen=True, order=True)
+class RunFolder:
+    path: Path
+
+    @classmethod
+    def of(cls, runs_root: Path, profile: str, run_id: str) -> RunFolder:
+        return cls(Path(runs_root) / profile / run_id)
+
+    @property
+    def spec_file(self) -> Path:
+        return self.path / "spec.json"
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / "result.json"
+
+    @property
+    def ckpt(self) -> Path:
+        return self.path / "ckpt.pt"
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model.pt"
+
+    def snapshot(self, epoch: int) -> Path:
+        return self.path / f"snapshot_{epoch}.pt"
+
+    def weights(self, epoch: int = 0) -> Path:
+        """A RotNet's weights after `epoch` (0: the final ones)."""
+        return self.snapshot(epoch) if epoch else self.model
+
+    @property
+    def finished(self) -> bool:
+        return self.record_file.exists()
+
+    def read_record(self) -> dict:
+        """The finished run's record; ValueError naming the file if it is not one."""
+        try:
+            rec = json.loads(self.record_file.read_text())
+            if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list):
+                raise ValueError("no metrics")
+            return rec
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{self.record_file} is damaged ({str(e)[:80]})") from None
+
+    def set_aside_record(self) -> None:
+        """Move a damaged record out of the way (kept beside, as result.json.damaged)."""
+        os.replace(self.record_file, self.record_file.with_suffix(".json.damaged"))
+
+    def write_spec(self, canonical: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.spec_file.write_text(json.dumps(canonical, indent=1, sort_keys=True, default=list))
+
+    def finish(self, rec: dict) -> None:
+        """Write the record atomically; the checkpoint's optimizer state is no longer needed."""
+        tmp = self.record_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rec, indent=1))
+        os.replace(tmp, self.record_file)
+        self.ckpt.unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run for this process: two processes never train one run at once."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with locked(self.path / ".lock", wait=False) as held:
+            if not held:
+                raise RunBusy(f"run {self.path.name} is being trained by another process; wait for it to finish "
+                              "(or stop it) and run again: finished runs are skipped")
+            yield
