@@ -46,22 +46,32 @@ def paper_numbers() -> pd.DataFrame:
         return pd.read_csv(f, dtype={"column": str})
 
 
-def fmt_stat(mean: float, std: float, n: int) -> str:
-    """`mean ± std (n)` everywhere; std is left out for a single run."""
+def fmt_stat(mean: float, std: float, n: int, rotnets: int = 1) -> str:
+    """`mean ± std (n)` everywhere; std is left out for a single run. With several RotNet seeds behind a cell, the
+    std is over the RotNet seeds (each the mean of its heads) and n says both levels."""
     if n == 0 or pd.isna(mean):
         return "–"
     if n == 1 or pd.isna(std):
         return f"{mean:.2f} (n=1)"
+    if rotnets > 1:
+        heads = f" x {n // rotnets} heads" if n % rotnets == 0 else ""
+        return f"{mean:.2f} ± {std:.2f} (n={n} over {rotnets} RotNets{heads})"
     return f"{mean:.2f} ± {std:.2f} (n={n})"
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and count over seeds per (artifact, row, column, metric, selection)."""
+    """Mean, std and count per (artifact, row, column, metric, selection). Where a cell's rows come from several
+    RotNet seeds, mean and std are over the RotNet seeds' means (pretraining variance), `rotnets` counts them."""
     keys = ["artifact", "row", "column", "metric", "selection"]
     if df.empty:
-        return pd.DataFrame(columns=keys + ["mean", "std", "n"])
-    g = df.groupby(keys, sort=False)["value"]
-    return g.agg(mean="mean", std="std", n="count").reset_index()
+        return pd.DataFrame(columns=keys + ["mean", "std", "n", "rotnets"])
+    out = []
+    for k, g in df.groupby(keys, sort=False):
+        b = g["backbone_seed"] if "backbone_seed" in g else pd.Series(dtype="Int64")
+        rotnets = int(b.nunique()) if b.notna().all() else 1
+        v = g.groupby(b.astype("int64"))["value"].mean() if rotnets > 1 else g["value"]
+        out.append(dict(zip(keys, k, strict=True), mean=v.mean(), std=v.std(), n=len(g), rotnets=rotnets))
+    return pd.DataFrame(out)
 
 
 def cell_order(artifact: str, profile: str) -> list[tuple[str, str, str]]:
@@ -118,6 +128,7 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
             paper=pv, confidence=pp.confidence.iloc[0] if len(pp) and metric == "test_acc" else "",
             mean=last["mean"] if last is not None else np.nan, std=last["std"] if last is not None else np.nan,
             n=int(last["n"]) if last is not None else 0, stale=int(old["n"]) if old is not None else 0,
+            rotnets=int(last["rotnets"]) if last is not None else 0,
             oracle=oracle["mean"] if oracle is not None else np.nan))
     t = pd.DataFrame(out)
     t["diff"] = t["mean"] - t["paper"]
@@ -127,7 +138,7 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
 
 def fmt_cell(r) -> str:
     """A comparison row's `mean ± std (n)`, marked when superseded runs are among its rows."""
-    return fmt_stat(r.mean, r.std, r.n) + (f" {STALE}" if r.stale else "")
+    return fmt_stat(r.mean, r.std, r.n, r.rotnets) + (f" {STALE}" if r.stale else "")
 
 
 def comparison_markdown(t: pd.DataFrame) -> str:

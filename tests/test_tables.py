@@ -146,3 +146,15 @@ def test_full_size_gap_pairs_heads_of_the_same_cell_on_the_shared_rotnets():
     # one line per pair of runs (paper-views shares the paper RotNets; cpu has its own and is left out)
     assert len(gaps) == 1 and gaps[0].startswith("| paper-views (full size) | table3: RotNet + conv")
     assert gaps[0].endswith("| -1.50 |")
+
+
+def test_several_rotnet_seeds_give_the_std_over_rotnets_and_both_levels_of_n():
+    from rotnet_repro.report import summarize
+
+    rows = [dict(artifact="table3", row="RotNet + conv", column="accuracy", metric="test_acc", selection="last",
+                 backbone_seed=b, seed=h, value=v)
+            for b, h, v in [(0, 0, 60.0), (0, 1, 62.0), (1, 0, 70.0), (1, 1, 72.0)]]
+    s = summarize(pd.DataFrame(rows)).iloc[0]
+    assert (s["mean"], s["n"], s["rotnets"]) == (66.0, 4, 2)
+    assert s["std"] == pytest.approx(7.0711, abs=1e-3)  # over the RotNet means 61 and 71, not the four runs
+    assert fmt_stat(s["mean"], s["std"], s["n"], s["rotnets"]) == "66.00 ± 7.07 (n=4 over 2 RotNets x 2 heads)"
