@@ -121,6 +121,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
+@dataclass
+class Trainee:
+    """One run trained by `fit_many`: its model (what is checkpointed), trained parameters, schedule, evaluation
+    and checkpoint; `forward(x, shared)` gives its logits from the batch and the shared pass's output."""
+
+    model: nn.Module
+    params: list[nn.Parameter]
+    schedule: str
+    evaluate: Callable[[], float] | None
+    ckpt: Path
+    desc: str
+    forward: Callable[[torch.Tensor, object], torch.Tensor]
+
+
 def fit(
     model: nn.Module,
     params: Iterable[nn.Parameter],
@@ -135,54 +149,90 @@ def fit(
     on_epoch_end: Callable[[int], None] | None = None,
 ) -> tuple[list[dict], float]:
     """Train for the profile's `schedule`; resume from `ckpt` if it exists. Returns (history, wall seconds)."""
-    epochs, milestones = profile.schedule(schedule)
-    opt = torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
-                          weight_decay=profile.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
-    history: list[dict] = []
-    wall, start = 0.0, 0
-    state = None
-    if ckpt.exists():
-        try:
-            state = load_file(ckpt, dev.device)
-        except DamagedFile as e:
-            log.warning("%s: %s; this run starts again from epoch 0", desc, e)
-            ckpt.unlink()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        history, wall, start = state["history"], state["wall"], state["epoch"]
-        log.info("%s: resuming after epoch %d/%d", desc, start, epochs)
+    t = Trainee(model, list(params), schedule, evaluate, ckpt, desc, lambda x, _: model(dev.prep(x)))
+    return fit_many([t], profile, batches, dev, seed, on_epoch_end=on_epoch_end)[0]
+
+
+def fit_many(
+    trainees: list[Trainee],
+    profile: Profile,
+    batches: Callable[[torch.Generator], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    dev: Device,
+    seed: int,
+    shared: Callable[[torch.Tensor], object] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> list[tuple[list[dict], float]]:
+    """Train runs that see the same batches (same data, seed and epochs) in one loop: each batch goes through
+    `shared` once (e.g. a frozen backbone's pass), then each run takes its own step. Each run resumes from its
+    checkpoint; all must have finished the same epochs. Returns (history, wall seconds) per run; the shared
+    time is split evenly between them."""
+    runs = []
+    for t in trainees:
+        epochs, milestones = profile.schedule(t.schedule)
+        opt = torch.optim.SGD(t.params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
+                              weight_decay=profile.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
+        r = dict(t=t, epochs=epochs, opt=opt, sched=sched, history=[], wall=0.0, start=0)
+        state = None
+        if t.ckpt.exists():
+            try:
+                state = load_file(t.ckpt, dev.device)
+            except DamagedFile as e:
+                log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
+                t.ckpt.unlink()
+        if state is not None:
+            t.model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            r.update(history=state["history"], wall=state["wall"], start=state["epoch"])
+            log.info("%s: resuming after epoch %d/%d", t.desc, r["start"], epochs)
+        runs.append(r)
+    if len({(r["start"], r["epochs"]) for r in runs}) != 1:
+        raise ValueError("runs trained together must have finished the same epochs of the same number")
+    start, epochs = runs[0]["start"], runs[0]["epochs"]
+    desc = runs[0]["t"].desc if len(runs) == 1 else f"{runs[0]['t'].desc} (+{len(runs) - 1} sharing its pass)"
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        model.train()
-        total, n = torch.zeros((), device=dev.device), 0  # summed on the device: one read an epoch
+        for r in runs:
+            r["t"].model.train()
+            r["total"] = torch.zeros((), device=dev.device)  # summed on the device: one read an epoch
+        n = 0
         bar = tqdm(batches(epoch_generator(seed, epoch)), desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
                    disable=None if PROGRESS else True, mininterval=2.0)
         for x, y in bar:
-            with dev.autocast():
-                loss = F.cross_entropy(model(dev.prep(x)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach().float() * len(y)
+            common = None
+            if shared is not None:
+                with torch.no_grad(), dev.autocast():
+                    common = shared(dev.prep(x))
+            for r in runs:
+                with dev.autocast():
+                    loss = F.cross_entropy(r["t"].forward(x, common), y)
+                r["opt"].zero_grad(set_to_none=True)
+                loss.backward()
+                r["opt"].step()
+                r["total"] += loss.detach().float() * len(y)
             n += len(y)
-        sched.step()
-        total = total.item()
-        acc = evaluate() if evaluate is not None else float("nan")
-        wall += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": opt.param_groups[0]["lr"]})
-        test = "" if evaluate is None else f" test {acc:.2f}%"
-        log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", desc, epoch + 1, epochs, total / max(n, 1), test,
-                 n / (time.perf_counter() - t0))
+        shared_s = (time.perf_counter() - t0) / len(runs)
+        for r in runs:
+            t, t1 = r["t"], time.perf_counter()
+            r["sched"].step()
+            total = r["total"].item()
+            acc = t.evaluate() if t.evaluate is not None else float("nan")
+            r["wall"] += shared_s + time.perf_counter() - t1
+            r["history"].append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc,
+                                 "lr": r["opt"].param_groups[0]["lr"]})
+            test = "" if t.evaluate is None else f" test {acc:.2f}%"
+            log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", t.desc, epoch + 1, epochs, total / max(n, 1),
+                     test, n / (time.perf_counter() - t0))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
-        atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                     "history": history, "wall": wall, "epoch": epoch + 1}, ckpt)
+        for r in runs:
+            atomic_save({"model": r["t"].model.state_dict(), "opt": r["opt"].state_dict(),
+                         "sched": r["sched"].state_dict(), "history": r["history"], "wall": r["wall"],
+                         "epoch": epoch + 1}, r["t"].ckpt)
         for hook in EPOCH_HOOKS:
             hook(epoch + 1)
-    return history, wall
+    return [(r["history"], r["wall"]) for r in runs]
 
 
 @torch.no_grad()

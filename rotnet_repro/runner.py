@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows
 from .rundir import RunBusy, RunFolder
-from .train import FeatureCache, train_classifier, train_rotnet, train_supervised
+from .train import FeatureCache, shares_backbone_pass, train_classifier, train_frozen_heads, train_rotnet, train_supervised
 from .views import Users, ViewStore
 
 log = logging.getLogger("rotnet_repro")
@@ -50,6 +51,8 @@ class Runner:
         self.runs_root = self.out / "runs"
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
+        self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
+        self.share_passes = True  # train planned exact frozen heads on one backbone together (same numbers)
         self.rows: re.Pattern | None = None  # run only the cells whose row matches
         self.columns: re.Pattern | None = None  # ... and whose column matches
         self.train_missing = True  # False: only finished runs give rows
@@ -88,10 +91,52 @@ class Runner:
                                    "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
             self.result(spec.backbone)
-        with folder.lock():
+        with contextlib.ExitStack() as held:
+            held.enter_context(folder.lock())
             if folder.finished:  # finished by another process while this one waited on the backbone
                 return folder.read_record()
+            group = [spec] + self._siblings(spec, held)
+            if len(group) > 1:
+                return self._train_together(group)[0]
             return self._train(spec, folder)
+
+    def _siblings(self, spec: RunSpec, held: contextlib.ExitStack) -> list[RunSpec]:
+        """Planned, unfinished exact heads that can share this one's backbone pass, locked for this process (those
+        another process holds, or with a checkpoint at another epoch, train on their own)."""
+        if not self.share_passes:
+            return []
+        out = []
+        for other in self.heads.values():
+            if other.run_id == spec.run_id or not shares_backbone_pass(spec, other):
+                continue
+            f = self.folder(other)
+            if f.finished or _epochs(f.ckpt) != _epochs(self.folder(spec).ckpt):
+                continue
+            try:
+                held.enter_context(f.lock())
+            except RunBusy:
+                continue
+            if not f.finished:
+                out.append(other)
+        return out
+
+    def _train_together(self, specs: list[RunSpec]) -> list[dict]:
+        folders = [self.folder(s) for s in specs]
+        for s, f in zip(specs, folders, strict=True):
+            f.write_spec(s.canonical())
+            log.info("run %s: %s", s.run_id, _describe(s))
+        train, test = self.data()
+        log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
+        t0 = time.time()
+        recs = train_frozen_heads(specs, train, test, self.dev, folders, self.runs_root)
+        for s, f, rec in zip(specs, folders, recs, strict=True):
+            rec.update(run_id=s.run_id, config_hash=s.config_hash, git_sha=self.sha, torch_version=torch.__version__,
+                       device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            f.finish(rec)
+            log.info("run %s done: %.0f s of training in all (its share), %.0f s in this process for %d heads: %s",
+                     s.run_id, rec["wall_s"], time.time() - t0, len(specs),
+                     ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
+        return recs
 
     def _train(self, spec: RunSpec, folder: RunFolder) -> dict:
         folder.write_spec(spec.canonical())
@@ -129,6 +174,8 @@ class Runner:
         """Note the heads planned on each view store: one pass extracts all the taps they read, and each tap's
         views (GBs at full width) are deleted once the planned heads that read it are finished."""
         for s in (c.spec for c in self.selected(cells)):
+            if s.kind == "classifier":
+                self.heads[s.run_id] = s
             if s.kind == "classifier" and s.profile.head_views and not s.finetune:
                 key = self._store_key(s)
                 self.planned.setdefault(key, {})[s.run_id] = s

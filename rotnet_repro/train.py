@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import engine
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize, rotate_batch
 from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
@@ -185,18 +186,64 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
         if spec.finetune:
             evaluate = image_eval(model, test, dev, p)
         else:
-            # a frozen backbone gives the (un-augmented) test images the same features every epoch: compute them
-            # once, in the same batches, and evaluate the head on them (the same numbers, one backbone pass)
-            backbone.eval()
-            ftest = predict(lambda x: backbone.features(x, spec.tap), test.images, dev, p.eval_batch, normalize)
-
-            def evaluate() -> float:
-                head.eval()
-                return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
+            evaluate = _frozen_eval(backbone, spec.tap, head, test, dev, p)
 
     history, wall = fit(model, params, p, schedule, batches, evaluate, dev, folder.ckpt, spec.seed,
                         spec.run_id)
     return {"metrics": metrics + acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
+
+
+def _frozen_eval(backbone: NIN, tap: str, head: nn.Module, test: Split, dev: Device, p: Profile) -> Callable[[], float]:
+    """A frozen backbone gives the (un-augmented) test images the same features every epoch: compute them once, in
+    the same batches, and evaluate the head on them (the same numbers, one backbone pass)."""
+    backbone.eval()
+    ftest = predict(lambda x: backbone.features(x, tap), test.images, dev, p.eval_batch, normalize)
+
+    def evaluate() -> float:
+        head.eval()
+        return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
+
+    return evaluate
+
+
+def shares_backbone_pass(a: RunSpec, b: RunSpec) -> bool:
+    """Exact frozen heads that see the same batches (same backbone, snapshot, seed, labels and epochs): one backbone
+    pass a step can feed both, with the numbers of separate runs."""
+    def key(s: RunSpec) -> tuple:
+        p = s.profile
+        exact = s.kind == "classifier" and not s.finetune and not p.head_views and not p.cache_features
+        return (exact, s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed,
+                s.n_per_class, p.schedule(s.head)[0] if exact else None, p.samples_per_epoch, p.batch_size)
+    return key(a)[0] and key(a) == key(b)
+
+
+def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Device, folders: list[RunFolder],
+                       runs_dir: Path) -> list[dict]:
+    """Exact frozen heads on one backbone (`shares_backbone_pass`), trained together: each step runs the backbone
+    once up to the deepest tap, then every head takes its step. Each run's numbers equal a separate run's."""
+    s0, p = specs[0], specs[0].profile
+    backbone, pretext_epoch = load_backbone(s0, runs_dir, dev)
+    metrics = []
+    if s0.backbone is not None and s0.pretext_epoch:  # Fig. 5(a): the snapshot's own accuracy
+        rot = rotation_accuracy(backbone, test, s0.backbone.rotations, dev, p.eval_batch)
+        metrics.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=pretext_epoch,
+                            pretext_epoch=pretext_epoch))
+    trainees = []
+    for spec, folder in zip(specs, folders, strict=True):
+        torch.manual_seed(spec.seed + 1)
+        head = dev.model(make_head(spec.head, spec.tap, p.width))
+        model = TapClassifier(backbone, spec.tap, head, frozen=True)
+        trainees.append(engine.Trainee(model, [q for q in model.parameters() if q.requires_grad], spec.head,
+                                       _frozen_eval(backbone, spec.tap, head, test, dev, p), folder.ckpt, spec.run_id,
+                                       lambda x, f, head=head, tap=spec.tap: head(f[tap])))
+    labelled = first_k_per_class(train.labels, s0.n_per_class).to(train.labels.device)
+    upto = max((s.tap for s in specs), key=backbone.taps.index)
+    out = engine.fit_many(trainees, p, labelled_batches(train.subset(labelled), p), dev, s0.seed,
+                          shared=lambda x: backbone.all_features(x, upto))
+    others = [s.run_id for s in specs]
+    return [{"metrics": metrics + acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history,
+             "shared_backbone_pass": [r for r in others if r != spec.run_id]}
+            for spec, (history, wall) in zip(specs, out, strict=True)]
 
 
 def train_supervised(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder) -> dict:

@@ -1,4 +1,6 @@
+import json
 import pickle
+import re
 
 import pytest
 import torch
@@ -328,3 +330,27 @@ def test_overridden_cells_reach_the_report(tmp_path):
     t = comparison(load_all(tmp_path / "results"), "fig5b", label)
     sup = t[t.row == "Supervised"]
     assert list(sup.column) == ["3", "4"] and (sup.n == 1).all()
+
+
+def test_exact_heads_on_one_backbone_share_its_pass_with_the_numbers_of_separate_runs(tmp_path):
+    """Table 1's 4-block row and Table 3's two frozen heads, exact path: trained together (one backbone pass a
+    step) they give exactly the histories of separate runs."""
+    from rotnet_repro.config import apply_overrides
+
+    p = apply_overrides(PROFILES["smoke"], ["cache_features=false"])
+    records = {}
+    for share in (True, False):
+        r = Runner(p, tmp_path / str(share), device="cpu")
+        r.share_passes = share
+        r.rows = re.compile("^(RotNet 4 conv blocks|RotNet \\+ (non-linear|conv))$")
+        cells = [(e, c) for e in (EXPERIMENTS["table1_block_depth"], EXPERIMENTS["table3_comparison"])
+                 for c in r.selected(e.build(r.profile, 0, 0))]
+        r.plan([c for _, c in cells])  # as `run` does: every requested experiment's cells at once
+        r.run_cells(cells)
+        heads = [d for d in (tmp_path / str(share) / "runs" / "smoke").iterdir() if d.name.startswith("classifier-")]
+        records[share] = {d.name: json.loads((d / "result.json").read_text()) for d in heads}
+    assert records[True].keys() == records[False].keys() and len(records[True]) == 5  # conv1..4 + conv head
+    for run_id, rec in records[True].items():
+        sep = records[False][run_id]
+        assert [(h["loss"], h["test_acc"]) for h in rec["history"]] == [(h["loss"], h["test_acc"]) for h in sep["history"]]
+        assert len(rec["shared_backbone_pass"]) == 4 and "shared_backbone_pass" not in sep
