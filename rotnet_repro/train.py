@@ -128,15 +128,21 @@ class FeatureCache:
         return self.feats[tap]
 
 
+def _backbone_and_snapshot_metric(spec: RunSpec, runs_dir: Path, dev: Device, test: Split) -> tuple[NIN, int, list]:
+    """The head's backbone, its pretext epoch, and (Fig. 5(a)) a snapshot's own rotation accuracy as a metric."""
+    backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
+    metrics = []
+    if spec.backbone is not None and spec.pretext_epoch:
+        rot = rotation_accuracy(backbone, test, spec.backbone.rotations, dev, spec.profile.eval_batch)
+        metrics.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=pretext_epoch,
+                            pretext_epoch=pretext_epoch))
+    return backbone, pretext_epoch, metrics
+
+
 def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder, runs_dir: Path,
                      cache: FeatureCache, views: ViewStore | None = None) -> dict:
     p = spec.profile
-    backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
-    metrics = []
-    if spec.backbone is not None and spec.pretext_epoch:  # Fig. 5(a): the snapshot's own accuracy
-        rot = rotation_accuracy(backbone, test, spec.backbone.rotations, dev, p.eval_batch)
-        metrics.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=pretext_epoch,
-                            pretext_epoch=pretext_epoch))
+    backbone, pretext_epoch, metrics = _backbone_and_snapshot_metric(spec, runs_dir, dev, test)
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width))
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
@@ -222,12 +228,7 @@ def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Dev
     """Exact frozen heads on one backbone (`shares_backbone_pass`), trained together: each step runs the backbone
     once up to the deepest tap, then every head takes its step. Each run's numbers equal a separate run's."""
     s0, p = specs[0], specs[0].profile
-    backbone, pretext_epoch = load_backbone(s0, runs_dir, dev)
-    metrics = []
-    if s0.backbone is not None and s0.pretext_epoch:  # Fig. 5(a): the snapshot's own accuracy
-        rot = rotation_accuracy(backbone, test, s0.backbone.rotations, dev, p.eval_batch)
-        metrics.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=pretext_epoch,
-                            pretext_epoch=pretext_epoch))
+    backbone, pretext_epoch, metrics = _backbone_and_snapshot_metric(s0, runs_dir, dev, test)
     trainees = []
     for spec, folder in zip(specs, folders, strict=True):
         torch.manual_seed(spec.seed + 1)
