@@ -16,7 +16,8 @@
 #   heads3      Table 3's two exact frozen heads     supervised  the supervised NIN (all labels)
 #   semi        Fig. 5(b)                            all         everything else
 # Environment: PROFILE (paper), DEVICE (cuda), DATA (../shared/data), STAGE (/tmp/c), WORK (/tmp/w),
-# PY (python3), ORDER, CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB).
+# PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--compile default" once gpu/measure.sh has shown
+# it pays), CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-paper}
@@ -72,8 +73,9 @@ run_step() {  # run_step ARGS...: one `run` command within what is left of the b
   local left=$((END - $(date +%s)))
   [ "$left" -gt 30 ] || { echo "time is up: skipping run $*"; return 0; }
   echo "== run $* ($left s left)"
+  # shellcheck disable=SC2086
   timeout --signal=INT "$left" "$PY" -m rotnet_repro run "$@" --profile "$PROFILE" --device "$DEVICE" \
-    --data-dir "$STAGE" --out "$WORK" || echo "(stopped: rc $?; the next call resumes)"
+    --data-dir "$STAGE" --out "$WORK" ${RUN_ARGS:-} || echo "(stopped: rc $?; the next call resumes)"
 }
 
 cmd_train() {
