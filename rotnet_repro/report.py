@@ -54,7 +54,8 @@ def fmt_stat(mean: float, std: float, n: int, rotnets: int = 1) -> str:
     if n == 1 or pd.isna(std):
         return f"{mean:.2f} (n=1)"
     if rotnets > 1:
-        heads = f" x {n // rotnets} heads" if n % rotnets == 0 else ""
+        k = n // rotnets
+        heads = f" x {k} head{'s' if k > 1 else ''}" if n % rotnets == 0 else ""
         return f"{mean:.2f} ± {std:.2f} (n={n} over {rotnets} RotNets{heads})"
     return f"{mean:.2f} ± {std:.2f} (n={n})"
 
