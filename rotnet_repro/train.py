@@ -219,7 +219,7 @@ def shares_backbone_pass(a: RunSpec, b: RunSpec) -> bool:
         p = s.profile
         exact = s.kind == "classifier" and not s.finetune and not p.head_views and not p.cache_features
         return (exact, s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed,
-                s.n_per_class, p.schedule(s.head)[0] if exact else None, p.samples_per_epoch, p.batch_size)
+                s.n_per_class, p.schedule(s.head)[0] if exact else None, p)
     return key(a)[0] and key(a) == key(b)
 
 
