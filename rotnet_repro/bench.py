@@ -219,8 +219,6 @@ def _flops_per_rotated_sample(model: torch.nn.Module, dev: Device) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     m = copy.deepcopy(model)
-    if hasattr(m, "_compiled_call_impl"):
-        m._compiled_call_impl = None
     x = dev.prep(torch.randn(8, 3, 32, 32, device=dev.device))
     with FlopCounterMode(display=False) as fc:
         m(x).float().sum().backward()

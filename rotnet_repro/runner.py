@@ -105,12 +105,12 @@ class Runner:
         another process holds, or with a checkpoint at another epoch, train on their own)."""
         if not self.share_passes:
             return []
-        out = []
+        out, epochs = [], _epochs(self.folder(spec).ckpt)
         for other in self.heads.values():
             if other.run_id == spec.run_id or not shares_backbone_pass(spec, other):
                 continue
             f = self.folder(other)
-            if f.finished or _epochs(f.ckpt) != _epochs(self.folder(spec).ckpt):
+            if f.finished or _epochs(f.ckpt) != epochs:
                 continue
             try:
                 held.enter_context(f.lock())
@@ -130,13 +130,17 @@ class Runner:
         t0 = time.time()
         recs = train_frozen_heads(specs, train, test, self.dev, folders, self.runs_root)
         for s, f, rec in zip(specs, folders, recs, strict=True):
-            rec.update(run_id=s.run_id, config_hash=s.config_hash, git_sha=self.sha, torch_version=torch.__version__,
-                       device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-            f.finish(rec)
-            log.info("run %s done: %.0f s of training in all (its share), %.0f s in this process for %d heads: %s",
-                     s.run_id, rec["wall_s"], time.time() - t0, len(specs),
-                     ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
+            self._finish(s, f, rec, t0, f" (its share; {len(specs)} heads in this process)")
         return recs
+
+    def _finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "") -> None:
+        """Stamp the record with where and how it was made, write it, and say so."""
+        rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
+                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        folder.finish(rec)
+        log.info("run %s done: %.0f s of training in all, %.0f s in this process%s: %s", spec.run_id, rec["wall_s"],
+                 time.time() - t0, note,
+                 ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
 
     def _train(self, spec: RunSpec, folder: RunFolder) -> dict:
         folder.write_spec(spec.canonical())
@@ -150,14 +154,9 @@ class Runner:
                                    self.view_store(spec))
         else:
             rec = train_supervised(spec, train, test, self.dev, folder)
-        rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
-                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        folder.finish(rec)
+        self._finish(spec, folder, rec, t0)
         if self.view_store(spec) is not None:
             self._release(spec)
-        log.info("run %s done: %.0f s of training in all, %.0f s in this process: %s", spec.run_id, rec["wall_s"],
-                 time.time() - t0,
-                 ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
         return rec
 
     @staticmethod
