@@ -11,8 +11,9 @@ every epoch, extrapolated to the paper's 100-epoch non-linear classifier. With
 --compile the model is also timed compiled (torch.compile) and, on CUDA, graphed
 (mode reduce-overhead: CUDA graphs). Achieved TFLOP/s come from torch's FLOP counter
 on a training step, against a matmul peak measured on the same device; the ETA of a
-profile's whole protocol (one seed, every run exact) multiplies the measured
-per-sample times by the registry's sample counts.
+profile's whole protocol (one seed, every run exact, heads on one backbone sharing its
+pass as `run` trains them) multiplies the measured per-sample times by the registry's
+sample counts.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
-from .engine import Device
+from .engine import Device, sgd, train_step
 from .errors import UserError
 from .models import NIN, NonLinearHead, tap_dim
 
@@ -91,15 +91,8 @@ def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None =
     rounds = iter(range(1 << 30))
 
     def stepper(m: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
-        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            with dev.autocast():
-                loss = F.cross_entropy(m(dev.prep(x)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return step
+        opt = sgd(m.parameters(), profile)  # the training loop's optimiser and step
+        return lambda x, y: train_step(lambda xb: m(dev.prep(xb)), opt, x, y, dev)
 
     step = stepper(model)
 
@@ -165,19 +158,23 @@ def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None =
     out.update(_bench_cached(profile, gpu, dev, steps))
     best = max(v for k, v in ips.items() if k.startswith("model compute alone"))
     sec_rot = 1 / (4 * ips["our data path"])  # per rotated sample, as training feeds it
-    eta = protocol_eta(profile, sec_rot, out["recompute_s_per_image"])
+    eta = protocol_eta(profile, sec_rot, out["recompute_s_per_image"], out["head_step_s_per_image"])
     eta_best = eta * ips["model compute alone"] / best  # if every step ran as fast as the fastest variant
-    print(f"  whole {profile.name} protocol, one seed, exact heads (from the registry's sample counts): "
+    print(f"  whole {profile.name} protocol, one seed, exact heads sharing backbone passes (from the registry's "
+          f"sample counts): "
           f"about {eta / 3600:.2f} h here" + (f"; {eta_best / 3600:.2f} h at the compiled speed" if compile_s else ""))
     out.update(eta_h=eta / 3600, eta_compiled_h=eta_best / 3600 if compile_s else None)
     return out
 
 
-def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_image: float) -> float:
+def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_image: float,
+                 sec_per_head_step_image: float | None = None) -> float:
     """Seconds of training for every run of the paper's artifacts at one seed (exact heads), from per-sample times:
     a RotNet's rotated sample, a supervised or fine-tuned image (a backbone forward and backward, about one rotated
-    sample), a frozen head's image (backbone forward and head step, as timed)."""
+    sample), a frozen head's image (backbone forward and head step, as timed). Given a head step's time alone,
+    heads that share a backbone pass (`train.backbone_pass_key`) pay for that pass once, as `run` trains them."""
     from .experiments import EXPERIMENTS
+    from .train import backbone_pass_key
 
     specs: dict[str, RunSpec] = {}
     for e in EXPERIMENTS.values():
@@ -187,6 +184,7 @@ def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_i
                     if s is not None:
                         specs[s.run_id] = s
     total = 0.0
+    passes: dict[tuple, int] = {}  # heads per shared backbone pass
     for s in specs.values():
         p = s.profile
         if s.kind == "rotnet":
@@ -197,6 +195,11 @@ def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_i
             total += p.finetune_epochs * p.samples_per_epoch * sec_per_rotated_sample
         else:
             total += getattr(p, f"{s.head}_epochs") * p.samples_per_epoch * sec_per_head_image
+            key = backbone_pass_key(s) if sec_per_head_step_image is not None else None
+            if key is not None and passes.setdefault(key, 0) > 0:  # a sibling's pass feeds it: only its own step
+                total -= getattr(p, f"{s.head}_epochs") * p.samples_per_epoch * (sec_per_head_image - sec_per_head_step_image)
+            if key is not None:
+                passes[key] += 1
     return total
 
 
@@ -206,13 +209,18 @@ def flops_per_rotated_sample(width: float) -> float:
 
 
 def eta_from_saved(b: dict) -> float:
-    """A saved bench's whole-protocol ETA in hours (files from before the ETA was saved: from their timings)."""
+    """A saved bench's whole-protocol ETA in hours, heads sharing backbone passes. Files from before the head step
+    was saved alone: from their timings, the head step taken as the cached classifier's per-image time (which
+    includes one extraction, so a slight overestimate)."""
     from .config import get_profile
 
-    if b.get("eta_h") is not None:
+    if b.get("eta_h") is not None and "head_step_s_per_image" in b:
         return b["eta_h"]
-    per_head_image = b["recompute_min"] * 60 / (100 * -(-50000 // BATCH) * BATCH)
-    return protocol_eta(get_profile(b["profile"]), 1 / (4 * b["images_per_s"]["our data path"]), per_head_image) / 3600
+    images = 100 * -(-50000 // BATCH) * BATCH
+    per_head_image = b.get("recompute_s_per_image") or b["recompute_min"] * 60 / images
+    per_step = b.get("head_step_s_per_image") or b["cached_min"] * 60 / images
+    return protocol_eta(get_profile(b["profile"]), 1 / (4 * b["images_per_s"]["our data path"]), per_head_image,
+                        per_step) / 3600
 
 
 def _flops_per_rotated_sample(model: torch.nn.Module, dev: Device) -> float:
@@ -250,16 +258,12 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
     torch.manual_seed(0)
     backbone = dev.model(NIN(4, 4, profile.width)).eval().requires_grad_(False)
     head = dev.model(NonLinearHead(tap_dim("conv2", profile.width)))
-    opt = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = sgd(head.parameters(), profile)
     g = torch.Generator().manual_seed(1)
     y = torch.randint(0, 10, (BATCH,), device=dev.device)
 
     def head_step(f: torch.Tensor) -> None:
-        with dev.autocast():
-            loss = F.cross_entropy(head(f), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(head, opt, f, y, dev)
 
     def features(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), dev.autocast():
@@ -284,4 +288,4 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
           f"recompute backbone {recompute_total / 60:.1f} min, cached features {cached_total / 60:.1f} min "
           f"(one 60,000-image extraction included): {ratio:.1f}x faster (target >= 20x)")
     return {"cached_speedup": ratio, "cached_min": cached_total / 60, "recompute_min": recompute_total / 60,
-            "recompute_s_per_image": t["recompute"] / BATCH}
+            "recompute_s_per_image": t["recompute"] / BATCH, "head_step_s_per_image": t["cached"] / BATCH}

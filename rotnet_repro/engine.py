@@ -135,6 +135,24 @@ class Trainee:
     forward: Callable[[torch.Tensor, object], torch.Tensor]
 
 
+def sgd(params: Iterable[nn.Parameter], profile: Profile) -> torch.optim.SGD:
+    """The paper's optimiser (SGD, Nesterov momentum, weight decay) at the profile's settings."""
+    return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
+                           weight_decay=profile.weight_decay)
+
+
+def train_step(forward: Callable[..., torch.Tensor], opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               dev: Device, *args: object) -> torch.Tensor:
+    """One optimisation step on a batch (logits = forward(x, *args)); returns the loss as a device tensor (no host
+    synchronisation)."""
+    with dev.autocast():
+        loss = F.cross_entropy(forward(x, *args), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach().float()
+
+
 def fit(
     model: nn.Module,
     params: Iterable[nn.Parameter],
@@ -169,8 +187,7 @@ def fit_many(
     runs = []
     for t in trainees:
         epochs, milestones = profile.schedule(t.schedule)
-        opt = torch.optim.SGD(t.params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
-                              weight_decay=profile.weight_decay)
+        opt = sgd(t.params, profile)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
         r = dict(t=t, epochs=epochs, opt=opt, sched=sched, history=[], wall=0.0, start=0)
         state = None
@@ -205,12 +222,7 @@ def fit_many(
                 with torch.no_grad(), dev.autocast():
                     common = shared(dev.prep(x))
             for r in runs:
-                with dev.autocast():
-                    loss = F.cross_entropy(r["t"].forward(x, common), y)
-                r["opt"].zero_grad(set_to_none=True)
-                loss.backward()
-                r["opt"].step()
-                r["total"] += loss.detach().float() * len(y)
+                r["total"] += train_step(r["t"].forward, r["opt"], x, y, dev, common) * len(y)
             n += len(y)
         shared_s = (time.perf_counter() - t0) / len(runs)
         for r in runs:

@@ -95,7 +95,8 @@ def _lookup(summary: pd.DataFrame, artifact: str, row: str, column: str, metric:
 REFERENCE = {"fig5b": "third-party re-run"}
 STALE = "†"
 STALE_NOTE = (f"{STALE} from runs that the current code would not train (their config hash differs: e.g. heads "
-              "trained before the official head init); `make reproduce` retrains them.")
+              "trained before the official head init), shown only where no current run has reached the cell yet; "
+              "`make reproduce` retrains them.")
 
 
 def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
@@ -110,10 +111,21 @@ def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
     return set(d["run_id"]) - current
 
 
+def current_rows(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """A profile's rows, where a cell has rows of current runs without those of superseded runs: a partly
+    retrained profile reports each cell from what the current code trained, and the rest from the old runs (marked)."""
+    d = df[df.profile == profile]
+    old = d["run_id"].isin(superseded_runs(df, profile))
+    cell = ["artifact", "row", "column", "metric"]
+    fresh = d.loc[~old, cell].drop_duplicates()
+    replaced = d[old].reset_index().merge(fresh, on=cell)["index"]
+    return d.drop(index=replaced)
+
+
 def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
     """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
-    its rows come from superseded runs."""
-    d = df[df.profile == profile]
+    its rows come from superseded runs (only where no current run has rows for the cell)."""
+    d = current_rows(df, profile)
     s = summarize(d)
     stale = summarize(d[d["run_id"].isin(superseded_runs(df, profile))])
     paper = paper_numbers()
@@ -160,7 +172,7 @@ def comparison_markdown(t: pd.DataFrame) -> str:
 
 def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
     """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
-    d = df[df.profile == profile]
+    d = current_rows(df, profile)
     epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r.startswith("object")]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == "Supervised"]
     return [(c, *evaluate(d, c)) for c in paper_claims(epochs, ks)]
@@ -176,7 +188,7 @@ def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
 
 
 def claims_markdown(df: pd.DataFrame, profile: str) -> str:
-    d = df[df.profile == profile]
+    d = current_rows(df, profile)
     backbones, heads = _seeds(d)
     lines = [f"Checked on the {profile_note(profile)} last-epoch rows: RotNet seeds {backbones}, head seeds {heads}. "
              f"The rule: {RULE}", "",
@@ -354,7 +366,8 @@ def bench_markdown(bench_dir: Path) -> str:
 
     lines = ["| model (profile) | machine | model compute alone, img/s | our data path, img/s | naive loader, img/s "
              "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) "
-             "| our data path, TFLOP/s (% of measured matmul peak) | protocol ETA (one seed, exact heads) |",
+             "| our data path, TFLOP/s (% of measured matmul peak) "
+             "| protocol ETA (one seed, exact heads sharing backbone passes) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     flops: dict[float, float] = {}
     for f in files:
@@ -374,5 +387,6 @@ def bench_markdown(bench_dir: Path) -> str:
     return "\n".join(lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
                               "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
                               "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
-                              "the paper's artifacts at one seed, heads by the exact path, from the measured "
+                              "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
+                              "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
                               "per-sample times and the registry's sample counts (evaluations not counted)."])

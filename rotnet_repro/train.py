@@ -212,15 +212,21 @@ def _frozen_eval(backbone: NIN, tap: str, head: nn.Module, test: Split, dev: Dev
     return evaluate
 
 
+def backbone_pass_key(s: RunSpec) -> tuple | None:
+    """What an exact frozen head's batches depend on (backbone, snapshot, seed, labels, epochs, profile): heads with
+    equal keys can share one backbone pass a step. None for every other run."""
+    p = s.profile
+    if s.kind != "classifier" or s.finetune or p.head_views or p.cache_features:
+        return None
+    return (s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed, s.n_per_class,
+            p.schedule(s.head)[0], p)
+
+
 def shares_backbone_pass(a: RunSpec, b: RunSpec) -> bool:
-    """Exact frozen heads that see the same batches (same backbone, snapshot, seed, labels and epochs): one backbone
-    pass a step can feed both, with the numbers of separate runs."""
-    def key(s: RunSpec) -> tuple:
-        p = s.profile
-        exact = s.kind == "classifier" and not s.finetune and not p.head_views and not p.cache_features
-        return (exact, s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed,
-                s.n_per_class, p.schedule(s.head)[0] if exact else None, p)
-    return key(a)[0] and key(a) == key(b)
+    """Exact frozen heads that see the same batches: one backbone pass a step can feed both, with the numbers of
+    separate runs."""
+    key = backbone_pass_key(a)
+    return key is not None and key == backbone_pass_key(b)
 
 
 def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Device, folders: list[RunFolder],

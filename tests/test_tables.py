@@ -158,3 +158,20 @@ def test_several_rotnet_seeds_give_the_std_over_rotnets_and_both_levels_of_n():
     assert (s["mean"], s["n"], s["rotnets"]) == (66.0, 4, 2)
     assert s["std"] == pytest.approx(7.0711, abs=1e-3)  # over the RotNet means 61 and 71, not the four runs
     assert fmt_stat(s["mean"], s["std"], s["n"], s["rotnets"]) == "66.00 ± 7.07 (n=4 over 2 RotNets x 2 heads)"
+
+
+def test_a_cell_retrained_by_the_current_code_drops_its_superseded_rows():
+    from rotnet_repro.report import current_rows
+
+    df = read_results(FIXTURES / "smoke_results.csv")
+    cell = (df.artifact == "table3") & (df.row == "RotNet + conv")
+    other = (df.artifact == "table3") & (df.row == "Supervised NIN")
+    old = df[cell | other].assign(run_id=lambda d: d.run_id + "-old", value=0.0)  # an earlier config's runs
+    mixed = pd.concat([df, old], ignore_index=True)
+    assert len(current_rows(mixed, "smoke")) == len(df)  # every cell has current rows: the old ones go
+    t = comparison(mixed, "table3", "smoke").set_index("row")
+    assert t.loc["RotNet + conv", "stale"] == 0 and t.loc["RotNet + conv", "mean"] > 0
+    only_old = pd.concat([df[~cell], old[old.row == "RotNet + conv"]], ignore_index=True)
+    t = comparison(only_old, "table3", "smoke").set_index("row")  # no current run for the cell: old rows, marked
+    assert t.loc["RotNet + conv", "stale"] > 0 and t.loc["RotNet + conv", "mean"] == 0.0
+    assert "†" in comparison_markdown(comparison(only_old, "table3", "smoke"))

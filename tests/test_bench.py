@@ -1,0 +1,36 @@
+"""bench's whole-protocol ETA: heads that share a backbone pass pay for it once, as `run` trains them."""
+
+from rotnet_repro.bench import protocol_eta
+from rotnet_repro.config import get_profile
+from rotnet_repro.experiments import EXPERIMENTS
+from rotnet_repro.train import shares_backbone_pass
+
+
+def _frozen_heads(profile):
+    specs = {}
+    for e in EXPERIMENTS.values():
+        if e.paper:
+            for c in e.build(profile, 0, 0):
+                specs[c.spec.run_id] = c.spec
+    return [s for s in specs.values() if s.kind == "classifier" and not s.finetune]
+
+
+def test_eta_counts_one_backbone_pass_per_group_of_sibling_heads():
+    p = get_profile("paper")
+    heads = _frozen_heads(p)
+    groups: list[list] = []
+    for s in heads:  # grouped pairwise, as the runner finds siblings
+        g = next((g for g in groups if shares_backbone_pass(g[0], s)), None)
+        (g.append(s) if g is not None else groups.append([s]))
+    assert len(groups) < len(heads)  # Table 1's taps on one RotNet share a pass
+    images = {id(s): getattr(p, f"{s.head}_epochs") * p.samples_per_epoch for s in heads}
+    # rotated samples and supervised images free, a head's step free: what is left is one pass per group
+    assert protocol_eta(p, 0.0, 1.0, 0.0) == sum(images[id(g[0])] for g in groups)
+    # a step as dear as the whole pass: no saving, the ETA of separate runs
+    assert protocol_eta(p, 1e-4, 1.0, 1.0) == protocol_eta(p, 1e-4, 1.0)
+    assert protocol_eta(p, 0.0, 1.0) == sum(images.values())
+
+
+def test_heads_of_a_views_profile_never_share_a_pass():
+    p = get_profile("cpu")
+    assert protocol_eta(p, 1e-4, 1.0, 0.0) == protocol_eta(p, 1e-4, 1.0)
