@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .experiments import ROW
+
 Cell = tuple[str, str, str, str]  # artifact, row, column, metric
 Values = dict[Cell, float]
 
@@ -161,7 +163,7 @@ def _diff(label: str, a: Cell, b: Cell, threshold: float = 0.0) -> Check:
 
 
 def _tap(blocks: int, i: int) -> Cell:
-    return ("table1", f"RotNet {blocks} conv blocks", f"ConvB{i}", "test_acc")
+    return ("table1", ROW[f"rotnet{blocks}"], f"ConvB{i}", "test_acc")
 
 
 def _claim1() -> Claim:
@@ -178,13 +180,12 @@ def _claim2() -> Claim:
         _diff("conv3: 5 − 4 blocks", _tap(5, 3), _tap(4, 3))))
 
 
-def _rot(row: str) -> Cell:
-    return ("table2", row, "ConvB2", "test_acc")
+def _rot(key: str) -> Cell:
+    return ("table2", ROW[key], "ConvB2", "test_acc")
 
 
 def _claim3() -> Claim:
-    r4, r8 = _rot("4 rotations (0/90/180/270)"), _rot("8 rotations (multiples of 45)")
-    r0, r9 = _rot("2 rotations (0/180)"), _rot("2 rotations (90/270)")
+    r4, r8, r0, r9 = _rot("rot4"), _rot("rot8"), _rot("rot0_180"), _rot("rot90_270")
     return Claim(3, "4 rotations > 8 rotations > 2 rotations; (0,180) > (90,270)", (
         _diff("4 − 8 rotations", r4, r8), _diff("8 − 0/180", r8, r0), _diff("8 − 90/270", r8, r9),
         _diff("0/180 − 90/270", r0, r9)))
@@ -194,8 +195,7 @@ CLAIM4_GAP = 1.6  # "within about 1.6 points" (the paper's Table 3: 92.80 − 91
 
 
 def _claim4() -> Claim:
-    sup, conv = ("table3", "Supervised NIN", "accuracy", "test_acc"), ("table3", "RotNet + conv", "accuracy", "test_acc")
-    ft = ("table3", "RotNet + conv (fine-tuned)", "accuracy", "test_acc")
+    sup, conv, ft = (("table3", ROW[k], "accuracy", "test_acc") for k in ("supervised", "rotnet_conv", "rotnet_conv_ft"))
     return Claim(4, f"RotNet + conv comes within about {CLAIM4_GAP} points of the supervised NIN; fine-tuning "
                     "narrows the gap", (
         Check(f"{CLAIM4_GAP} − (supervised − RotNet + conv)", (sup, conv), lambda v: CLAIM4_GAP - (v[sup] - v[conv])),
@@ -203,8 +203,8 @@ def _claim4() -> Claim:
 
 
 def _claim5(epochs: list[int]) -> Claim:
-    obj = [("fig5a", "object classification (conv2 non-linear)", str(e), "test_acc") for e in epochs]
-    rot = [("fig5a", "rotation prediction", str(e), "rotation_acc") for e in epochs]
+    obj = [("fig5a", ROW["object_curve"], str(e), "test_acc") for e in epochs]
+    rot = [("fig5a", ROW["rotation_curve"], str(e), "rotation_acc") for e in epochs]
     cells = tuple(obj + rot)
 
     def r(v: Values) -> float:
@@ -221,10 +221,10 @@ def _claim5(epochs: list[int]) -> Claim:
 
 
 def _claim6(ks: list[int]) -> Claim:
-    def cell(row: str, k: int) -> Cell:
-        return ("fig5b", row, str(k), "test_acc")
+    def cell(key: str, k: int) -> Cell:
+        return ("fig5b", ROW[key], str(k), "test_acc")
     return Claim(6, "With fewer than 1000 labels per class, RotNet + conv beats the supervised NIN", tuple(
-        _diff(f"K={k}: RotNet + conv − supervised", cell("RotNet + conv", k), cell("Supervised", k))
+        _diff(f"K={k}: RotNet + conv − supervised", cell("semi_rotnet", k), cell("semi_supervised", k))
         for k in ks if k < 1000))
 
 

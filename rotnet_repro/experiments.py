@@ -17,6 +17,31 @@ from .errors import UserError
 PER_CLASS_ALL = 5000  # CIFAR-10 has 5000 training images per class: K = 5000 is "all"
 
 
+# Every row that code refers to, by a stable key. The value is the row's label: what tables show and what the
+# results CSVs and paper_reported.csv hold. Modules name rows by key (ROW["rotnet_conv"]), so a label is typed once.
+ROW = {
+    "supervised": "Supervised NIN",
+    "random_conv": "Random Init. + conv",
+    "rotnet_nonlinear": "RotNet + non-linear",
+    "rotnet_conv": "RotNet + conv",
+    "rotnet_nonlinear_ft": "RotNet + non-linear (fine-tuned)",
+    "rotnet_conv_ft": "RotNet + conv (fine-tuned)",
+    "random": "Random Init.",
+    "rotnet3": "RotNet 3 conv blocks",
+    "rotnet4": "RotNet 4 conv blocks",
+    "rotnet5": "RotNet 5 conv blocks",
+    "rot4": "4 rotations (0/90/180/270)",
+    "rot8": "8 rotations (multiples of 45)",
+    "rot0_180": "2 rotations (0/180)",
+    "rot90_270": "2 rotations (90/270)",
+    "object_curve": "object classification (conv2 non-linear)",
+    "rotation_curve": "rotation prediction",
+    "semi_rotnet": "RotNet + conv",
+    "semi_supervised": "Supervised",
+    "exact_path": "exact path",
+}
+
+
 @dataclass(frozen=True)
 class Cell:
     row: str
@@ -60,20 +85,15 @@ def supervised(p: Profile, seed: int, k: int = 0) -> RunSpec:
 def table1(p: Profile, seed: int, bseed: int) -> list[Cell]:
     cells = []
     for blocks in (3, 4, 5):
-        r, row = rotnet(p, bseed, blocks), f"RotNet {blocks} conv blocks"
+        r, row = rotnet(p, bseed, blocks), ROW[f"rotnet{blocks}"]
         cells.append(Cell(row, "rotation", r, "rotation_acc"))
         cells += [Cell(row, f"ConvB{i}", probe(p, seed, r, f"conv{i}", "nonlinear")) for i in range(1, blocks + 1)]
     # not in the paper: the random-init reference that says what pretraining adds
-    cells += [Cell("Random Init.", f"ConvB{i}", probe(p, seed, None, f"conv{i}", "nonlinear")) for i in (1, 2)]
+    cells += [Cell(ROW["random"], f"ConvB{i}", probe(p, seed, None, f"conv{i}", "nonlinear")) for i in (1, 2)]
     return cells
 
 
-ROTATION_ROWS = {
-    "4": "4 rotations (0/90/180/270)",
-    "8": "8 rotations (multiples of 45)",
-    "2_0_180": "2 rotations (0/180)",
-    "2_90_270": "2 rotations (90/270)",
-}
+ROTATION_ROWS = {"4": ROW["rot4"], "8": ROW["rot8"], "2_0_180": ROW["rot0_180"], "2_90_270": ROW["rot90_270"]}
 
 
 def table2(p: Profile, seed: int, bseed: int) -> list[Cell]:
@@ -87,12 +107,12 @@ def table2(p: Profile, seed: int, bseed: int) -> list[Cell]:
 def table3(p: Profile, seed: int, bseed: int) -> list[Cell]:
     r = rotnet(p, bseed)
     return [
-        Cell("Supervised NIN", "accuracy", supervised(p, seed)),
-        Cell("Random Init. + conv", "accuracy", probe(p, seed, None, "conv2", "conv")),
-        Cell("RotNet + non-linear", "accuracy", probe(p, seed, r, "conv2", "nonlinear")),
-        Cell("RotNet + conv", "accuracy", probe(p, seed, r, "conv2", "conv")),
-        Cell("RotNet + non-linear (fine-tuned)", "accuracy", probe(p, seed, r, "conv2", "nonlinear", finetune=True)),
-        Cell("RotNet + conv (fine-tuned)", "accuracy", probe(p, seed, r, "conv2", "conv", finetune=True)),
+        Cell(ROW["supervised"], "accuracy", supervised(p, seed)),
+        Cell(ROW["random_conv"], "accuracy", probe(p, seed, None, "conv2", "conv")),
+        Cell(ROW["rotnet_nonlinear"], "accuracy", probe(p, seed, r, "conv2", "nonlinear")),
+        Cell(ROW["rotnet_conv"], "accuracy", probe(p, seed, r, "conv2", "conv")),
+        Cell(ROW["rotnet_nonlinear_ft"], "accuracy", probe(p, seed, r, "conv2", "nonlinear", finetune=True)),
+        Cell(ROW["rotnet_conv_ft"], "accuracy", probe(p, seed, r, "conv2", "conv", finetune=True)),
     ]
 
 
@@ -103,15 +123,15 @@ def snapshot_epochs(p: Profile) -> list[int]:
 
 def fig5a(p: Profile, seed: int, bseed: int) -> list[Cell]:
     r = rotnet(p, bseed)
-    cells = [Cell("Supervised NIN", "reference", supervised(p, seed))]
+    cells = [Cell(ROW["supervised"], "reference", supervised(p, seed))]
     for e in snapshot_epochs(p):
         last = e == p.pretext_epochs  # the last snapshot is the RotNet itself: shared runs
         c = probe(p, seed, r, "conv2", "nonlinear", pretext_epoch=0 if last else e)
         # a snapshot's rotation accuracy belongs to the backbone, not to the head's seed:
         # always read it from the backbone seed's probe, so extra head seeds do not repeat it
         snap = probe(p, bseed, r, "conv2", "nonlinear", pretext_epoch=e)
-        cells += [Cell("object classification (conv2 non-linear)", str(e), c),
-                  Cell("rotation prediction", str(e), r if last else snap, "rotation_acc")]
+        cells += [Cell(ROW["object_curve"], str(e), c),
+                  Cell(ROW["rotation_curve"], str(e), r if last else snap, "rotation_acc")]
     return cells
 
 
@@ -119,8 +139,8 @@ def fig5b(p: Profile, seed: int, bseed: int) -> list[Cell]:
     r = rotnet(p, bseed)
     cells = []
     for k in p.semi_k:
-        cells += [Cell("RotNet + conv", str(k), probe(p, seed, r, "conv2", "conv", k=k)),
-                  Cell("Supervised", str(k), supervised(p, seed, k))]
+        cells += [Cell(ROW["semi_rotnet"], str(k), probe(p, seed, r, "conv2", "conv", k=k)),
+                  Cell(ROW["semi_supervised"], str(k), supervised(p, seed, k))]
     return cells
 
 
@@ -133,11 +153,11 @@ def head_path(p: Profile, seed: int, bseed: int) -> list[Cell]:
     k = max(k for k in p.semi_k if k < 1000)
     small = replace(p, samples_per_epoch=10 * k)
     exact = replace(small, head_views=0, cache_features=False)
-    ours = ("exact path" if small == exact else f"{p.head_views} cached views" if p.head_views
+    ours = (ROW["exact_path"] if small == exact else f"{p.head_views} cached views" if p.head_views
             else "cached un-augmented features")
     column = f"conv2, K={k}, {small.nonlinear_epochs} epochs of {small.samples_per_epoch}"
     cells = [] if small == exact else [Cell(ours, column, probe(small, seed, r, "conv2", "nonlinear", k=k))]
-    return cells + [Cell("exact path", column, probe(exact, seed, r, "conv2", "nonlinear", k=k))]
+    return cells + [Cell(ROW["exact_path"], column, probe(exact, seed, r, "conv2", "nonlinear", k=k))]
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in [

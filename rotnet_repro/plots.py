@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from .config import base_profile
+from .experiments import ROW
 from .report import comparison, profile_note, profiles_in, scale_label
 
 PAPER, OURS = "#7f7f7f", "#1f77b4"
@@ -76,13 +77,13 @@ def _band(ax: plt.Axes, x: pd.Series, d: pd.DataFrame, color: str) -> None:
 
 
 def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
-    obj = t[t.row.str.startswith("object")]
-    rot = t[t.row == "rotation prediction"]
-    sup = t[t.row == "Supervised NIN"]
+    obj = t[t.row == ROW["object_curve"]]
+    rot = t[t.row == ROW["rotation_curve"]]
+    sup = t[t.row == ROW["supervised"]]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(obj.column.astype(int), obj["mean"], "o-", color=OURS, label="object classification (conv2 non-linear)")
+    ax.plot(obj.column.astype(int), obj["mean"], "o-", color=OURS, label=ROW["object_curve"])
     _band(ax, obj.column.astype(int), obj, OURS)
-    ax.plot(rot.column.astype(int), rot["mean"], "s-", color="#d62728", label="rotation prediction")
+    ax.plot(rot.column.astype(int), rot["mean"], "s-", color="#d62728", label=ROW["rotation_curve"])
     if len(sup) and not np.isnan(sup["mean"].iloc[0]):
         ax.axhline(sup["mean"].iloc[0], color="k", ls="--", lw=1, label="supervised NIN (ours)")
     ax.set_xlabel("pretext training epochs")
@@ -95,7 +96,7 @@ def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
 
 def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, color in (("RotNet + conv", OURS), ("Supervised", "#ff7f0e")):
+    for name, color in ((ROW["semi_rotnet"], OURS), (ROW["semi_supervised"], "#ff7f0e")):
         d = t[t.row == name]
         k = d.column.astype(int)
         ax.plot(k, d["mean"], "o-", color=color, label=f"{name} (ours)")
@@ -136,8 +137,7 @@ def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for p, t in tables.items():
             total = max(int(c) for c in t.column if c.isdigit())
-            for row, style, what in (("object classification (conv2 non-linear)", "o-", "object"),
-                                     ("rotation prediction", "s--", "rotation")):
+            for row, style, what in ((ROW["object_curve"], "o-", "object"), (ROW["rotation_curve"], "s--", "rotation")):
                 d = t[(t.row == row) & t["mean"].notna()]
                 if len(d):
                     ax.plot(100 * d.column.astype(int) / total, d["mean"], style, color=color[p],
@@ -148,7 +148,7 @@ def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
     elif artifact == "fig5b":
         fig, ax = plt.subplots(figsize=(7, 4.2))
         ref = next(iter(tables.values()))
-        for name, style in (("RotNet + conv", "o-"), ("Supervised", "s--")):
+        for name, style in ((ROW["semi_rotnet"], "o-"), (ROW["semi_supervised"], "s--")):
             r = ref[ref.row == name]
             ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, third-party re-run")
             for p, t in tables.items():

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .claims import RULE, CheckResult, Claim, evaluate, paper_claims
 from .config import PROFILES, base_profile, load_profiles
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, ROW
 from .results import read_results
 
 
@@ -173,8 +173,8 @@ def comparison_markdown(t: pd.DataFrame) -> str:
 def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
     """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
     d = current_rows(df, profile)
-    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r.startswith("object")]
-    ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == "Supervised"]
+    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
+    ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
     return [(c, *evaluate(d, c)) for c in paper_claims(epochs, ks)]
 
 
@@ -279,7 +279,7 @@ def pretrained_markdown(df: pd.DataFrame) -> str:
     lines = ["| pretext epoch | file | rotation accuracy (4 x 10,000 rotated test images) |", "|---|---|---|"]
     for e, (name, _) in sorted(WEIGHTS.items()):
         lines.append(f"| {e} | `runs/paper/{RUN_ID}/{name}` | {f'{rot[e]:.2f}%' if e in rot else 'not measured yet'} |")
-    heads = d[(d.artifact == "table1") & (d.row == "RotNet 4 conv blocks") & (d.metric == "test_acc")
+    heads = d[(d.artifact == "table1") & (d.row == ROW["rotnet4"]) & (d.metric == "test_acc")
               & (d.selection == "last")]
     lines += ["", "Non-linear classifiers on its frozen taps (Table 1's row; last epoch; CIFAR-10 test accuracy):", ""]
     if heads.empty:

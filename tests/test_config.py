@@ -122,3 +122,12 @@ def test_cpu_heads_train_like_the_baselines():
     """On crop+flip views, as the supervised and fine-tuned runs: no cached un-augmented features."""
     p = PROFILES["cpu"]
     assert not p.cache_features and p.head_views > 0
+
+
+def test_every_row_of_the_paper_artifacts_has_a_stable_key():
+    from rotnet_repro.experiments import EXPERIMENTS, ROW
+
+    for name in ("paper", "cpu", "smoke"):
+        for e in EXPERIMENTS.values():
+            if e.paper:
+                assert {c.row for c in e.build(get_profile(name), 0, 0)} <= set(ROW.values()), e.id
