@@ -48,6 +48,15 @@ class Cell:
     column: str
     spec: RunSpec
     metric: str = "test_acc"
+    pretext_epoch: int = 0  # a RotNet's rotation accuracy after this pretext epoch (a snapshot); 0 = its last
+
+    def wants(self, m: dict) -> bool:
+        """Whether a metric of the cell's run record is the cell's number."""
+        if m["metric"] != self.metric:
+            return False
+        if self.spec.kind != "rotnet":
+            return True
+        return m["pretext_epoch"] == (self.pretext_epoch or self.spec.profile.pretext_epochs)
 
 
 @dataclass(frozen=True)
@@ -127,11 +136,9 @@ def fig5a(p: Profile, seed: int, bseed: int) -> list[Cell]:
     for e in snapshot_epochs(p):
         last = e == p.pretext_epochs  # the last snapshot is the RotNet itself: shared runs
         c = probe(p, seed, r, "conv2", "nonlinear", pretext_epoch=0 if last else e)
-        # a snapshot's rotation accuracy belongs to the backbone, not to the head's seed:
-        # always read it from the backbone seed's probe, so extra head seeds do not repeat it
-        snap = probe(p, bseed, r, "conv2", "nonlinear", pretext_epoch=e)
+        # a snapshot's rotation accuracy is the RotNet's own (its record holds one per snapshot)
         cells += [Cell(ROW["object_curve"], str(e), c),
-                  Cell(ROW["rotation_curve"], str(e), r if last else snap, "rotation_acc")]
+                  Cell(ROW["rotation_curve"], str(e), r, "rotation_acc", pretext_epoch=0 if last else e)]
     return cells
 
 

@@ -274,7 +274,8 @@ def pretrained_markdown(df: pd.DataFrame) -> str:
     from .pretrained import RUN_ID, WEIGHTS
 
     d = df[df["run_id"].isin([RUN_ID]) | df["profile"].isin(["paper", "paper-views"])]
-    rot = d[(d.metric == "rotation_acc") & (d.selection == "last")].drop_duplicates(["pretext_epoch"])
+    rot = d[(d.run_id == RUN_ID) & (d.metric == "rotation_acc") & (d.selection == "last")]  # its own record
+    rot = rot.drop_duplicates(["pretext_epoch"])
     rot = {int(r.pretext_epoch): r.value for r in rot.itertuples()}
     lines = ["| pretext epoch | file | rotation accuracy (4 x 10,000 rotated test images) |", "|---|---|---|"]
     for e, (name, _) in sorted(WEIGHTS.items()):

@@ -66,7 +66,33 @@ def read_results(path: Path | str) -> pd.DataFrame:
 
 
 def upgrade(text: str, runs_root: Path) -> str:
-    """A results CSV in today's schema: a file from before `backbone_seed` gets it from the run folders."""
+    """A results CSV in today's schema and today's cells: a file from before `backbone_seed` gets it from the run
+    folders; Fig. 5(a) snapshot rotation accuracies read from a classifier run (before RotNets recorded their
+    snapshots' own) are dropped: `run fig5a_epoch_curve` writes them again from the RotNets' records."""
+    return _drop_probe_rotation_rows(_add_backbone_seed(text, runs_root))
+
+
+def _drop_probe_rotation_rows(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return text
+    col = {c: i for i, c in enumerate(next(csv.reader(lines[:1])))}
+    if not {"artifact", "kind", "metric"} <= col.keys():
+        return text
+
+    def old(line: str) -> bool:
+        r = next(csv.reader([line]))
+        return r[col["artifact"]] == "fig5a" and r[col["kind"]] == "classifier" and r[col["metric"]] == "rotation_acc"
+
+    keep = lines[:1] + [line for line in lines[1:] if not old(line)]
+    if len(keep) == len(lines):
+        return text
+    log.warning("dropped %d Fig. 5(a) snapshot rotation row(s) read from classifier runs: `python -m rotnet_repro "
+                "run fig5a_epoch_curve` writes them again from the RotNets' own records", len(lines) - len(keep))
+    return "".join(keep)
+
+
+def _add_backbone_seed(text: str, runs_root: Path) -> str:
     if not text.startswith(",".join(LEGACY_COLUMNS) + "\n"):
         return text
     seeds: dict[str, str] = {}

@@ -21,7 +21,15 @@ from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows
 from .rundir import RunBusy, RunFolder
-from .train import FeatureCache, shares_backbone_pass, train_classifier, train_frozen_heads, train_rotnet, train_supervised
+from .train import (
+    FeatureCache,
+    shares_backbone_pass,
+    snapshot_metrics,
+    train_classifier,
+    train_frozen_heads,
+    train_rotnet,
+    train_supervised,
+)
 from .views import Users, ViewStore
 
 log = logging.getLogger("rotnet_repro")
@@ -79,7 +87,7 @@ class Runner:
         folder = self.folder(spec)
         if folder.finished:
             try:
-                return folder.read_record()
+                return self._with_snapshot_metrics(spec, folder, folder.read_record())
             except ValueError as e:
                 log.warning("%s; moved to result.json.damaged, the run is trained again", e)
                 folder.set_aside_record()
@@ -99,6 +107,28 @@ class Runner:
             if len(group) > 1:
                 return self._train_together(group)[0]
             return self._train(spec, folder)
+
+    def _with_snapshot_metrics(self, spec: RunSpec, folder: RunFolder, rec: dict) -> dict:
+        """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
+        RotNets measured their snapshots get the missing ones, measured here (the metric names this device)."""
+        if spec.kind != "rotnet":
+            return rec
+        have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
+        p = spec.profile
+        if all(e in have or not folder.snapshot(e).exists()
+               for e in range(p.snapshot_every, p.pretext_epochs, p.snapshot_every)):
+            return rec
+        with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
+            rec = folder.read_record()
+            have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
+            new = snapshot_metrics(spec, folder, self.data()[1], self.dev, skip=have)
+            if new:
+                log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,
+                         ", ".join(str(m["pretext_epoch"]) for m in new), self.dev.name)
+                rec["metrics"] = sorted(rec["metrics"] + [dict(m, device=self.dev.name, git_sha=self.sha) for m in new],
+                                        key=lambda m: m["pretext_epoch"])
+                folder.finish(rec)
+        return rec
 
     def _siblings(self, spec: RunSpec, held: contextlib.ExitStack) -> list[RunSpec]:
         """Planned, unfinished exact heads that can share this one's backbone pass, locked for this process (those
@@ -226,7 +256,10 @@ class Runner:
                 except RunBusy:
                     waiting.append((exp, cell))
                     continue
-                rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if m["metric"] == cell.metric]
+                rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if cell.wants(m)]
+                if not rows:
+                    log.info("skipped %s / %s: %s (%s) has no such metric (a snapshot it does not keep?)", cell.row,
+                             cell.column, _describe(cell.spec), cell.spec.run_id)
                 added += append_rows(self.results_path, rows)
             if waiting and len(waiting) == len(todo):
                 time.sleep(poll_s)  # everything left is in other workers' hands: wait for them
@@ -240,8 +273,9 @@ class Runner:
                     backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == "rotnet" else ""), kind=s.kind,
                     blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
                     n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
-                    value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"], git_sha=rec["git_sha"],
-                    torch_version=rec["torch_version"], device=rec["device"], wall_s=round(rec["wall_s"], 1))
+                    value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],
+                    git_sha=m.get("git_sha", rec["git_sha"]), torch_version=rec["torch_version"],
+                    device=m.get("device", rec["device"]), wall_s=round(rec["wall_s"], 1))
 
 
 def _describe(s: RunSpec) -> str:

@@ -78,8 +78,29 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
     atomic_save(model.state_dict(), folder.model)
     rot = rotation_accuracy(model, test, spec.rotations, dev, p.eval_batch)
     epochs = len(history)
-    return {"metrics": [dict(metric="rotation_acc", value=rot, selection="last", epoch=epochs, pretext_epoch=epochs)],
-            "wall_s": wall, "history": history}
+    return {"metrics": snapshot_metrics(spec, folder, test, dev) + [
+        dict(metric="rotation_acc", value=rot, selection="last", epoch=epochs, pretext_epoch=epochs)],
+        "wall_s": wall, "history": history}
+
+
+def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device, skip: frozenset[int] = frozenset()
+                     ) -> list[dict]:
+    """A RotNet's rotation accuracy after each earlier pretext epoch it kept a snapshot of (Fig. 5(a)), but those
+    in `skip`: one metric each, with that epoch as its pretext_epoch."""
+    p = spec.profile
+    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width))
+    out = []
+    for e in range(p.snapshot_every, p.pretext_epochs, p.snapshot_every):
+        path = folder.snapshot(e)
+        if e in skip or not path.exists():
+            continue
+        try:
+            model.load_state_dict(load_file(path, dev.device))
+        except DamagedFile as e:
+            raise DamagedFile(f"{e}: restore it, or delete {folder.path} to train that RotNet again") from None
+        rot = rotation_accuracy(model, test, spec.rotations, dev, p.eval_batch)
+        out.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=e, pretext_epoch=e))
+    return out
 
 
 def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]:
@@ -128,21 +149,10 @@ class FeatureCache:
         return self.feats[tap]
 
 
-def _backbone_and_snapshot_metric(spec: RunSpec, runs_dir: Path, dev: Device, test: Split) -> tuple[NIN, int, list]:
-    """The head's backbone, its pretext epoch, and (Fig. 5(a)) a snapshot's own rotation accuracy as a metric."""
-    backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
-    metrics = []
-    if spec.backbone is not None and spec.pretext_epoch:
-        rot = rotation_accuracy(backbone, test, spec.backbone.rotations, dev, spec.profile.eval_batch)
-        metrics.append(dict(metric="rotation_acc", value=rot, selection="last", epoch=pretext_epoch,
-                            pretext_epoch=pretext_epoch))
-    return backbone, pretext_epoch, metrics
-
-
 def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder, runs_dir: Path,
                      cache: FeatureCache, views: ViewStore | None = None) -> dict:
     p = spec.profile
-    backbone, pretext_epoch, metrics = _backbone_and_snapshot_metric(spec, runs_dir, dev, test)
+    backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width))
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
@@ -196,7 +206,7 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
 
     history, wall = fit(model, params, p, schedule, batches, evaluate, dev, folder.ckpt, spec.seed,
                         spec.run_id)
-    return {"metrics": metrics + acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
+    return {"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
 
 
 def _frozen_eval(backbone: NIN, tap: str, head: nn.Module, test: Split, dev: Device, p: Profile) -> Callable[[], float]:
@@ -234,7 +244,7 @@ def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Dev
     """Exact frozen heads on one backbone (`shares_backbone_pass`), trained together: each step runs the backbone
     once up to the deepest tap, then every head takes its step. Each run's numbers equal a separate run's."""
     s0, p = specs[0], specs[0].profile
-    backbone, pretext_epoch, metrics = _backbone_and_snapshot_metric(s0, runs_dir, dev, test)
+    backbone, pretext_epoch = load_backbone(s0, runs_dir, dev)
     trainees = []
     for spec, folder in zip(specs, folders, strict=True):
         torch.manual_seed(spec.seed + 1)
@@ -248,7 +258,7 @@ def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Dev
     out = engine.fit_many(trainees, p, labelled_batches(train.subset(labelled), p), dev, s0.seed,
                           shared=lambda x: backbone.all_features(x, upto))
     others = [s.run_id for s in specs]
-    return [{"metrics": metrics + acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history,
+    return [{"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history,
              "shared_backbone_pass": [r for r in others if r != spec.run_id]}
             for spec, (history, wall) in zip(specs, out, strict=True)]
 

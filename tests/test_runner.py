@@ -354,3 +354,56 @@ def test_exact_heads_on_one_backbone_share_its_pass_with_the_numbers_of_separate
         sep = records[False][run_id]
         assert [(h["loss"], h["test_acc"]) for h in rec["history"]] == [(h["loss"], h["test_acc"]) for h in sep["history"]]
         assert len(rec["shared_backbone_pass"]) == 4 and "shared_backbone_pass" not in sep
+
+
+def test_a_rotnet_records_its_snapshots_rotation_accuracy_and_fig5a_reads_it_there(smoke):
+    from rotnet_repro.experiments import rotnet, snapshot_epochs
+
+    p = PROFILES["smoke"]
+    smoke.run_experiment(EXPERIMENTS["fig5a_epoch_curve"], seed=0)
+    spec = rotnet(p, 0)
+    rec = smoke.folder(spec).read_record()
+    epochs = snapshot_epochs(p)
+    assert [m["pretext_epoch"] for m in rec["metrics"]] == epochs and len(epochs) > 1
+    d = read_results(smoke.results_path)
+    rot = d[(d.artifact == "fig5a") & (d.metric == "rotation_acc") & (d.selection == "last")]
+    assert set(rot.kind) == {"rotnet"} and sorted(rot.column.astype(int)) == epochs
+    assert list(rot.sort_values("pretext_epoch").value) == [round(m["value"], 4) for m in rec["metrics"]]
+    # the rotation cells of other tables still read the RotNet's last epoch only
+    smoke.run_experiment(EXPERIMENTS["table1_block_depth"], seed=0)
+    d = read_results(smoke.results_path)
+    t1 = d[(d.artifact == "table1") & (d.metric == "rotation_acc") & (d.run_id == spec.run_id)]
+    assert list(t1.pretext_epoch) == [p.pretext_epochs]
+
+
+def test_a_rotnet_record_from_before_snapshot_metrics_gets_them_measured_once(smoke, caplog):
+    import json
+
+    from rotnet_repro.experiments import rotnet
+
+    spec = rotnet(PROFILES["smoke"], 0)
+    smoke.run_experiment(EXPERIMENTS["fig5a_epoch_curve"], seed=0)
+    folder = smoke.folder(spec)
+    rec = folder.read_record()
+    old = dict(rec, metrics=rec["metrics"][-1:])  # as written before RotNets measured their snapshots
+    folder.record_file.write_text(json.dumps(old))
+    with caplog.at_level("INFO", logger="rotnet_repro"):
+        again = smoke.result(spec)
+    assert [m["value"] for m in again["metrics"]] == [m["value"] for m in rec["metrics"]]
+    assert all(m["device"] == smoke.dev.name for m in again["metrics"][:-1])
+    assert folder.read_record()["metrics"] == again["metrics"]  # written back: measured once
+    assert "measured the rotation accuracy of snapshot" in caplog.text
+
+
+def test_old_fig5a_rotation_rows_from_classifier_runs_are_migrated(smoke):
+    from rotnet_repro.results import COLUMNS, upgrade
+
+    smoke.run_experiment(EXPERIMENTS["fig5a_epoch_curve"], seed=0)
+    text = smoke.results_path.read_text()
+    header, *lines = text.splitlines(keepends=True)
+    kind, artifact = COLUMNS.index("kind"), COLUMNS.index("artifact")
+    probe_rows = [ln.replace(",rotnet,", ",classifier,", 1) for ln in lines if ",rotation_acc," in ln]
+    assert probe_rows and all(ln.split(",")[kind] == "classifier" and ln.split(",")[artifact] == "fig5a"
+                              for ln in probe_rows)
+    assert upgrade(text + "".join(probe_rows), smoke.runs_root) == text  # dropped; the RotNet's own rows stay
+    assert upgrade(text, smoke.runs_root) is text
