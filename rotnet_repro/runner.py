@@ -125,7 +125,8 @@ class Runner:
             if new:
                 log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,
                          ", ".join(str(m["pretext_epoch"]) for m in new), self.dev.name)
-                rec["metrics"] = sorted(rec["metrics"] + [dict(m, device=self.dev.name, git_sha=self.sha) for m in new],
+                rec["metrics"] = sorted(rec["metrics"] + [dict(m, device=self.dev.name, git_sha=self.sha,
+                                                              torch_version=torch.__version__) for m in new],
                                         key=lambda m: m["pretext_epoch"])
                 folder.finish(rec)
         return rec
@@ -274,7 +275,7 @@ class Runner:
                     blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
                     n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
                     value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],
-                    git_sha=m.get("git_sha", rec["git_sha"]), torch_version=rec["torch_version"],
+                    git_sha=m.get("git_sha", rec["git_sha"]), torch_version=m.get("torch_version", rec["torch_version"]),
                     device=m.get("device", rec["device"]), wall_s=round(rec["wall_s"], 1))
 
 

@@ -390,7 +390,7 @@ def test_a_rotnet_record_from_before_snapshot_metrics_gets_them_measured_once(sm
     with caplog.at_level("INFO", logger="rotnet_repro"):
         again = smoke.result(spec)
     assert [m["value"] for m in again["metrics"]] == [m["value"] for m in rec["metrics"]]
-    assert all(m["device"] == smoke.dev.name for m in again["metrics"][:-1])
+    assert all(m["device"] == smoke.dev.name and m["torch_version"] for m in again["metrics"][:-1])
     assert folder.read_record()["metrics"] == again["metrics"]  # written back: measured once
     assert "measured the rotation accuracy of snapshot" in caplog.text
 
