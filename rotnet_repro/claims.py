@@ -30,6 +30,7 @@ Cell = tuple[str, str, str, str]  # artifact, row, column, metric
 Values = dict[Cell, float]
 
 HOLDS, FAILS, INCONCLUSIVE, MISSING = "holds", "does not hold", "inconclusive", "not measurable (runs missing)"
+MIXED = "not measurable (superseded and current runs mixed)"
 RULE = ("a check holds when its margin is positive in every replicate (RotNet seed x head seed) and the 95% "
         "t-interval of the mean margin lies above 0; it does not hold when the margin is negative in every replicate "
         "and the interval lies below 0; otherwise (replicates disagree, the interval contains 0, or one replicate "
@@ -73,6 +74,8 @@ class CheckResult:
         return len(self.margins)
 
     def describe(self) -> str:
+        if self.verdict == MIXED:
+            return f"{self.check.label}: heads of superseded and of current runs (retraining in progress)"
         if not self.n:
             return f"{self.check.label}: runs missing"
         if math.isnan(self.mean):
@@ -108,6 +111,8 @@ def combine(results: list[CheckResult]) -> str:
         return FAILS
     if MISSING in verdicts:
         return MISSING
+    if MIXED in verdicts:
+        return MIXED
     return HOLDS if verdicts == {HOLDS} else INCONCLUSIVE
 
 
@@ -148,10 +153,34 @@ def replicates(df: pd.DataFrame, cells: tuple[Cell, ...]) -> list[Values]:
     return out
 
 
-def evaluate(df: pd.DataFrame, claim: Claim) -> tuple[str, list[CheckResult]]:
+def _head_rows(df: pd.DataFrame, cells: tuple[Cell, ...]) -> pd.DataFrame:
+    """The last-epoch test-accuracy rows (trained heads and baselines) of the cells."""
+    d = df[(df.selection == "last") & (df.metric == "test_acc")]
+    keys = {(c[0], c[1], c[2]) for c in cells if c[3] == "test_acc"}
+    return d[[k in keys for k in zip(d.artifact, d.row, d.column.astype(str), strict=True)]]
+
+
+def _mixed(df: pd.DataFrame, cells: tuple[Cell, ...], superseded: frozenset[str]) -> bool:
+    """Whether the check compares trained heads of superseded runs with those of current ones: unlike
+    configurations, as while a profile is being retrained."""
+    return _head_rows(df, cells)["run_id"].isin(superseded).nunique() > 1
+
+
+def uses(df: pd.DataFrame, claim: Claim, runs: frozenset[str]) -> bool:
+    """Whether any of the claim's head rows comes from one of `runs`."""
+    return bool(_head_rows(df, tuple(c for ch in claim.checks for c in ch.cells))["run_id"].isin(runs).any())
+
+
+def evaluate(df: pd.DataFrame, claim: Claim, superseded: frozenset[str] = frozenset()
+             ) -> tuple[str, list[CheckResult]]:
+    """The claim's verdict and its checks' results; a check that would compare heads of `superseded` runs with
+    current ones is not measured."""
     results = []
     for ch in claim.checks:
-        results.append(judge(ch, [ch.margin(v) for v in replicates(df, ch.cells)]))
+        if superseded and _mixed(df, ch.cells, superseded):
+            results.append(CheckResult(ch, MIXED, ()))
+        else:
+            results.append(judge(ch, [ch.margin(v) for v in replicates(df, ch.cells)]))
     return combine(results), results
 
 

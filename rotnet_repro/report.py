@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import RULE, CheckResult, Claim, evaluate, paper_claims
+from .claims import MIXED, RULE, CheckResult, Claim, evaluate, paper_claims, uses
 from .config import PROFILES, base_profile, load_profiles
 from .experiments import EXPERIMENTS, ROW
 from .results import read_results
@@ -175,7 +175,8 @@ def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckR
     d = current_rows(df, profile)
     epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
-    return [(c, *evaluate(d, c)) for c in paper_claims(epochs, ks)]
+    old = frozenset(superseded_runs(df, profile))
+    return [(c, *evaluate(d, c, old)) for c in paper_claims(epochs, ks)]
 
 
 def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
@@ -194,9 +195,13 @@ def claims_markdown(df: pd.DataFrame, profile: str) -> str:
              f"The rule: {RULE}", "",
              "| claim | verdict | checks: margin (the claim says > 0), mean [95% interval], n replicates |",
              "|---|---|---|"]
+    old = frozenset(superseded_runs(df, profile))
+    marked = False
     for c, verdict, results in claims(df, profile):
-        lines.append(f"| {c.number}. {c.text} | **{verdict}** | {'; '.join(r.describe() for r in results)} |")
-    return "\n".join(lines)
+        mark = f" {STALE}" if verdict != MIXED and uses(d, c, old) else ""
+        marked |= bool(mark)
+        lines.append(f"| {c.number}. {c.text} | **{verdict}**{mark} | {'; '.join(r.describe() for r in results)} |")
+    return "\n".join(lines + (["", STALE_NOTE] if marked else []))
 
 
 # ---- REPORT.md / README.md blocks ----

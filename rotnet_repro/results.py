@@ -154,10 +154,12 @@ def _append(path: Path, rows: list[dict]) -> int:
         log.warning("%s: dropped damaged line(s) %s; their rows are written again from the finished runs' records",
                     path, bad)
         _write(path, old)
-    old = upgrade(old, path.parent.parent / "runs")
+    text, old = old, upgrade(old, path.parent.parent / "runs")
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
     new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]
     if not new:
+        if old != text:  # an upgraded file is written back even when no row is new
+            _write(path, old)
         return 0
     buf = io.StringIO()
     writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")

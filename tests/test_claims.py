@@ -112,3 +112,17 @@ def test_claim5_tests_the_correlation_and_the_plateau():
 def test_an_undefined_margin_is_inconclusive():
     r = judge(Check("r", (), lambda v: 0.0), [math.nan, 0.5])
     assert r.verdict == INCONCLUSIVE and "undefined" in r.describe()
+
+
+def test_a_check_comparing_heads_of_superseded_and_current_runs_is_not_measured():
+    from rotnet_repro.claims import MIXED
+
+    df = table3([90.0, 90.1, 90.2], [89.5, 89.6, 89.4], [91.0, 91.2, 91.1])
+    # the supervised runs retrained by today's code, the heads not yet
+    df["run_id"] = [f"{'old' if k == 'classifier' else 'new'}-{i}" for i, k in enumerate(df.kind)]
+    verdict, results = evaluate(df, CLAIMS[4])
+    assert verdict == HOLDS  # judged as if one configuration
+    old = frozenset(r for r in df.run_id if r.startswith("old"))
+    verdict, results = evaluate(df, CLAIMS[4], old)
+    assert [r.verdict for r in results] == [MIXED, HOLDS]  # fine-tuned − frozen: both heads superseded, like for like
+    assert verdict == MIXED and "retraining in progress" in results[0].describe()

@@ -407,3 +407,14 @@ def test_old_fig5a_rotation_rows_from_classifier_runs_are_migrated(smoke):
                               for ln in probe_rows)
     assert upgrade(text + "".join(probe_rows), smoke.runs_root) == text  # dropped; the RotNet's own rows stay
     assert upgrade(text, smoke.runs_root) is text
+
+
+def test_an_upgraded_results_file_is_written_back_even_without_new_rows(smoke):
+    from rotnet_repro.results import append_rows
+
+    smoke.run_experiment(EXPERIMENTS["fig5a_epoch_curve"], seed=0)
+    text = smoke.results_path.read_text()
+    stale = [ln.replace(",rotnet,", ",classifier,", 1) for ln in text.splitlines(keepends=True) if ",rotation_acc," in ln]
+    smoke.results_path.write_text(text + "".join(stale))
+    assert append_rows(smoke.results_path, []) == 0
+    assert smoke.results_path.read_text() == text
