@@ -23,6 +23,7 @@ from .results import append_rows
 from .rundir import RunBusy, RunFolder
 from .train import (
     FeatureCache,
+    kept_snapshots,
     shares_backbone_pass,
     snapshot_metrics,
     train_classifier,
@@ -114,9 +115,7 @@ class Runner:
         if spec.kind != "rotnet":
             return rec
         have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
-        p = spec.profile
-        if all(e in have or not folder.snapshot(e).exists()
-               for e in range(p.snapshot_every, p.pretext_epochs, p.snapshot_every)):
+        if all(e in have or not folder.snapshot(e).exists() for e in kept_snapshots(spec.profile)):
             return rec
         with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
             rec = folder.read_record()

@@ -70,7 +70,7 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
             yield normalize(x), y
 
     def snapshot(epoch: int) -> None:
-        if epoch % p.snapshot_every == 0:
+        if epoch in kept_snapshots(p):  # the last epoch's weights are model.pt
             atomic_save(model.state_dict(), folder.snapshot(epoch))
 
     history, wall = fit(model, model.parameters(), p, "pretext", batches, None, dev, folder.ckpt,
@@ -83,6 +83,11 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
         "wall_s": wall, "history": history}
 
 
+def kept_snapshots(p: Profile) -> range:
+    """The pretext epochs before the last after which a RotNet saves its weights (Fig. 5(a))."""
+    return range(p.snapshot_every, p.pretext_epochs, p.snapshot_every)
+
+
 def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device, skip: frozenset[int] = frozenset()
                      ) -> list[dict]:
     """A RotNet's rotation accuracy after each earlier pretext epoch it kept a snapshot of (Fig. 5(a)), but those
@@ -90,7 +95,7 @@ def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device,
     p = spec.profile
     model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width))
     out = []
-    for e in range(p.snapshot_every, p.pretext_epochs, p.snapshot_every):
+    for e in kept_snapshots(p):
         path = folder.snapshot(e)
         if e in skip or not path.exists():
             continue

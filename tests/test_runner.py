@@ -365,6 +365,8 @@ def test_a_rotnet_records_its_snapshots_rotation_accuracy_and_fig5a_reads_it_the
     rec = smoke.folder(spec).read_record()
     epochs = snapshot_epochs(p)
     assert [m["pretext_epoch"] for m in rec["metrics"]] == epochs and len(epochs) > 1
+    assert not smoke.folder(spec).snapshot(epochs[-1]).exists()  # the last epoch's weights are model.pt alone
+    assert all(smoke.folder(spec).snapshot(e).exists() for e in epochs[:-1])
     d = read_results(smoke.results_path)
     rot = d[(d.artifact == "fig5a") & (d.metric == "rotation_acc") & (d.selection == "last")]
     assert set(rot.kind) == {"rotnet"} and sorted(rot.column.astype(int)) == epochs
