@@ -88,7 +88,7 @@ class Runner:
         folder = self.folder(spec)
         if folder.finished:
             try:
-                return self._with_snapshot_metrics(spec, folder, folder.read_record())
+                return folder.read_record()
             except ValueError as e:
                 log.warning("%s; moved to result.json.damaged, the run is trained again", e)
                 folder.set_aside_record()
@@ -111,7 +111,8 @@ class Runner:
 
     def _with_snapshot_metrics(self, spec: RunSpec, folder: RunFolder, rec: dict) -> dict:
         """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
-        RotNets measured their snapshots get the missing ones, measured here (the metric names this device)."""
+        RotNets measured their snapshots get the missing ones when a cell asks for one, measured here (the metric
+        names this device) and written back."""
         if spec.kind != "rotnet":
             return rec
         have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
@@ -250,6 +251,8 @@ class Runner:
             for exp, cell in todo:
                 try:
                     rec = self.result(cell.spec)
+                    if cell.pretext_epoch and not any(cell.wants(m) for m in rec["metrics"]):
+                        rec = self._with_snapshot_metrics(cell.spec, self.folder(cell.spec), rec)
                 except RunNotTrained as e:
                     log.info("skipped %s / %s: %s", cell.row, cell.column, e)
                     continue
