@@ -111,23 +111,25 @@ def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
     return set(d["run_id"]) - current
 
 
-def current_rows(df: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """A profile's rows, where a cell has rows of current runs without those of superseded runs: a partly
-    retrained profile reports each cell from what the current code trained, and the rest from the old runs (marked)."""
+def current_rows(df: pd.DataFrame, profile: str) -> tuple[pd.DataFrame, frozenset[str]]:
+    """A profile's rows, where a cell has rows of current runs without those of superseded runs (a partly
+    retrained profile reports each cell from what the current code trained, and the rest from the old runs,
+    marked), and the superseded run ids."""
     d = df[df.profile == profile]
-    old = d["run_id"].isin(superseded_runs(df, profile))
+    superseded = frozenset(superseded_runs(df, profile))
+    old = d["run_id"].isin(superseded)
     cell = ["artifact", "row", "column", "metric"]
     fresh = d.loc[~old, cell].drop_duplicates()
     replaced = d[old].reset_index().merge(fresh, on=cell)["index"]
-    return d.drop(index=replaced)
+    return d.drop(index=replaced), superseded
 
 
 def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
     """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
     its rows come from superseded runs (only where no current run has rows for the cell)."""
-    d = current_rows(df, profile)
+    d, superseded = current_rows(df, profile)
     s = summarize(d)
-    stale = summarize(d[d["run_id"].isin(superseded_runs(df, profile))])
+    stale = summarize(d[d["run_id"].isin(superseded)])
     paper = paper_numbers()
     out = []
     for row, column, metric in cell_order(artifact, profile):
@@ -172,11 +174,10 @@ def comparison_markdown(t: pd.DataFrame) -> str:
 
 def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
     """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
-    d = current_rows(df, profile)
+    d, superseded = current_rows(df, profile)
     epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
-    old = frozenset(superseded_runs(df, profile))
-    return [(c, *evaluate(d, c, old)) for c in paper_claims(epochs, ks)]
+    return [(c, *evaluate(d, c, superseded)) for c in paper_claims(epochs, ks)]
 
 
 def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
@@ -189,16 +190,15 @@ def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
 
 
 def claims_markdown(df: pd.DataFrame, profile: str) -> str:
-    d = current_rows(df, profile)
+    d, superseded = current_rows(df, profile)
     backbones, heads = _seeds(d)
     lines = [f"Checked on the {profile_note(profile)} last-epoch rows: RotNet seeds {backbones}, head seeds {heads}. "
              f"The rule: {RULE}", "",
              "| claim | verdict | checks: margin (the claim says > 0), mean [95% interval], n replicates |",
              "|---|---|---|"]
-    old = frozenset(superseded_runs(df, profile))
     marked = False
     for c, verdict, results in claims(df, profile):
-        mark = f" {STALE}" if verdict != MIXED and uses(d, c, old) else ""
+        mark = f" {STALE}" if verdict != MIXED and uses(d, c, superseded) else ""
         marked |= bool(mark)
         lines.append(f"| {c.number}. {c.text} | **{verdict}**{mark} | {'; '.join(r.describe() for r in results)} |")
     return "\n".join(lines + (["", STALE_NOTE] if marked else []))

@@ -168,7 +168,7 @@ def test_a_cell_retrained_by_the_current_code_drops_its_superseded_rows():
     other = (df.artifact == "table3") & (df.row == "Supervised NIN")
     old = df[cell | other].assign(run_id=lambda d: d.run_id + "-old", value=0.0)  # an earlier config's runs
     mixed = pd.concat([df, old], ignore_index=True)
-    assert len(current_rows(mixed, "smoke")) == len(df)  # every cell has current rows: the old ones go
+    assert len(current_rows(mixed, "smoke")[0]) == len(df)  # every cell has current rows: the old ones go
     t = comparison(mixed, "table3", "smoke").set_index("row")
     assert t.loc["RotNet + conv", "stale"] == 0 and t.loc["RotNet + conv", "mean"] > 0
     only_old = pd.concat([df[~cell], old[old.row == "RotNet + conv"]], ignore_index=True)
