@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
     imp.add_argument("source", help="a runs/<profile>/ folder, e.g. ../shared/gpu-runs/h200-2026-11-26/runs/paper")
     imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
+    prune = sub.add_parser("prune", help="delete a profile's rows and run folders from runs the current code would not "
+                                         "train (superseded configurations), once their cells are retrained")
+    prune.add_argument("--profile", default="cpu", help="whose results/<profile>.csv and runs/<profile>/ (default cpu)")
+    prune.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
     tables.add_argument("--figures", default=None, help="default: figures/ beside the results folder")
@@ -151,6 +156,36 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
 
 
+def cmd_prune(args: argparse.Namespace) -> None:
+    import shutil
+
+    from .config import load_profiles
+    from .report import superseded_runs
+    from .results import drop_runs, read_results
+
+    out = Path(args.out)
+    path = out / "results" / f"{args.profile}.csv"
+    if not path.exists():
+        raise UserError(f"no results file {path}: pass --out to the folder holding results/ (and --profile)")
+    load_profiles(path.parent)
+    if args.profile not in PROFILES and args.profile not in CUSTOM:
+        raise UserError(f"unknown profile {args.profile!r}: one of {', '.join(PROFILES)}")
+    df = read_results(path)
+    ids = superseded_runs(df, args.profile)
+    folders = [out / "runs" / args.profile / i for i in sorted(ids) if (out / "runs" / args.profile / i).is_dir()]
+    rows = int(df["run_id"].isin(ids).sum())
+    if args.dry_run:
+        print(f"would delete {rows} rows of {len(ids)} superseded runs from {path} and {len(folders)} run folders")
+        for i in sorted(ids):
+            print(f"  {i}")
+        return
+    n = drop_runs(path, ids)
+    for f in folders:
+        shutil.rmtree(f)
+    print(f"deleted {n} rows of {len(ids)} superseded runs from {path} and {len(folders)} run folders; "
+          "`python -m rotnet_repro tables` redraws the figures and REPORT.md")
+
+
 def _spawn_worker(argv: list[str]) -> subprocess.Popen:
     """The same command line as this process, as one more worker."""
     argv = list(argv)
@@ -182,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
 
             for line in import_runs(Path(args.source), Path(args.out) / "runs"):
                 print(line)
+        elif args.cmd == "prune":
+            cmd_prune(args)
         elif args.cmd == "tables":
             from .publish import write_all
 

@@ -170,6 +170,19 @@ def _append(path: Path, rows: list[dict]) -> int:
     return len(new)
 
 
+def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
+    """Remove every row of these runs from the results CSV (atomically, under the append lock); returns how many
+    rows went."""
+    with locked(path.with_suffix(".csv.lock")):
+        text = upgrade(path.read_text(), path.parent.parent / "runs")
+        head, *lines = text.splitlines(keepends=True)
+        at = COLUMNS.index("run_id")
+        keep = [line for line, row in zip(lines, csv.reader(lines), strict=True) if row[at] not in run_ids]
+        if len(keep) != len(lines) or text != path.read_text():
+            _write(path, head + "".join(keep))
+        return len(lines) - len(keep)
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w") as f:

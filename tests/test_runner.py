@@ -422,3 +422,24 @@ def test_an_upgraded_results_file_is_written_back_even_without_new_rows(smoke):
     smoke.results_path.write_text(text + "".join(stale))
     assert append_rows(smoke.results_path, []) == 0
     assert smoke.results_path.read_text() == text
+
+
+def test_prune_deletes_the_rows_and_folders_of_superseded_runs_only(tmp_path, capsys):
+    from pathlib import Path
+
+    fixture = (Path(__file__).parent / "fixtures" / "smoke_results.csv").read_text()
+    head, *rows = fixture.splitlines(keepends=True)
+    current = rows[0].split(",")[COLUMNS.index("run_id")]
+    old = [r.replace(current, "classifier-0000000000") for r in rows if current in r]  # an earlier config's run
+    (tmp_path / "results").mkdir()
+    csv = tmp_path / "results" / "smoke.csv"
+    csv.write_text(head + "".join(rows + old))
+    for run in (current, "classifier-0000000000"):
+        (tmp_path / "runs" / "smoke" / run).mkdir(parents=True)
+    assert main(["prune", "--profile", "smoke", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "classifier-0000000000" in capsys.readouterr().out and csv.read_text() == head + "".join(rows + old)
+    assert main(["prune", "--profile", "smoke", "--out", str(tmp_path)]) == 0
+    assert csv.read_text() == fixture  # the current runs' rows, byte for byte
+    assert not (tmp_path / "runs" / "smoke" / "classifier-0000000000").exists()
+    assert (tmp_path / "runs" / "smoke" / current).is_dir()
+    assert main(["prune", "--profile", "nope", "--out", str(tmp_path)]) == 2  # no results/nope.csv: a clear error
