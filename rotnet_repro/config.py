@@ -95,6 +95,11 @@ PROFILES: dict[str, Profile] = {
     # (pretext + head): 200 x 50k = 10M against 100 x 50k x 4 + 100 x 50k = 25M, i.e. 0.4.
     # Here a RotNet sees 2000 x 10 x 9 x 4 + 15 x 10k = 870k samples, so the supervised
     # NIN gets 0.4 x 870k = 348k, i.e. 35 epochs of 10k (test_config checks the ratio).
+    # Every head gets the same budget, as in the paper's official configs (non-linear and
+    # conv classifiers 100 epochs each; fine-tuning takes the conv schedule, REPORT.md
+    # deviation 4): 15 epochs each, drops at 50/75/90%. (An earlier 12-epoch conv head
+    # scored 63.94 against 65.06 at 15 epochs on RotNet seed 0, head seed 0: the gap that
+    # put the conv head below the non-linear one, 65.39, in Table 3.)
     "cpu": Profile(
         name="cpu",
         width=0.25,
@@ -104,12 +109,12 @@ PROFILES: dict[str, Profile] = {
         snapshot_every=3,
         nonlinear_epochs=15,
         nonlinear_drops=(0.5, 0.75, 0.9),
-        conv_epochs=12,
+        conv_epochs=15,
         conv_drops=(0.5, 0.75, 0.9),
         supervised_epochs=35,
         supervised_drops=(0.5, 0.75, 0.9),
-        finetune_epochs=8,
-        finetune_drops=(0.5, 0.75),
+        finetune_epochs=15,
+        finetune_drops=(0.5, 0.75, 0.9),
         samples_per_epoch=10000,
         head_views=4,
     ),

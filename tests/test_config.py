@@ -131,3 +131,15 @@ def test_every_row_of_the_paper_artifacts_has_a_stable_key():
         for e in EXPERIMENTS.values():
             if e.paper:
                 assert {c.row for c in e.build(get_profile(name), 0, 0)} <= set(ROW.values()), e.id
+
+
+@pytest.mark.parametrize("name", ["paper", "cpu"])
+def test_every_head_gets_the_same_budget_as_in_the_paper(name):
+    """Non-linear, conv and fine-tuned heads train for as many samples on the same drop fractions, as the official
+    configs give the non-linear and conv classifiers (fine-tuning takes the conv schedule): a ranking of heads
+    compares features, not budgets."""
+    p = PROFILES[name]
+    assert p.nonlinear_epochs == p.conv_epochs == p.finetune_epochs
+    assert p.conv_drops == p.finetune_drops
+    if name == "cpu":
+        assert p.nonlinear_drops == p.conv_drops
