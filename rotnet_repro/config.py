@@ -98,7 +98,7 @@ PROFILES: dict[str, Profile] = {
     # Every head gets the same budget, as in the paper's official configs (non-linear and
     # conv classifiers 100 epochs each; fine-tuning takes the conv schedule, REPORT.md
     # deviation 4): 15 epochs each, drops at 50/75/90%. (An earlier 12-epoch conv head
-    # scored 63.94 against 65.06 at 15 epochs on RotNet seed 0, head seed 0: the gap that
+    # scored 63.94 against 65.04 at 15 epochs on RotNet seed 0, head seed 0: the gap that
     # put the conv head below the non-linear one, 65.39, in Table 3.)
     "cpu": Profile(
         name="cpu",
