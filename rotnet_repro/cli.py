@@ -159,20 +159,18 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_prune(args: argparse.Namespace) -> None:
     import shutil
 
-    from .config import load_profiles
     from .report import superseded_runs
     from .results import drop_runs, read_results
 
+    get_profile(args.profile)  # a named profile: an overridden one's CSV has one configuration, nothing to prune
     out = Path(args.out)
     path = out / "results" / f"{args.profile}.csv"
     if not path.exists():
         raise UserError(f"no results file {path}: pass --out to the folder holding results/ (and --profile)")
-    load_profiles(path.parent)
-    if args.profile not in PROFILES and args.profile not in CUSTOM:
-        raise UserError(f"unknown profile {args.profile!r}: one of {', '.join(PROFILES)}")
     df = read_results(path)
     ids = superseded_runs(df, args.profile)
-    folders = [out / "runs" / args.profile / i for i in sorted(ids) if (out / "runs" / args.profile / i).is_dir()]
+    runs = out / "runs" / args.profile
+    folders = [runs / i for i in sorted(ids) if (runs / i).is_dir()]
     rows = int(df["run_id"].isin(ids).sum())
     if args.dry_run:
         print(f"would delete {rows} rows of {len(ids)} superseded runs from {path} and {len(folders)} run folders")

@@ -174,11 +174,11 @@ def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
     """Remove every row of these runs from the results CSV (atomically, under the append lock); returns how many
     rows went."""
     with locked(path.with_suffix(".csv.lock")):
-        text = upgrade(path.read_text(), path.parent.parent / "runs")
-        head, *lines = text.splitlines(keepends=True)
+        old = path.read_text()
+        head, *lines = upgrade(old, path.parent.parent / "runs").splitlines(keepends=True)
         at = COLUMNS.index("run_id")
         keep = [line for line, row in zip(lines, csv.reader(lines), strict=True) if row[at] not in run_ids]
-        if len(keep) != len(lines) or text != path.read_text():
+        if head + "".join(keep) != old:
             _write(path, head + "".join(keep))
         return len(lines) - len(keep)
 
