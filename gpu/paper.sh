@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# The exact `paper` profile on a lent GPU, call by call (README, "On a GPU").
+# The exact `paper` profile on a lent GPU, window by window (docs/gpu-windows.md).
 #
-# Here, once:        gpu/paper.sh prepare         CIFAR-10 and the unfinished runs' checkpoints, gzipped, as parts
-#                                                 sized to fit the calls
+# Here:              gpu/paper.sh plan            what the next windows train, in order, with ETAs and what they stage
+# Here, once:        gpu/paper.sh prepare         CIFAR-10 and the weights the next window needs (restored from the
+#                                                 git history, runs/weights.json), gzipped, as parts sized to fit
 # There, call k:     gpu/paper.sh stage NN        append part NN (carried alone) to $STAGE/c.tar
 # There, last call:  gpu/paper.sh train SECONDS   unpack, train what is missing in order, pack into $OUT
-# Here, after:       gpu/paper.sh unpack DIR      import the run folders that came back, write their rows
+# Here, after:       gpu/paper.sh unpack DIR      refuse a partial archive; import the runs that came back, write
+#                                                 their rows, store their weights and commit (COMMIT=0: no commit)
 #
-# `train` resumes: what a previous call left in $WORK (while the machine is held) or what the tracked
-# tree and the staged archive bring (runs/paper/) goes on from its last finished epoch. It stops SECONDS after
-# it started (an interrupted run loses only its current epoch) and leaves ~60 s to pack. It runs the steps of
-# ORDER in turn (default: finish the 3-block RotNet, then the 5-block, the 8 / 0-180 / 90-270 rotation
-# RotNets, the supervised NIN, the semi-supervised runs, then every exact head):
-#   rotnet3     the 3-block RotNet alone            rotnets     every RotNet of Tables 1 and 2
-#   heads3      Table 3's two exact frozen heads     supervised  the supervised NIN (all labels)
-#   semi        Fig. 5(b)                            all         everything else
+# `train` resumes: what a previous call left in $WORK (while the machine is held) or what the tracked tree and
+# the staged archive bring (runs/paper/) goes on from its last finished epoch. It stops SECONDS after it started
+# (an interrupted run loses only its current epoch) and leaves ~60 s to pack. It runs the steps of ORDER in turn
+# (default: the order the report needs, `plan`'s):
+#   rotnets     every RotNet of Tables 1 and 2       table1_35   Table 1's 3- and 5-block rows
+#   table2      Table 2                              table3      Table 3 (supervised NIN, fine-tuned, exact heads)
+#   semi        Fig. 5(b)                            fig5a       Fig. 5(a)'s exact heads
+#   all         everything else                      (older names: rotnet3, heads3, supervised)
 # Environment: PROFILE (paper), DEVICE (cuda), DATA (../shared/data), STAGE (/tmp/c), WORK (/tmp/w),
-# PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--compile default" once gpu/measure.sh has shown
-# it pays), CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB).
+# PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--set precision=fp32" for a gap variant),
+# CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB), COMMIT (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-paper}
@@ -26,7 +28,7 @@ DATA=${DATA:-../shared/data}
 STAGE=${STAGE:-/tmp/c}
 WORK=${WORK:-/tmp/w}
 PY=${PY:-python3}
-ORDER=${ORDER:-rotnets supervised semi all}
+ORDER=${ORDER:-rotnets table1_35 table2 table3 semi fig5a all}
 PARTS=${PARTS:-.device-data}
 LIMIT=$((64 * 1024 * 1024))
 
@@ -36,10 +38,23 @@ travelling_bytes() {  # the tracked tree, which travels with every call
   git ls-files -z | { xargs -0 -r du -cb 2>/dev/null || true; } | tail -1 | cut -f1
 }
 
-unfinished_runs() {  # run folders with a checkpoint: they travel in the archive, beside the data
-  { find runs/"$PROFILE" -name ckpt.pt 2>/dev/null || true; } | while read -r c; do
-    d=$(dirname "$c"); [ -f "$d/result.json" ] || echo "$d/ckpt.pt $d/spec.json"; done
+staged_files() {  # what the next window needs beside the data: weights listed by `plan`, with their folders'
+  # spec.json and record, and any local unfinished run's checkpoint
+  local list; list=$(mktemp)
+  "$PY" -m rotnet_repro plan --profile "$PROFILE" --stage-list "$list" >/dev/null
+  if [ -s "$list" ]; then
+    # shellcheck disable=SC2046
+    "$PY" -m rotnet_repro weights restore $(cat "$list") >&2
+  fi
+  { sed 's|^|runs/|' "$list"
+    find runs/"$PROFILE" -name ckpt.pt 2>/dev/null || true; } | sort -u | while read -r f; do
+    [ -f "$f" ] || continue
+    d=$(dirname "$f"); echo "$f"; echo "$d/spec.json"; [ -f "$d/result.json" ] && echo "$d/result.json"; true
+  done | sort -u
+  rm -f "$list"
 }
+
+cmd_plan() { "$PY" -m rotnet_repro plan --profile "$PROFILE"; }
 
 cmd_prepare() {
   [ -d "$DATA/cifar-10-batches-py" ] || die "no $DATA/cifar-10-batches-py: set DATA to the folder that holds it"
@@ -49,8 +64,8 @@ cmd_prepare() {
   chunk=${CHUNK_BYTES:-$((LIMIT - tree - 2 * 1024 * 1024))}
   [ "$chunk" -gt 0 ] || die "what travels ($tree bytes) leaves no room for data in a 64 MiB call"
   rm -rf "$PARTS" && mkdir -p "$PARTS"
-  local runs; runs=$(unfinished_runs)
-  # gzip -1 takes ~9% off CIFAR-10 in 5 s: one call fewer at today's tree
+  local runs; runs=$(staged_files | tr '\n' ' ')
+  # gzip -1 takes ~9% off CIFAR-10 in 5 s
   # shellcheck disable=SC2086
   tar cf - -C "$DATA" cifar-10-batches-py ${runs:+-C "$PWD" $runs} | gzip -1 | split -b "$chunk" -d - "$PARTS/part."
   echo "tree $tree bytes; in the archive: CIFAR-10${runs:+ and }$runs; parts of $chunk bytes:"
@@ -81,27 +96,32 @@ run_step() {  # run_step ARGS...: one `run` command within what is left of the b
 cmd_train() {
   local budget=${1:?train SECONDS} step
   for step in $ORDER; do
-    case "$step" in rotnet3|rotnets|heads3|supervised|semi|all) ;;
-      *) die "ORDER: unknown step $step (rotnet3 rotnets heads3 supervised semi all)" ;; esac
+    case "$step" in rotnets|table1_35|table2|table3|semi|fig5a|all|rotnet3|heads3|supervised) ;;
+      *) die "ORDER: unknown step $step (rotnets table1_35 table2 table3 semi fig5a all)" ;; esac
   done
   END=$(($(date +%s) + budget - 60))
-  if [ "$PROFILE" != smoke ] && [ ! -d "$STAGE/cifar-10-batches-py" ]; then
-    [ -f "$STAGE/c.tar" ] || die "nothing staged in $STAGE: run the stage calls first"
+  if [ -f "$STAGE/c.tar" ] && [ ! -f "$STAGE/.unpacked" ]; then
     tar xzf "$STAGE/c.tar" -C "$STAGE" || die "the staged archive does not unpack: were all parts staged, in order?"
+    touch "$STAGE/.unpacked"
   fi
-  mkdir -p "$WORK/runs" && touch "$WORK/.call-start"
+  [ "$PROFILE" = smoke ] || [ -d "$STAGE/cifar-10-batches-py" ] || die "nothing staged in $STAGE: run the stage calls first"
+  mkdir -p "$WORK/runs"
   local src
   for src in "$STAGE/runs/$PROFILE" "runs/$PROFILE"; do
-    [ -d "$src" ] && "$PY" -m rotnet_repro import "$src" --out "$WORK"
+    if [ -d "$src" ]; then "$PY" -m rotnet_repro import "$src" --out "$WORK" || true; fi
   done
   if command -v nvidia-smi >/dev/null; then nvidia-smi -L; fi
   for step in $ORDER; do
     case "$step" in
-      rotnet3) run_step table1_block_depth --rows '^RotNet 3 conv blocks$' --columns '^rotation$' ;;
       rotnets) run_step table1_block_depth table2_rotations --columns '^rotation$' ;;
+      rotnet3) run_step table1_block_depth --rows '^RotNet 3 conv blocks$' --columns '^rotation$' ;;
+      table1_35) run_step table1_block_depth --rows '^RotNet [35] conv' ;;
+      table2) run_step table2_rotations ;;
+      table3) run_step table3_comparison ;;
       heads3) run_step table3_comparison --rows '^RotNet \+ (non-linear|conv)$' ;;
       supervised) run_step table3_comparison --rows '^Supervised NIN$' ;;
       semi) run_step fig5b_semi_supervised ;;
+      fig5a) run_step fig5a_epoch_curve ;;
       all) run_step all ;;
     esac
   done
@@ -110,37 +130,31 @@ cmd_train() {
 
 cmd_pack() {
   local out=${OUT:?OUT is where the results go}
-  local list; list=$(mktemp)
-  # rows, logs and run records; weights written in this call (snapshots last, dropped if they do not fit)
-  (cd "$WORK" && find results logs runs -type f \( -name '*.csv' -o -name '*.log' -o -name '*.json' \) 2>/dev/null
-   cd "$WORK" && find runs -type f \( -name model.pt -o -name ckpt.pt \) -newer .call-start 2>/dev/null
-   cd "$WORK" && find runs -type f -name 'snapshot_*.pt' -newer .call-start 2>/dev/null) > "$list"
-  tar cf - -C "$WORK" -T "$list" | split -b 15m -d - "$out/back."
-  local n; n=$(ls "$out"/back.* | wc -l)
-  [ "$n" -le 8 ] || { echo "packed $n parts: more than 8 come back; dropping the snapshots" >&2
-    rm -f "$out"/back.*
-    grep -v '/snapshot_[0-9]*\.pt$' "$list" > "$list.small" && mv "$list.small" "$list"
-    tar cf - -C "$WORK" -T "$list" | split -b 15m -d - "$out/back."; }
-  rm -f "$list"
+  "$PY" -m rotnet_repro window pack "$WORK" --out "$out" --home runs
   ls -l "$out"
 }
 
 cmd_unpack() {
-  local dir=${1:?unpack DIR (the folder the files came back to)} tmp
-  tmp=$(mktemp -d)
-  cat "$dir"/back.* | tar xf - -C "$tmp"
-  "$PY" -m rotnet_repro import "$tmp/runs/$PROFILE" --out "${DEST:-.}"
+  local dir=${1:?unpack DIR (the folder the files came back to)} dest=${DEST:-.}
+  # refuses a partial archive (a part missing or cut) before it imports anything
+  "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE"
   # rows of every finished run, written here from their records (nothing is trained)
-  "$PY" -m rotnet_repro run all --profile "$PROFILE" --out "${DEST:-.}" --no-train
-  mkdir -p "${DEST:-.}/logs/gpu" && cp -r "$tmp/logs/." "${DEST:-.}/logs/gpu/" 2>/dev/null || true
-  rm -rf "$tmp"
+  "$PY" -m rotnet_repro run all --profile "$PROFILE" --out "$dest" --no-train
+  [ "${COMMIT:-1}" = 1 ] && git -C "$dest" rev-parse --git-dir >/dev/null 2>&1 || { echo "not committed (COMMIT=0 or no git)"; return 0; }
+  # nothing is lost: the weights into the history (runs/weights.json), records, rows and logs into the tree
+  "$PY" -m rotnet_repro weights store --out "$dest"
+  git -C "$dest" add -A "runs/$PROFILE"
+  if [ -d "$dest/results" ]; then git -C "$dest" add -A results; fi
+  if git -C "$dest" diff --cached --quiet; then echo "nothing new to commit"; return 0; fi
+  git -C "$dest" commit -q -m "GPU window ($PROFILE): the runs, rows and logs that came back" && git -C "$dest" log --oneline -1
 }
 
 case "${1:-}" in
+  plan) cmd_plan ;;
   prepare) cmd_prepare ;;
   stage) cmd_stage "${2:?stage NN}" ;;
   train) cmd_train "${2:-}" ;;
   pack) cmd_pack ;;
   unpack) cmd_unpack "${2:-}" ;;
-  *) die "usage: gpu/paper.sh prepare | stage NN | train SECONDS | pack | unpack DIR" ;;
+  *) die "usage: gpu/paper.sh plan | prepare | stage NN | train SECONDS | pack | unpack DIR" ;;
 esac

@@ -1,4 +1,10 @@
-"""Command line: `python -m rotnet_repro {list,run,bench}`."""
+"""Command line: `python -m rotnet_repro {list,run,import,prune,tables,bench,plan,weights,window}`.
+
+list: experiments and profiles. run: train what is missing and write rows. import: run folders trained
+elsewhere. prune: superseded rows and run folders. tables: figures, REPORT.md and README blocks from the CSVs.
+bench: where the time goes. plan: the next GPU windows. weights: list, restore or store weight files.
+window: pack a GPU window's work, or unpack what came back.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +82,76 @@ def _parser() -> argparse.ArgumentParser:
                        help="also time the model compiled (torch.compile) and, on CUDA, graphed (reduce-overhead)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
+    plan = sub.add_parser("plan", help="what the next GPU windows train, in the order the report needs, with ETAs")
+    plan.add_argument("--profile", default="paper", help="the profile to finish (default paper)")
+    plan.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
+    plan.add_argument("--tree-bytes", type=int, default=None,
+                      help="bytes of the tracked tree that travels with every call (default: measured with git)")
+    plan.add_argument("--stage-list", default=None, metavar="FILE",
+                      help="write the runs/-relative weight files the first window needs here (for gpu/paper.sh)")
+    w = sub.add_parser("weights", help="weight files: list them, restore them from the git history, store new ones")
+    w.add_argument("action", choices=["list", "restore", "store"])
+    w.add_argument("files", nargs="*", help="restore: runs/-relative paths (default: every listed file missing here)")
+    w.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
+    w.add_argument("--no-commit", action="store_true", help="store: list them in runs/weights.json, commit nothing")
+    win = sub.add_parser("window", help="pack a GPU window's work into call-sized parts, or unpack what came back")
+    win.add_argument("action", choices=["pack", "unpack"])
+    win.add_argument("src", help="pack: the window's work folder; unpack: the folder the parts came back to")
+    win.add_argument("--out", default=".", help="pack: where the parts go; unpack: the checkout to import into")
+    win.add_argument("--profile", default="paper")
+    win.add_argument("--home", default="runs", help="pack: the runs/ whose weights.json lists what is home already")
     return ap
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from .planner import measured_prices, plan, render
+    from .weights import tracked_bytes
+
+    runs = Path(args.out) / "runs"
+    tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
+    prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
+    windows, items = plan(get_profile(args.profile), runs, tree, prices)
+    from .weights import Manifest
+
+    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in Manifest(runs).entries.items()}))
+    if args.stage_list:
+        Path(args.stage_list).write_text("".join(f"{n}\n" for n in sorted(windows[0].stage)) if windows else "")
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from .weights import Manifest, ensure, store
+
+    runs = Path(args.out) / "runs"
+    m = Manifest(runs)
+    if args.action == "list":
+        for key, e in sorted(m.entries.items()):
+            here = "here" if (runs / key).exists() else "missing (weights restore)"
+            print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}, {here}")
+    elif args.action == "restore":
+        keys = args.files or [k for k in m.entries if not (runs / k).exists()]
+        for key in keys:
+            if key not in m.entries:
+                raise UserError(f"{key} is not listed in {m.path}: `weights list` shows what is")
+            if not ensure(runs / key):
+                raise UserError(f"{key} cannot be restored: this copy has no git history holding it (a shallow "
+                                "clone? `git fetch --unshallow`)")
+            print(f"{key}: restored, sha256 checked")
+    else:
+        lines = store(runs, commit=not args.no_commit)
+        print("\n".join(lines) if lines else f"nothing new: {m.path} lists every weight file under {runs}")
+
+
+def cmd_window(args: argparse.Namespace) -> None:
+    from .window import pack, unpack
+
+    if args.action == "pack":
+        home = Path(args.home)
+        index = pack(Path(args.src), Path(args.out), home if home.is_dir() else None)
+        print(f"packed {index['files']} files ({index['bytes']} bytes) in {len(index['parts'])} part(s) + back.json"
+              + (f"; left out: {', '.join(index['dropped'])}" if index["dropped"] else ""))
+    else:
+        for line in unpack(Path(args.src), Path(args.out), args.profile):
+            print(line)
 
 
 def _logging(path: Path | None) -> None:
@@ -147,6 +222,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     runner.plan([c for _, c in cells])
     others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
     n = runner.run_cells(cells)
+    if runner.damaged:
+        also = " (a worker failed too)" if any(w.wait() != 0 for w in others) else ""
+        raise UserError(f"{len(runner.damaged)} cell(s) skipped, the others ran{also}: {runner.damaged[0]}")
     if any(w.wait() != 0 for w in others):
         raise UserError("a worker failed: see its lines in the log, then run the same command again (finished runs "
                         "are skipped)")
@@ -227,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
                                   args.readme or home / "README.md"):
                 print(path)
+        elif args.cmd == "plan":
+            cmd_plan(args)
+        elif args.cmd == "weights":
+            cmd_weights(args)
+        elif args.cmd == "window":
+            cmd_window(args)
         elif args.cmd == "bench":
             from .bench import run_bench
 

@@ -69,6 +69,11 @@ class Profile:
     # never trained by this one ("" = this profile trains its own).
     shared_runs: str = ""
     eval_batch: int = 1000
+    # Variants (the gap's suspects; `--set`): a field at its default stays out of every run's hash, so the
+    # runs trained before the field existed keep their ids.
+    precision: str = "bf16"  # on CUDA: bf16 autocast; "fp32": none (the paper's precision). CPUs compute fp32.
+    bn_init: str = "ones"  # the NIN's BatchNorm weights: 1 (today's default) or "uniform": U(0, 1) (PyTorch 0.2)
+    nesterov: bool = True  # SGD with Nesterov momentum (the official code's optimiser)
 
     def schedule(self, kind: str) -> tuple[int, tuple[int, ...]]:
         """(epochs, milestone epochs) of a schedule named by its field prefix."""
@@ -76,6 +81,8 @@ class Profile:
         drops = getattr(self, f"{kind}_drops")
         return epochs, tuple(sorted({max(1, round(f * epochs)) for f in drops if round(f * epochs) < epochs}))
 
+
+DEFAULTS = Profile()
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile(),
@@ -200,6 +207,10 @@ def validate(p: Profile) -> Profile:
             bad.append(f"{f.name}={v} (momentum and lr_decay in [0, 1), weight_decay 0 or more)")
         elif f.name == "semi_k" and not all(k > 0 for k in v):
             bad.append(f"semi_k={v} (labels per class, each at least 1)")
+    if p.precision not in ("bf16", "fp32"):
+        bad.append(f"precision={p.precision!r} (bf16 or fp32)")
+    if p.bn_init not in ("ones", "uniform"):
+        bad.append(f"bn_init={p.bn_init!r} (ones or uniform)")
     if p.data not in ("cifar10", "synthetic"):
         bad.append(f"data={p.data!r} (cifar10 or synthetic)")
     if p.shared_runs and p.shared_runs not in PROFILES:
@@ -257,6 +268,8 @@ def apply_overrides(profile: Profile, items: list[str]) -> Profile:
 
 # Fields every run depends on; eval_batch and name change no result.
 COMMON_FIELDS = ("data", "width", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
+# Fields every run depends on that joined after runs were committed: in the hash only away from their default.
+OPTIONAL_FIELDS = ("precision", "bn_init", "nesterov")
 
 
 @dataclass(frozen=True)
@@ -288,6 +301,8 @@ class RunSpec:
     def canonical(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("backbone", "profile")}
         d["profile"] = {k: getattr(self.profile, k) for k in self.profile_fields()}
+        d["profile"].update({k: getattr(self.profile, k) for k in OPTIONAL_FIELDS
+                             if getattr(self.profile, k) != getattr(DEFAULTS, k)})
         d["backbone"] = self.backbone.config_hash if self.backbone else None
         if self.kind == "classifier":
             d["head_init"] = HEAD_INIT

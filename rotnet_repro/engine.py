@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import weights
 from .config import Profile
 from .errors import UserError
 
@@ -27,6 +28,16 @@ log = logging.getLogger("rotnet_repro")
 # Called with the epoch number after each epoch's checkpoint is on disk (tests
 # use it to simulate an interruption).
 EPOCH_HOOKS: list[Callable[[int], None]] = []
+# ROTNET_EPOCH_BUDGET=N: this process stops (as if interrupted) once N epochs have finished in it, over all its
+# runs: the end of a GPU window at a known point (the two-window test of gpu/paper.sh uses it).
+_EPOCHS_DONE = [0]
+
+
+def _epoch_budget(_: int) -> None:
+    _EPOCHS_DONE[0] += 1
+    budget = os.environ.get("ROTNET_EPOCH_BUDGET", "")
+    if budget and _EPOCHS_DONE[0] >= int(budget):
+        raise KeyboardInterrupt(f"ROTNET_EPOCH_BUDGET={budget} epochs done")
 PROGRESS = True  # per-epoch progress bars (on a terminal); notebooks turn them off
 
 
@@ -37,9 +48,10 @@ class Device:
     device: torch.device
     # "" = eager; else torch.compile's mode for every model ("default"; "reduce-overhead" adds CUDA graphs)
     compile_mode: str = ""
+    precision: str = "bf16"  # the profile's: "fp32" turns autocast off on CUDA
 
     @classmethod
-    def pick(cls, name: str = "auto", compile_mode: str = "") -> Device:
+    def pick(cls, name: str = "auto", compile_mode: str = "", precision: str = "bf16") -> Device:
         if name == "auto":
             name = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -56,7 +68,7 @@ class Device:
             raise UserError(f"unsupported device {name!r}: use auto, cpu or cuda[:N]")
         if compile_mode and compile_mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {compile_mode!r}: use one of {', '.join(COMPILE_MODES)}")
-        return cls(device, compile_mode and _compile_works(device, compile_mode))
+        return cls(device, compile_mode and _compile_works(device, compile_mode), precision)
 
     def model(self, m: nn.Module) -> nn.Module:
         m = m.to(self.device, memory_format=torch.channels_last)
@@ -68,7 +80,7 @@ class Device:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.precision == "bf16":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -104,7 +116,12 @@ class DamagedFile(UserError):
 
 def load_file(path: Path, device: torch.device | str = "cpu") -> object:
     """torch.load that runs no code (weights_only: tensors and plain containers only); a damaged file raises
-    DamagedFile naming it."""
+    DamagedFile naming it. A file listed in runs/weights.json is restored from the git history if missing, and a
+    final weight file is checked against its SHA-256 there."""
+    try:
+        weights.ensure(path)
+    except weights.WeightsError as e:
+        raise DamagedFile(str(e)) from None
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a truncated zip, a bad pickle, an unsafe global: all the same to the user
@@ -137,7 +154,7 @@ class Trainee:
 
 def sgd(params: Iterable[nn.Parameter], profile: Profile) -> torch.optim.SGD:
     """The paper's optimiser (SGD, Nesterov momentum, weight decay) at the profile's settings."""
-    return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=True,
+    return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=profile.nesterov,
                            weight_decay=profile.weight_decay)
 
 
@@ -151,6 +168,13 @@ def train_step(forward: Callable[..., torch.Tensor], opt: torch.optim.Optimizer,
     loss.backward()
     opt.step()
     return loss.detach().float()
+
+
+def _checkpointed(model: nn.Module) -> nn.Module:
+    """What a checkpoint holds: a frozen-backbone classifier's head alone (its backbone is the RotNet's weights,
+    read again on resume), else the whole model."""
+    return model.head if getattr(model, "frozen", False) and isinstance(getattr(model, "head", None), nn.Module) \
+        else model
 
 
 def fit(
@@ -191,14 +215,17 @@ def fit_many(
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
         r = dict(t=t, epochs=epochs, opt=opt, sched=sched, history=[], wall=0.0, start=0)
         state = None
-        if t.ckpt.exists():
+        if weights.ensure(t.ckpt):  # a checkpoint committed to the history (a run spanning GPU windows) comes back
             try:
                 state = load_file(t.ckpt, dev.device)
             except DamagedFile as e:
                 log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
                 t.ckpt.unlink()
         if state is not None:
-            t.model.load_state_dict(state["model"])
+            saved, sd = _checkpointed(t.model), state["model"]
+            if saved is not t.model and any(k.startswith("head.") for k in sd):  # written with the backbone
+                sd = {k.removeprefix("head."): v for k, v in sd.items() if k.startswith("head.")}
+            saved.load_state_dict(sd)
             opt.load_state_dict(state["opt"])
             sched.load_state_dict(state["sched"])
             r.update(history=state["history"], wall=state["wall"], start=state["epoch"])
@@ -239,11 +266,12 @@ def fit_many(
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
         for r in runs:
-            atomic_save({"model": r["t"].model.state_dict(), "opt": r["opt"].state_dict(),
+            atomic_save({"model": _checkpointed(r["t"].model).state_dict(), "opt": r["opt"].state_dict(),
                          "sched": r["sched"].state_dict(), "history": r["history"], "wall": r["wall"],
                          "epoch": epoch + 1}, r["t"].ckpt)
         for hook in EPOCH_HOOKS:
             hook(epoch + 1)
+        _epoch_budget(epoch + 1)
     return [(r["history"], r["wall"]) for r in runs]
 
 

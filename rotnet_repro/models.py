@@ -56,7 +56,7 @@ def nin_block(index: int, in_ch: int, width: float = 1.0) -> nn.Sequential:
 class NIN(nn.Module):
     """NIN with `blocks` blocks and a GAP + Linear head of `n_out` classes."""
 
-    def __init__(self, blocks: int = 4, n_out: int = 4, width: float = 1.0):
+    def __init__(self, blocks: int = 4, n_out: int = 4, width: float = 1.0, bn_init: str = "ones"):
         super().__init__()
         self.width = width
         self.blocks = nn.ModuleDict()
@@ -65,6 +65,12 @@ class NIN(nn.Module):
             self.blocks[f"conv{i}"] = nin_block(i, ch, width)
             ch = tap_channels(f"conv{i}", width)
         self.fc = nn.Linear(ch, n_out)
+        if bn_init == "uniform":  # PyTorch 0.2, which the official code ran on, drew BN weights from U(0, 1)
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    nn.init.uniform_(m.weight, 0.0, 1.0)
+        elif bn_init != "ones":
+            raise ValueError(f"unknown bn_init {bn_init!r}: ones or uniform")
 
     @property
     def taps(self) -> list[str]:

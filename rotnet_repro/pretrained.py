@@ -9,15 +9,15 @@ The weights are the `paper` profile's shared RotNet (full width, 100 pretext epo
 paper-text schedule), trained by this package on an H200 (its run record:
 runs/paper/rotnet-9e6957a33b/result.json). They are plain tensors read with
 `torch.load(weights_only=True)`, which cannot run code, after their SHA-256 is checked
-against the table below. Epoch 100 is tracked by git (runs/paper/.../model.pt); the
-snapshots at epochs 20/40/60/80 are not (they would travel with every GPU call): import
-them with `python -m rotnet_repro import ../shared/gpu-runs/h200-2026-11-26/runs/paper`.
-Measured accuracies are in README.md ("Pretrained RotNet").
+against the table below. Epoch 100 is in the tracked tree (runs/paper/.../model.pt); the
+snapshots at epochs 20/40/60/80 are committed to the git history and listed in
+runs/weights.json (they would otherwise travel with every GPU call): in a clone of the
+repository they are restored from the history when first loaded (`python -m rotnet_repro
+weights restore` does it for all). Measured accuracies are in README.md ("Pretrained RotNet").
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ import torch
 from .data import normalize as preprocess  # uint8 NCHW images -> the network's input (protocol's mean and std)
 from .errors import UserError
 from .models import NIN
+from .weights import MANIFEST, WeightsError, ensure, sha256
 
 __all__ = ["load_rotnet", "preprocess", "weights_path", "WEIGHTS"]
 
@@ -44,19 +45,16 @@ def weights_path(epoch: int = 100, runs_dir: Path | str | None = None) -> Path:
     if epoch not in WEIGHTS:
         raise UserError(f"no pretrained RotNet at pretext epoch {epoch}: choose one of {sorted(WEIGHTS)}")
     path = Path(runs_dir or DEFAULT_RUNS) / RUN_ID / WEIGHTS[epoch][0]
-    if not path.exists():
-        hint = ("import the snapshots: python -m rotnet_repro import ../shared/gpu-runs/h200-2026-11-26/runs/paper"
-                if epoch != 100 else "pass runs_dir= to the runs/paper/ folder of a checkout of this repository")
+    try:
+        here = ensure(path)  # restored from the git history where runs/weights.json lists it
+    except WeightsError:
+        here = path.exists()  # its SHA-256 is checked below, with the published one
+    if not here:
+        hint = ("run `python -m rotnet_repro weights restore` in a full git clone of this repository (a shallow "
+                "clone lacks the history that holds it: `git fetch --unshallow`)" if (path.parents[2] / MANIFEST).exists()
+                else "pass runs_dir= to the runs/paper/ folder of a git clone of this repository")
         raise UserError(f"pretrained weights not found: {path}; {hint}")
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_rotnet(epoch: int = 100, runs_dir: Path | str | None = None, device: str | torch.device = "cpu") -> NIN:

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ from .train import (
     train_supervised,
 )
 from .views import Users, ViewStore
+from .weights import MANIFEST, WeightsError
+from .weights import ensure as ensure_weights
 
 log = logging.getLogger("rotnet_repro")
 
@@ -56,7 +59,7 @@ class Runner:
         self.profile, self.out = profile, Path(out)
         self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
-        self.dev = Device.pick(device, compile_mode)
+        self.dev = Device.pick(device, compile_mode, profile.precision)
         self.runs_root = self.out / "runs"
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
@@ -70,6 +73,7 @@ class Runner:
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
         self.sha = git_sha()
+        self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
 
     def data(self) -> tuple[Split, Split]:
         if self._data is None:
@@ -83,12 +87,15 @@ class Runner:
     def folder(self, spec: RunSpec) -> RunFolder:
         return RunFolder.of(self.runs_root, spec.profile.name, spec.run_id)
 
-    def result(self, spec: RunSpec) -> dict:
-        """The run's finished record, training it (and what it depends on) first if needed."""
+    def result(self, spec: RunSpec, weights_of: int | None = None) -> dict:
+        """The run's finished record, training it (and what it depends on) first if needed. `weights_of`: the
+        caller needs the RotNet's weights after that pretext epoch (0: its last), not only its record."""
         folder = self.folder(spec)
         if folder.finished:
             try:
-                return folder.read_record()
+                rec = folder.read_record()
+                if weights_of is None or self._has_weights(spec, folder, weights_of):
+                    return rec
             except ValueError as e:
                 log.warning("%s; moved to result.json.damaged, the run is trained again", e)
                 folder.set_aside_record()
@@ -99,7 +106,7 @@ class Runner:
                                    f"not finished in {folder.path.parent}: train it with --profile {spec.profile.name} "
                                    "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
-            self.result(spec.backbone)
+            self.result(spec.backbone, weights_of=spec.pretext_epoch)
         with contextlib.ExitStack() as held:
             held.enter_context(folder.lock())
             if folder.finished:  # finished by another process while this one waited on the backbone
@@ -108,6 +115,27 @@ class Runner:
             if len(group) > 1:
                 return self._train_together(group)[0]
             return self._train(spec, folder)
+
+    def _has_weights(self, spec: RunSpec, folder: RunFolder, epoch: int) -> bool:
+        """Whether a finished RotNet's weights after `epoch` are here (restored from the git history if listed in
+        runs/weights.json). A missing snapshot skips its heads; a missing model.pt makes the run unfinished for
+        them: its record is set aside and the run trained again, from its checkpoint where one exists."""
+        path = folder.weights(epoch)
+        try:
+            if ensure_weights(path):
+                return True
+        except WeightsError as e:
+            raise DamagedFile(f"{e}; or delete {folder.path} to train that RotNet again") from None
+        what = f"{_describe(spec)} ({spec.run_id}) has a record but no {path.name}"
+        if epoch or not self.train_missing or spec.profile.name != self.profile.name:
+            raise RunNotTrained(f"{what} (not in the tree, nor in runs/{MANIFEST}): import it (python -m "
+                                "rotnet_repro import), or delete the run folder to train that RotNet again")
+        start = _epochs(folder.ckpt)
+        log.warning("run %s: %s: not finished for its heads; trained again (%s); its old record kept as "
+                    "result.json.no-weights", spec.run_id, what,
+                    f"resuming after epoch {start}" if start > 0 else "from epoch 0")
+        os.replace(folder.record_file, folder.record_file.with_suffix(".json.no-weights"))
+        return False
 
     def _with_snapshot_metrics(self, spec: RunSpec, folder: RunFolder, rec: dict) -> dict:
         """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
@@ -246,6 +274,19 @@ class Runner:
         being trained by another process (another worker on the same --out) is put back and taken up again when
         the rest are done, so that several workers split the work and each run is trained once."""
         added, todo = 0, list(cells)
+        # every RotNet first (those of rotation cells and those the heads need), so that a head whose input is
+        # missing or damaged cannot keep a RotNet from training
+        rotnets: dict[str, tuple[RunSpec, int | None]] = {}
+        for _, c in cells:
+            if c.spec.kind == "rotnet":
+                rotnets.setdefault(c.spec.run_id, (c.spec, None))
+            if c.spec.backbone is not None:
+                rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # its heads need its final weights
+        for s, weights_of in rotnets.values():
+            try:
+                self.result(s, weights_of)
+            except (RunNotTrained, RunBusy, DamagedFile):
+                pass  # said again, once per cell, below
         while todo:
             waiting = []
             for exp, cell in todo:
@@ -255,6 +296,10 @@ class Runner:
                         rec = self._with_snapshot_metrics(cell.spec, self.folder(cell.spec), rec)
                 except RunNotTrained as e:
                     log.info("skipped %s / %s: %s", cell.row, cell.column, e)
+                    continue
+                except DamagedFile as e:  # one missing or damaged input never stops the other cells
+                    log.warning("skipped %s / %s: %s", cell.row, cell.column, e)
+                    self.damaged.append(str(e))
                     continue
                 except RunBusy:
                     waiting.append((exp, cell))
@@ -307,7 +352,7 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
                             "package (or edited by hand)")
         dest = RunFolder.of(runs_root, source.name, src.path.name)
         if dest.finished:
-            out.append(f"{dest.path}: finished already, left as it is")
+            out.append(_import_weights(src, dest))
             continue
         if not src.finished and _epochs(dest.ckpt) >= _epochs(src.ckpt):
             out.append(f"{dest.path}: ours has as many epochs, left as it is")
@@ -319,6 +364,34 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
         state = "finished" if dest.finished else f"resumable after epoch {_epochs(dest.ckpt)}"
         out.append(f"{dest.path}: imported ({state})")
     return out
+
+
+def _import_weights(src: RunFolder, dest: RunFolder) -> str:
+    """Into a finished run of ours: the weight files it lacks (snapshots; its model.pt), or, where its record has
+    no weights at all, the source's checkpoint (the run trains again from it when its heads need it)."""
+    if not dest.model.exists() and src.model.exists() and src.finished:  # trained again elsewhere, with weights
+        os.replace(dest.record_file, dest.record_file.with_suffix(".json.no-weights"))
+        for f in src.path.iterdir():
+            if f.is_file() and f.name != "ckpt.pt":
+                shutil.copyfile(f, dest.path / f.name)
+        dest.ckpt.unlink(missing_ok=True)
+        ensure_weights(dest.model)
+        return f"{dest.path}: its record had no weights; imported the run trained again (record, weights), the " \
+               "old record kept as result.json.no-weights"
+    names = sorted(f.name for f in src.path.glob("*.pt") if f.name != "ckpt.pt" and not (dest.path / f.name).exists())
+    if not dest.model.exists() and not (src.path / "model.pt").exists() and src.ckpt.exists() \
+            and _epochs(src.ckpt) > _epochs(dest.ckpt):
+        names.append("ckpt.pt")
+    for name in names:
+        shutil.copyfile(src.path / name, dest.path / name)
+        if name != "ckpt.pt":
+            ensure_weights(dest.path / name)  # checked against runs/weights.json where it is listed
+    if not names:
+        return f"{dest.path}: finished already, nothing to add"
+    what = ", ".join(names)
+    if "ckpt.pt" in names:
+        what += f" (after epoch {_epochs(dest.ckpt)}; its record has no weights: trained again from it when needed)"
+    return f"{dest.path}: finished already; imported {what}"
 
 
 def _epochs(ckpt: Path) -> int:

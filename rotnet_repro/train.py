@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import engine
+from . import engine, weights
 from .config import ROTATION_SETS, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize, rotate_batch
 from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
@@ -60,7 +60,7 @@ def pretext_train_set(train: Split, profile: Profile) -> Split:
 def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder) -> dict:
     p = spec.profile
     torch.manual_seed(spec.seed)
-    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width))
+    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width, p.bn_init))
     data = pretext_train_set(train, p)
 
     def batches(g: torch.Generator):
@@ -97,7 +97,7 @@ def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device,
     out = []
     for e in kept_snapshots(p):
         path = folder.snapshot(e)
-        if e in skip or not path.exists():
+        if e in skip or not weights.ensure(path):
             continue
         try:
             model.load_state_dict(load_file(path, dev.device))
@@ -114,7 +114,7 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     p = spec.profile
     if spec.backbone is None:
         torch.manual_seed(spec.seed)  # random init is part of the run's identity
-        return dev.model(NIN(spec.blocks, 4, p.width)), 0
+        return dev.model(NIN(spec.blocks, 4, p.width, p.bn_init)), 0
     b = spec.backbone
     model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width))
     path = RunFolder.of(runs_dir, b.profile.name, b.run_id).weights(spec.pretext_epoch)
@@ -272,7 +272,7 @@ def train_supervised(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     """The supervised 3-block NIN, on all labels or the first K per class (cycled)."""
     p = spec.profile
     torch.manual_seed(spec.seed)
-    model = dev.model(NIN(spec.blocks, 10, p.width))
+    model = dev.model(NIN(spec.blocks, 10, p.width, p.bn_init))
     data = train.subset(first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device))
     batches, evaluate = labelled_batches(data, p), image_eval(model, test, dev, p)
     history, wall = fit(model, model.parameters(), p, "supervised", batches, evaluate, dev, folder.ckpt,

@@ -2,6 +2,7 @@ import json
 import pickle
 import re
 
+import pandas as pd
 import pytest
 import torch
 
@@ -230,6 +231,9 @@ def test_a_damaged_backbone_is_one_line_naming_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert "Traceback" not in err and len(errors) == 1 and str(model) in errors[0] and "delete" in errors[0]
+    assert "4 cell(s) skipped, the others ran" in errors[0]  # the heads on the RotNet; the other cells trained
+    done = pd.read_csv(tmp_path / "results" / "smoke.csv")
+    assert {"Supervised NIN", "Random Init. + conv"} <= set(done.row)
 
 
 def test_a_damaged_record_is_trained_again(tmp_path):

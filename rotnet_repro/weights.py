@@ -1,0 +1,229 @@
+"""Where weight files are kept: `runs/weights.json`, a manifest of every committed weight file.
+
+Weights (RotNets' model.pt and snapshots, the checkpoint of a run that spans GPU windows) are committed to the
+repository as soon as they exist, but most of them do not sit in the working tree: the tracked tree travels with
+every call to a lent GPU and takes room from the data staged there. A stored file is committed once (so its
+content is in the history of main) and untracked in the next commit; the manifest keeps, per file (its path
+under runs/), its SHA-256, size, git blob id and whether it is in the tree or in the history:
+
+    python -m rotnet_repro weights list          # every file, where it is, whether it is here
+    python -m rotnet_repro weights restore       # write the missing ones back from the git history (checked)
+    python -m rotnet_repro weights store         # commit new weight files under runs/ (two commits)
+
+Loading goes through `ensure`: a file that is missing but listed is restored from the history first, and a
+final weight file (model.pt, snapshot_*.pt) whose SHA-256 differs from the manifest is refused. A GPU window
+has no git history: `gpu/paper.sh prepare` stages the files its planned runs need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .errors import UserError
+
+MANIFEST = "weights.json"
+
+
+class WeightsError(UserError):
+    """A weight file that cannot be had: damaged, or missing with no copy to restore it from."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_blob_id(path: Path) -> str:
+    """The id git gives the file's content (sha1 of "blob <size>\\0" + content): computed without git."""
+    data = Path(path).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def is_final(path: Path) -> bool:
+    """Weights that never change once written (checked on load); a checkpoint is rewritten every epoch."""
+    return path.name == "model.pt" or path.name.startswith("snapshot_")
+
+
+def runs_root_of(path: Path) -> Path:
+    """runs/ of a run folder's file: runs/<profile>/<run id>/<file>."""
+    return Path(path).resolve().parents[2]
+
+
+def _git(root: Path, *args: str, stdin: bytes | None = None, env: dict | None = None) -> bytes:
+    r = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
+                       env={**os.environ, **(env or {})})
+    if r.returncode != 0:
+        raise WeightsError(f"git {' '.join(args[:2])} failed in {root}: {r.stderr.decode().strip()[:200]}")
+    return r.stdout
+
+
+class Manifest:
+    def __init__(self, runs_root: Path | str):
+        self.root = Path(runs_root)
+        self.path = self.root / MANIFEST
+        try:
+            self.entries: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except ValueError as e:
+            raise UserError(f"{self.path} is damaged ({e}): restore it with `git checkout -- {self.path}`") from None
+
+    def key(self, path: Path) -> str:
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+
+    def entry(self, path: Path) -> dict | None:
+        try:
+            return self.entries.get(self.key(path))
+        except ValueError:  # not under this runs/ folder
+            return None
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(sorted(self.entries.items())), indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+    def record(self, path: Path, where: str) -> dict:
+        e = dict(sha256=sha256(path), bytes=path.stat().st_size, blob=git_blob_id(path), where=where)
+        self.entries[self.key(path)] = e
+        return e
+
+    def restore(self, path: Path) -> bool:
+        """Write a listed file back from the git history; False if there is no history to read it from (a copy
+        without .git, a shallow clone)."""
+        e = self.entry(path)
+        if e is None:
+            return False
+        try:
+            data = _git(self.root, "cat-file", "blob", e["blob"])
+        except (WeightsError, OSError):
+            return False
+        if hashlib.sha256(data).hexdigest() != e["sha256"]:
+            raise WeightsError(f"{path}: the history's copy does not match {self.path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return True
+
+    def check(self, path: Path) -> None:
+        e = self.entry(path)
+        if e is not None and is_final(path) and path.exists() and sha256(path) != e["sha256"]:
+            raise WeightsError(f"{path} does not match its SHA-256 in {self.path} ({e['sha256'][:12]}...): the "
+                               f"file is damaged or not the committed one; delete it and run `python -m rotnet_repro "
+                               "weights restore`")
+
+
+def ensure(path: Path) -> bool:
+    """Whether the file is here, restoring it from the git history if it is missing but listed; a final weight
+    file that differs from its listed SHA-256 raises WeightsError."""
+    path = Path(path)
+    try:
+        m = Manifest(runs_root_of(path))
+    except IndexError:
+        return path.exists()
+    if not path.exists():
+        m.restore(path)
+    m.check(path)
+    return path.exists()
+
+
+def weight_files(runs_root: Path) -> list[Path]:
+    """Weight files under runs/, but the checkpoints of runs a process is training now (rewritten every epoch;
+    an interrupted run's checkpoint is stored, so that it resumes elsewhere)."""
+    from .results import locked
+
+    out = []
+    for p in sorted(Path(runs_root).glob("*/*/*.pt")):
+        if not p.is_file():
+            continue
+        if p.name == "ckpt.pt":
+            with locked(p.parent / ".lock", wait=False) as free:
+                if not free:
+                    continue
+        out.append(p)
+    return out
+
+
+def tracked(root: Path, paths: list[Path]) -> set[str]:
+    if not paths:
+        return set()
+    out = _git(root, "ls-files", "-z", "--full-name", "--", *[str(p.resolve()) for p in paths]).decode()
+    top = Path(_git(root, "rev-parse", "--show-toplevel").decode().strip())
+    return {str((top / f).resolve()) for f in out.split("\0") if f}
+
+
+def store(runs_root: Path | str, commit: bool = True) -> list[str]:
+    """List every weight file under runs_root in the manifest; commit the untracked ones into the history (one
+    commit that adds them, one that untracks them and updates the manifest), leaving the user's index alone.
+    Returns a line per file newly listed or changed."""
+    m = Manifest(runs_root)
+    files = weight_files(m.root)
+    in_tree = tracked(m.root, files)
+    lines, new = [], []
+    for p in files:
+        where = "tree" if str(p.resolve()) in in_tree else "history"
+        old = m.entry(p)
+        if old is not None and old["bytes"] == p.stat().st_size and old["blob"] == git_blob_id(p) \
+                and old["where"] == where:
+            continue
+        e = m.record(p, where)
+        lines.append(f"{m.key(p)}: {e['bytes']} bytes, sha256 {e['sha256'][:12]}..., kept in the {where}")
+        if where == "history":
+            new.append(p)
+    for key in [k for k in m.entries if k.endswith("/ckpt.pt") and not (m.root / k).exists()
+                and (m.root / k).with_name("result.json").exists()]:
+        del m.entries[key]  # its run finished: the checkpoint is not needed any more (it stays in the history)
+        lines.append(f"{key}: its run finished; no longer listed")
+    m.save()
+    if commit and (lines or new):
+        _commit_to_history(m, new)
+    return lines
+
+
+def _commit_to_history(m: Manifest, files: list[Path]) -> None:
+    """Commit `files` (ignored by git) on top of HEAD, then a commit that removes them again and writes the
+    manifest: their content stays in the history of the branch, the tree does not carry them."""
+    top = Path(_git(m.root, "rev-parse", "--show-toplevel").decode().strip())
+    git_dir = Path(_git(top, "rev-parse", "--absolute-git-dir").decode().strip())
+    index = git_dir / "weights-index.tmp"
+    env = {"GIT_INDEX_FILE": str(index)}
+    try:
+        head = _git(top, "rev-parse", "HEAD").decode().strip()
+        rel = {p: p.resolve().relative_to(top.resolve()).as_posix() for p in files + [m.path]}
+        _git(top, "read-tree", head, env=env)
+        parent = head
+        if files:
+            for p in files:
+                blob = _git(top, "hash-object", "-w", "--", str(p)).decode().strip()
+                _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel[p]}", env=env)
+            tree = _git(top, "write-tree", env=env).decode().strip()
+            parent = _git(top, "commit-tree", tree, "-p", head, "-m",
+                          f"weights: {len(files)} file(s) committed to the history (untracked in the next commit)\n\n"
+                          + "\n".join(rel[p] for p in files)).decode().strip()
+            for p in files:
+                _git(top, "update-index", "--force-remove", rel[p], env=env)
+        blob = _git(top, "hash-object", "-w", "--", str(m.path)).decode().strip()
+        _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel[m.path]}", env=env)
+        tree = _git(top, "write-tree", env=env).decode().strip()
+        commit = _git(top, "commit-tree", tree, "-p", parent, "-m",
+                      f"weights: runs/{MANIFEST} lists {len(m.entries)} file(s) with their SHA-256"
+                      + (f"; {len(files)} new in the history" if files else "")).decode().strip()
+        _git(top, "update-ref", "-m", "weights store", "HEAD", commit, head)
+        _git(top, "reset", "-q", "--", rel[m.path])  # the user's index: only the manifest follows HEAD
+    finally:
+        index.unlink(missing_ok=True)
+
+
+def tracked_bytes(root: Path) -> int:
+    """Bytes of the tracked tree (what travels with every GPU call); 0 outside a git checkout."""
+    try:
+        out = _git(Path(root), "ls-files", "-z").decode()
+    except (WeightsError, OSError):
+        return 0
+    top = Path(_git(Path(root), "rev-parse", "--show-toplevel").decode().strip())
+    return sum((top / f).stat().st_size for f in out.split("\0") if f and (top / f).is_file())

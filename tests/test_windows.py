@@ -1,0 +1,280 @@
+"""GPU windows: weights kept in the git history (runs/weights.json), runs that never block, an archive that never
+comes back cut, the planner, and two windows played with nothing between them but the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from rotnet_repro import engine
+from rotnet_repro.cli import main
+from rotnet_repro.config import PROFILES, apply_overrides
+from rotnet_repro.errors import UserError
+from rotnet_repro.experiments import EXPERIMENTS, rotnet
+from rotnet_repro.runner import Runner
+from rotnet_repro.weights import Manifest, ensure, store
+from rotnet_repro.window import pack, read_archive, unpack
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_git = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None, reason="needs git, bash")
+
+
+def git(repo, *args):
+    r = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def new_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "t@example.org")
+    git(path, "config", "user.name", "t")
+    (path / ".gitignore").write_text("/runs/*/*/*.pt\n")
+    git(path, "add", ".gitignore")
+    git(path, "commit", "-q", "-m", "init")
+    return path
+
+
+@needs_git
+def test_stored_weights_leave_the_tree_stay_in_the_history_and_come_back_checked(tmp_path):
+    repo = new_repo(tmp_path / "repo")
+    folder = repo / "runs" / "smoke" / "rotnet-0123456789"
+    folder.mkdir(parents=True)
+    torch.save({"w": torch.arange(10.0)}, folder / "model.pt")
+    torch.save({"epoch": 1}, folder / "ckpt.pt")
+    (repo / "staged.txt").write_text("the user's own staged change\n")
+    git(repo, "add", "staged.txt")
+    lines = store(repo / "runs")
+    assert len(lines) == 2 and all("history" in line for line in lines)
+    assert git(repo, "ls-files", "runs").split() == ["runs/weights.json"]  # the tree carries the manifest only
+    assert "staged.txt" in git(repo, "diff", "--cached", "--name-only")  # the user's index is left alone
+    log = git(repo, "log", "--format=%s").splitlines()
+    assert len(log) == 3 and log[1].startswith("weights: 2 file(s) committed to the history")
+    sha = Manifest(repo / "runs").entry(folder / "model.pt")["sha256"]
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    restored = clone / "runs" / "smoke" / "rotnet-0123456789" / "model.pt"
+    assert not restored.exists()
+    assert torch.equal(engine.load_file(restored)["w"], torch.arange(10.0))  # a load restores it, checked
+    assert Manifest(clone / "runs").entry(restored)["sha256"] == sha
+    with open(restored, "r+b") as f:
+        f.seek(60)
+        f.write(b"\1\2\3")
+    with pytest.raises(engine.DamagedFile, match="SHA-256"):
+        engine.load_file(restored)
+    assert main(["weights", "list", "--out", str(clone)]) == 0
+    restored.unlink()
+    assert main(["weights", "restore", "--out", str(clone)]) == 0 and restored.exists()
+    assert store(repo / "runs") == []  # nothing new: no commit
+    assert len(git(repo, "log", "--format=%s").splitlines()) == 3
+
+
+def test_a_shallow_copy_without_history_says_how_to_get_the_weights(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    (runs / "smoke" / "rotnet-0123456789").mkdir(parents=True)
+    (runs / "weights.json").write_text(json.dumps({"smoke/rotnet-0123456789/model.pt": {
+        "sha256": "0" * 64, "bytes": 3, "blob": "0" * 40, "where": "history"}}))
+    assert not ensure(runs / "smoke" / "rotnet-0123456789" / "model.pt")
+    assert main(["weights", "restore", "--out", str(tmp_path)]) == 2
+    assert "git fetch --unshallow" in capsys.readouterr().err
+
+
+def test_new_fields_at_their_default_keep_every_committed_run_id():
+    """precision, bn_init and nesterov joined the config after runs were committed: at their defaults they stay
+    out of the hash (every cell of the cpu and paper profiles still finds its committed folder); as variants
+    they make other runs."""
+    for name, seeds in (("cpu", (0, 1, 2)), ("paper", (0,))):
+        committed = {p.name for p in (ROOT / "runs" / name).glob("*-*")}
+        if not committed:
+            pytest.skip("no committed runs in this checkout")
+        found = set()
+        for seed in seeds:
+            for exp in EXPERIMENTS.values():
+                found |= {c.spec.run_id for c in exp.build(PROFILES[name], seed, seed)} & committed
+        assert len(found) >= (60 if name == "cpu" else 4)
+    base = rotnet(PROFILES["paper"], 0)
+    assert base.run_id == "rotnet-9e6957a33b"
+    ids = {rotnet(apply_overrides(PROFILES["paper"], [o]), 0).run_id
+           for o in ("precision=fp32", "bn_init=uniform", "nesterov=false", "pretext_epochs=200")}
+    assert len(ids) == 4 and base.run_id not in ids
+    assert rotnet(apply_overrides(PROFILES["paper"], ["precision=bf16"]), 0).run_id == base.run_id
+    with pytest.raises(UserError, match="bf16 or fp32"):
+        apply_overrides(PROFILES["paper"], ["precision=fp16"])
+
+
+def test_bn_uniform_draws_batchnorm_weights_in_0_1():
+    from rotnet_repro.models import NIN
+
+    torch.manual_seed(0)
+    w = torch.cat([m.weight for m in NIN(3, 4, 0.25, "uniform").modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert 0 <= w.min() and w.max() <= 1 and w.std() > 0.1
+    assert all((m.weight == 1).all() for m in NIN(3, 4, 0.25).modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def _interrupt_after(n):
+    def hook(epoch):
+        if epoch == n:
+            raise KeyboardInterrupt
+
+    return hook
+
+
+def test_a_record_without_weights_is_trained_again_from_its_checkpoint(tmp_path, monkeypatch, caplog):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    spec = rotnet(r.profile, 0)
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
+    with pytest.raises(KeyboardInterrupt):
+        r.result(spec)
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    folder = r.folder(spec)
+    assert folder.ckpt.exists() and not folder.model.exists()
+    # a record written elsewhere whose weights were lost: the rotation cell reads it, the heads need weights
+    folder.record_file.write_text(json.dumps({"metrics": [dict(metric="rotation_acc", value=50.0, selection="last",
+                                                                   epoch=2, pretext_epoch=2)]}))
+    r2 = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    caplog.set_level("INFO", "rotnet_repro")
+    assert r2.run_experiment(EXPERIMENTS["table3_comparison"], seed=0) > 0
+    assert "has a record but no model.pt" in caplog.text and "resuming after epoch 1" in caplog.text
+    assert folder.model.exists() and folder.record_file.with_suffix(".json.no-weights").exists()
+    assert len(json.loads(folder.record_file.read_text())["history"]) == 2
+
+
+def test_a_missing_snapshot_skips_its_heads_with_a_line_and_blocks_nothing(tmp_path):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    spec = rotnet(r.profile, 0)
+    r.result(spec)
+    r.folder(spec).snapshot(1).unlink()
+    code = main(["run", "fig5a_epoch_curve", "table1_block_depth", "--profile", "smoke", "--out", str(tmp_path)])
+    assert code == 0
+    log = (tmp_path / "logs" / "smoke.log").read_text()
+    assert log.count("has a record but no snapshot_1.pt") == 1
+    df = pd.read_csv(tmp_path / "results" / "smoke.csv")
+    assert set(df[df.experiment == "table1_block_depth"].row) >= {"RotNet 3 conv blocks", "RotNet 5 conv blocks"}
+    assert not ((df.row == "object classification (conv2 non-linear)") & (df.column == "1")).any()
+
+
+def test_a_frozen_head_checkpoint_holds_the_head_alone_and_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    exact = replace(PROFILES["smoke"], cache_features=False)
+    a = Runner(exact, tmp_path / "a", device="cpu")
+    cells = [c for c in EXPERIMENTS["table3_comparison"].build(exact, 0, 0) if c.row == "RotNet + conv"]
+    a.share_passes = b_share = False
+    a.run_cells([(EXPERIMENTS["table3_comparison"], c) for c in cells])
+    b = Runner(exact, tmp_path / "b", device="cpu")
+    b.share_passes = b_share
+    b.result(cells[0].spec.backbone)
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
+    with pytest.raises(KeyboardInterrupt):
+        b.result(cells[0].spec)
+    state = torch.load(b.folder(cells[0].spec).ckpt, weights_only=True)
+    assert state["model"] and not any(k.startswith(("backbone", "head.")) for k in state["model"])
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    done = b.result(cells[0].spec)
+    ref = json.loads(a.folder(cells[0].spec).record_file.read_text())
+    assert [h["test_acc"] for h in done["history"]] == pytest.approx([h["test_acc"] for h in ref["history"]], abs=1e-6)
+
+
+def test_the_pack_never_exceeds_the_limit_and_a_partial_archive_is_refused(tmp_path):
+    import hashlib
+
+    work, names = tmp_path / "w", []
+    for i in range(4):
+        spec = json.dumps({"i": i}, sort_keys=True)
+        names.append(f"rotnet-{hashlib.md5(spec.encode()).hexdigest()[:10]}")
+        d = work / "runs" / "paper" / names[-1]
+        d.mkdir(parents=True)
+        (d / "spec.json").write_text(spec)
+        (d / "result.json").write_text('{"metrics": []}')
+        (d / "model.pt").write_bytes(os.urandom(120_000))
+        (d / "snapshot_20.pt").write_bytes(os.urandom(120_000))
+    (work / "logs").mkdir()
+    (work / "logs" / "paper.log").write_text("log\n")
+    out = tmp_path / "out"
+    index = pack(work, out, max_files=4, part_bytes=100_000)  # room for 3 parts: 300 kB, 960 kB of weights
+    back = sorted(p.name for p in out.iterdir())
+    assert len(back) <= 4 and all((out / n).stat().st_size <= 100_000 for n in back)
+    assert index["dropped"] and all(d.endswith(".pt") for d in index["dropped"])
+    snapshots = {f"runs/paper/{n}/snapshot_20.pt" for n in names}
+    assert any(d.endswith("model.pt") for d in index["dropped"]) and snapshots <= set(index["dropped"])  # final first
+    dest = tmp_path / "dest"
+    lines = unpack(out, dest, "paper")
+    assert any("left on the GPU machine" in line for line in lines)
+    assert all((dest / "runs" / "paper" / n / "result.json").exists() for n in names)
+    again = pack(work, tmp_path / "out2", max_files=4, part_bytes=100_000)  # the next call sends what was left
+    assert again["files"] >= 1 and set(again["dropped"]) < set(index["dropped"]) | {"x"}
+    (out / "back.01").write_bytes((out / "back.01").read_bytes()[:5000])
+    with pytest.raises(UserError, match="came back partial: back.01 is cut"):
+        read_archive(out)
+    (out / "back.01").unlink()
+    with pytest.raises(UserError, match="came back partial: back.01 of"):
+        read_archive(out)
+    (out / "back.json").unlink()
+    with pytest.raises(UserError, match="nothing imported"):
+        read_archive(out)
+
+
+def test_the_plan_lists_the_remaining_protocol_as_windows(capsys):
+    assert main(["plan", "--out", str(ROOT)]) == 0
+    out = capsys.readouterr().out
+    assert "window 1:" in out and "remaining full protocol" in out and "staging calls" in out
+    first = out[out.index("window 1:"):]
+    assert "RotNet 3 blocks" in first.splitlines()[1] and "resumes after epoch 92" in first.splitlines()[1]
+    assert "gap variant fp32" in out and "seeds 1 and 2" in out
+
+
+def sh(repo, *args, **env):
+    e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
+    r = subprocess.run(["bash", str(repo / "gpu" / "paper.sh"), *args], capture_output=True, text=True, env=e,
+                       cwd=repo)
+    assert r.returncode == 0, f"gpu/paper.sh {args}: rc {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout + r.stderr
+
+
+@needs_git
+def test_two_windows_with_nothing_between_them_but_the_repository(tmp_path):
+    """Window 1 leaves a RotNet unfinished; its checkpoint is committed on unpack; a fresh clone prepares window 2,
+    which stages the checkpoint from the history, resumes the RotNet and trains its heads."""
+    home = new_repo(tmp_path / "home")
+    shutil.copytree(ROOT / "gpu", home / "gpu")
+    git(home, "add", "gpu")
+    git(home, "commit", "-q", "-m", "the GPU script")
+    data = tmp_path / "data" / "cifar-10-batches-py"
+    data.mkdir(parents=True)
+    (data / "data_batch_1").write_bytes(os.urandom(50_000))
+    common = dict(PROFILE="smoke", DEVICE="cpu", DATA=data.parent)
+
+    def window(repo, n, **env):
+        stage, work, out = (tmp_path / f"{k}{n}" for k in ("stage", "work", "out"))
+        out.mkdir()
+        parts = tmp_path / f"parts{n}"
+        sh(repo, "prepare", PARTS=parts, **common)
+        for p in sorted(parts.iterdir()):
+            sh(repo, "stage", p.name.split(".")[1], PARTS=parts, STAGE=stage, **common)
+        log = sh(repo, "train", "3600", STAGE=stage, WORK=work, OUT=out, **common, **env)
+        sh(repo, "unpack", str(out), DEST=repo, **common)
+        return log
+
+    log1 = window(home, 1, ORDER="rotnets", ROTNET_EPOCH_BUDGET=1)
+    assert "(stopped: rc 130" in log1
+    ckpts = [k for k in Manifest(home / "runs").entries if k.endswith("ckpt.pt")]
+    assert len(ckpts) == 1 and "GPU window (smoke)" in git(home, "log", "--format=%s")
+    assert not git(home, "ls-files", "--", "*.pt").strip()  # in the history, not in the tree
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(home), str(clone))
+    assert not (clone / "runs" / ckpts[0]).exists()
+    log2 = window(clone, 2, ORDER="rotnets table3")
+    assert "resuming after epoch 1" in log2
+    df = pd.read_csv(clone / "results" / "smoke.csv")
+    assert {"RotNet + non-linear", "RotNet + conv"} <= set(df.row)
+    rec = json.loads((clone / "runs" / ckpts[0]).with_name("result.json").read_text())
+    assert len(rec["history"]) == PROFILES["smoke"].pretext_epochs
