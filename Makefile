@@ -4,10 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
 EXPERIMENT ?= all
-ROTNET_DATA ?= $(if $(wildcard ../shared/data/cifar-10-batches-py),../shared/data,data)
-export ROTNET_DATA
+# CIFAR-10: $ROTNET_DATA if set (the folder holding cifar-10-batches-py/), else ./data; `make train` downloads it
 
-.PHONY: install test test-all reproduce rotnet-seeds bench lint tables notebooks
+.PHONY: install test test-all reproduce train rotnet-seeds bench lint tables notebooks
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +24,21 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m ''
 
-# the seeds behind the tables: RotNet seed 0 with head seeds 0, 1, 2 on it; then (`rotnet-seeds`) RotNet
-# seeds 1 and 2 of the shared 4-block RotNet, each with its own head seed, for the pretraining variance
+# The main job: every table and figure from the committed runs (records in runs/), in seconds; then what
+# training the rest would take. `make train` trains what is missing (hours on a CPU; it says how many first).
+# The seeds behind the tables: RotNet seed 0 with head seeds 0, 1, 2 on it; `rotnet-seeds`: RotNet seeds 1 and 2.
+SEEDS_ARGS := --seeds 2 --first-seed 1 --backbone-seed 0
 reproduce: install
+	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train
+	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train $(SEEDS_ARGS)
+	$(PY) -m rotnet_repro tables
+	@echo "not trained here (make train trains them):"
+	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run | tail -1
+	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run $(SEEDS_ARGS) | tail -1
+
+train: install
 	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --download
-	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --download --seeds 2 --first-seed 1 --backbone-seed 0
+	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --download $(SEEDS_ARGS)
 
 rotnet-seeds: install
 	$(PY) -m rotnet_repro run table3_comparison fig5a_epoch_curve fig5b_semi_supervised --profile $(PROFILE) \

@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="run only the cells whose column matches, e.g. '^rotation$' for the RotNets alone")
     run.add_argument("--no-train", action="store_true",
                      help="train nothing: write the rows of finished runs (e.g. imported from a GPU) and skip the rest")
+    run.add_argument("--dry-run", action="store_true",
+                     help="train nothing, write nothing: list the runs this command would train, with an ETA")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
@@ -176,34 +178,27 @@ def cmd_list() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from .runner import Runner
+    from .planner import eta_line, to_train
+    from .runner import Runner, _describe
 
     exps = resolve(args.experiments)
     profile = apply_overrides(get_profile(args.profile), args.overrides)
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
+    if args.seeds > 100:
+        raise UserError(f"--seeds {args.seeds}: at most 100 seeds in one command")
     if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
         raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
     if args.threads < 0:
         raise UserError("--threads must be 1 or more (or 0: torch's choice)")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: pass a folder (made if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
-    except OSError as e:
-        raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
-    _logging(Path(args.out) / "logs" / f"{profile.name}.log")
     label = custom_label(get_profile(args.profile), profile)
-    if args.overrides:
-        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    if label != profile.name:  # the report builds this CSV's tables from the overridden profile
-        save_profile(Path(args.out) / "results" / f"{label}.profile.json", profile)
-        CUSTOM[label] = profile
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile)
     for what in ("rows", "columns"):
         pattern = getattr(args, what)
@@ -213,13 +208,37 @@ def cmd_run(args: argparse.Namespace) -> None:
             except re.error as e:
                 raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
     runner.train_missing = not args.no_train
-    if args.workers < 1:
-        raise UserError("--workers must be at least 1")
-    t0 = time.time()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     cells = [(exp, c) for seed in seeds for exp in exps
              for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
+    if not cells:
+        raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
+                        "list` names the experiments; the rows are those of their tables")
+    priced = to_train([c.spec for _, c in cells], runner.runs_root) if runner.train_missing else []
+    if args.dry_run:
+        for s, wall in priced:
+            print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None else
+                  f"  {s.run_id}  {_describe(s)}  (no finished run of its kind to time it by)")
+        print(eta_line(priced) if priced else "nothing to train: every run is finished")
+        return
+    if priced and profile.data == "cifar10" and any(s.profile.name == profile.name for s, _ in priced):
+        runner.data()  # the dataset, downloaded if asked: a missing one fails here, before anything is written
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except OSError as e:
+        raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
+    _logging(Path(args.out) / "logs" / f"{profile.name}.log")
+    if args.overrides:
+        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
+    if label != profile.name:  # the report builds this CSV's tables from the overridden profile
+        save_profile(Path(args.out) / "results" / f"{label}.profile.json", profile)
+        CUSTOM[label] = profile
+    if priced:
+        logging.getLogger("rotnet_repro").info("%s", eta_line(priced))
     runner.plan([c for _, c in cells])
+    t0 = time.time()
     others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
     n = runner.run_cells(cells)
     if runner.damaged:

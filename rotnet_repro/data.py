@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,12 @@ def load_cifar10(root: Path | str | None = None, download: bool = False) -> tupl
 
     root = Path(root) if root is not None else default_data_dir()
     if download:
+        existed = root.exists()
         try:
             CIFAR10(str(root), train=True, download=True)
         except Exception as e:  # network errors come in many types
+            if not existed:  # leave nothing behind
+                shutil.rmtree(root, ignore_errors=True)
             raise UserError(f"could not download CIFAR-10 into {root}: {e}. Download it by hand "
                             f"or pass --data-dir to a folder that holds it.") from None
     check_cifar10(root)

@@ -242,3 +242,47 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
             tail = " (continues next window)" if cont else ""
             lines.append(f"  {here:6.0f} s  {it.spec.run_id}  {describe(it.spec)}{resume}{tail}  [{it.why}]")
     return "\n".join(lines)
+
+
+def _price_key(s: RunSpec) -> tuple:
+    if s.kind == "rotnet":
+        return ("rotnet", s.blocks, len(ROTATION_SETS[s.rotations]))
+    if s.kind == "supervised":
+        return ("supervised", bool(s.n_per_class))
+    return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
+
+
+def to_train(specs: list[RunSpec], runs_root: Path) -> list[tuple[RunSpec, float | None]]:
+    """The unfinished runs among `specs` and their backbones, each priced at the median training time of the
+    finished records of its kind in the same profile (None where there is none to go by)."""
+    todo: dict[str, RunSpec] = {}
+    for s in specs:
+        for x in (s.backbone, s):
+            if x is not None and not RunFolder.of(runs_root, x.profile.name, x.run_id).finished:
+                todo.setdefault(x.run_id, x)
+    walls: dict[tuple, list[float]] = {}
+    for name in {s.profile.name for s in todo.values()}:
+        for rec_file in (Path(runs_root) / name).glob("*/result.json"):
+            try:
+                spec = json.loads(rec_file.with_name("spec.json").read_text())
+                wall = json.loads(rec_file.read_text())["wall_s"]
+            except (ValueError, OSError, KeyError):
+                continue
+            key = ("rotnet", spec["blocks"], len(ROTATION_SETS.get(spec["rotations"], ()))) if spec["kind"] == "rotnet" \
+                else ("supervised", bool(spec["n_per_class"])) if spec["kind"] == "supervised" \
+                else ("classifier", spec["head"], spec["finetune"], spec["tap"], bool(spec["n_per_class"]),
+                      spec["pretext_epoch"] > 0)
+            walls.setdefault((name, *key), []).append(wall)
+    out = []
+    for s in todo.values():
+        w = walls.get((s.profile.name, *_price_key(s)))
+        out.append((s, statistics.median(w) if w else None))
+    return out
+
+
+def eta_line(priced: list[tuple[RunSpec, float | None]]) -> str:
+    known = [w for _, w in priced if w is not None]
+    unknown = len(priced) - len(known)
+    return (f"{len(priced)} run(s) to train: about {sum(known) / 3600:.1f} h of training by the median time of "
+            f"finished runs of each kind in runs/" + (f" ({unknown} of a kind never trained here: not counted)"
+                                                      if unknown else ""))

@@ -8,9 +8,12 @@ torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("ROTNET_DATA"):
+    data = os.environ.get("ROTNET_DATA")
+    if data and os.path.isdir(os.path.join(data, "cifar-10-batches-py")):
         return
-    skip = pytest.mark.skip(reason="set ROTNET_DATA to the folder holding cifar-10-batches-py/")
+    why = (f"ROTNET_DATA={data} holds no cifar-10-batches-py/" if data else
+           "real CIFAR-10 not given: set ROTNET_DATA to the folder holding cifar-10-batches-py/ to run these")
+    skip = pytest.mark.skip(reason=why)
     for item in items:
         if "realdata" in item.keywords:
             item.add_marker(skip)
