@@ -17,14 +17,14 @@
 #   table2      Table 2                              table3      Table 3 (supervised NIN, fine-tuned, exact heads)
 #   semi        Fig. 5(b)                            fig5a       Fig. 5(a)'s exact heads
 #   all         everything else                      (older names: rotnet3, heads3, supervised)
-# Environment: PROFILE (paper), DEVICE (cuda), DATA (../shared/data), STAGE (/tmp/c), WORK (/tmp/w),
+# Environment: PROFILE (paper), DEVICE (cuda), DATA (${ROTNET_DATA:-data}), STAGE (/tmp/c), WORK (/tmp/w),
 # PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--set precision=fp32" for a gap variant),
 # CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB), COMMIT (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-paper}
 DEVICE=${DEVICE:-cuda}
-DATA=${DATA:-../shared/data}
+DATA=${DATA:-${ROTNET_DATA:-data}}
 STAGE=${STAGE:-/tmp/c}
 WORK=${WORK:-/tmp/w}
 PY=${PY:-python3}

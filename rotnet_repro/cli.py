@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
-    imp.add_argument("source", help="a runs/<profile>/ folder, e.g. ../shared/gpu-runs/h200-2026-11-26/runs/paper")
+    imp.add_argument("source", help="a runs/<profile>/ folder, e.g. one trained on another machine")
     imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
     prune = sub.add_parser("prune", help="delete a profile's rows and run folders from runs the current code would not "
                                          "train (superseded configurations), once their cells are retrained")

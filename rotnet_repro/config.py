@@ -1,6 +1,6 @@
 """Profiles and run specifications: typed, frozen, hashable.
 
-A profile's defaults are the protocol of ../shared/paper/protocol.md (the `paper`
+A profile's defaults are the paper's protocol (REPORT.md; the `paper`
 profile); `cpu` and `smoke` are scaled copies whose every departure is a field
 with its reason. A schedule is (epochs, drop fractions): the paper-text pretext
 schedule (100 epochs, drops at 30/60/80) and the official one (200 epochs, drops
