@@ -106,7 +106,10 @@ def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
         return set()
     p = base_profile(profile)
     rot = d["kind"] == "rotnet"
-    heads, backbones = sorted(set(d.loc[~rot, "seed"])) or [0], sorted(set(d.loc[rot, "seed"])) or [0]
+    # the seeds are the rows' own: a head's RotNet seed is its backbone_seed, so a caller that passes one
+    # experiment's rows (a notebook: no RotNet rows) gets the same current runs as the whole report
+    b = pd.to_numeric(d["backbone_seed"], errors="coerce").dropna().astype(int)
+    heads, backbones = sorted(set(d.loc[~rot, "seed"])) or [0], sorted(set(b) | set(d.loc[rot, "seed"])) or [0]
     current = {c.spec.run_id for e in EXPERIMENTS.values() for s in heads for b in backbones for c in e.build(p, s, b)}
     return set(d["run_id"]) - current
 

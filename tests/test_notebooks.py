@@ -44,3 +44,21 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path):
 def test_notebook_runs_on_committed_cpu_results(path, tmp_path):
     nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
     shows_its_figures(nb)
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
+@pytest.mark.parametrize("experiment", ["table1_block_depth", "table2_rotations", "table3_comparison",
+                                        "fig5a_epoch_curve", "fig5b_semi_supervised"])
+def test_a_notebook_table_equals_the_reports(experiment):
+    """A notebook passes one experiment's rows; the current runs come from the rows' backbone_seed and the registry,
+    so its table is the one REPORT.md shows (heads on RotNets 1 and 2 are not dropped)."""
+    from rotnet_repro import notebook
+    from rotnet_repro.experiments import EXPERIMENTS
+    from rotnet_repro.report import comparison, load_all
+
+    artifact = EXPERIMENTS[experiment].artifact
+    rows = notebook.prepare(experiment, "cpu", ROOT)
+    everything = load_all(ROOT / "results")
+    assert notebook.table(artifact, rows, "cpu").split("\n", 2)[2] == \
+        notebook.table(artifact, everything[everything.experiment == experiment], "cpu").split("\n", 2)[2]
+    assert comparison(rows, artifact, "cpu").equals(comparison(everything, artifact, "cpu"))
