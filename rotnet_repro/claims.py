@@ -1,18 +1,24 @@
 """The paper's six claims (protocol.md) as data, each checked on the results by one stated rule.
 
 A claim needs some cells (artifact, row, column, metric) and makes one or more *checks*: a margin computed from
-those cells' values that the claim says is positive (e.g. conv2 − conv1 > 0; 1.6 − (supervised − RotNet + conv) > 0
-for "within 1.6 points"). A check's margin is computed on each *replicate*: a (RotNet seed, head seed) pair for
-which every cell it needs has a last-epoch value (a RotNet's own cells, such as rotation accuracy, serve every head
-seed; a cell without a RotNet, such as the supervised NIN, serves every RotNet seed).
+those cells' values that the claim says is positive (e.g. conv2 − conv1 > 0; 2.0 − (supervised − RotNet + conv) > 0
+for "within about 1.6 points").
 
-The rule, for a check with margins m_1..m_n over its n replicates:
-- **holds** if every m_i > 0 and the 95% t-interval of their mean lies above 0;
+Replicates. The unit of replication is the RotNet: head seeds trained on one RotNet share its pretraining, so
+they are averaged within it first (each cell's value for RotNet seed b is the mean over the head seeds on it), and
+a check's margin is computed once per RotNet seed. A cell without a RotNet (the supervised NIN, a random-init
+head) pairs with the RotNet of its own seed number (supervised seed b with RotNet seed b): independent seeds, each
+used once. A check whose cells have no RotNet at all is replicated over its seeds.
+
+The rule, for a check with margins m_1..m_n over its n RotNet seeds:
+- **holds** if every m_i > 0 and the 95% t-interval of their mean (scipy.stats.t) lies above 0;
 - **does not hold** if every m_i < 0 and that interval lies below 0;
 - **inconclusive** otherwise: the replicates disagree, the interval contains 0, or n = 1 (no interval);
 - **not measurable** if no replicate has every cell.
+A correlation (claim 5) is averaged on Fisher's z scale and its interval mapped back, so it stays within [−1, 1].
 A claim holds if all its checks hold, does not hold if any does not hold, is not measurable if any check is not
-measurable, and is inconclusive otherwise.
+measurable, and is inconclusive otherwise. Every check passes on the paper's own numbers wherever the paper reports
+its cells (tested).
 """
 
 from __future__ import annotations
@@ -31,19 +37,21 @@ Values = dict[Cell, float]
 
 HOLDS, FAILS, INCONCLUSIVE, MISSING = "holds", "does not hold", "inconclusive", "not measurable (runs missing)"
 MIXED = "not measurable (superseded and current runs mixed)"
-RULE = ("a check holds when its margin is positive in every replicate (RotNet seed x head seed) and the 95% "
-        "t-interval of the mean margin lies above 0; it does not hold when the margin is negative in every replicate "
-        "and the interval lies below 0; otherwise (replicates disagree, the interval contains 0, or one replicate "
-        "only) it is inconclusive. A claim holds when all its checks hold and does not hold when any check does not.")
-
-# two-sided 95% Student t quantiles by degrees of freedom; beyond 30 the 30-df value (slightly conservative)
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-        20: 2.086, 25: 2.060, 30: 2.042}
+RULE = ("the unit of replication is the RotNet: head seeds on one RotNet are averaged first, and a baseline without "
+        "a RotNet (supervised NIN, random init) pairs with the RotNet of its own seed, so no seed is used twice. A "
+        "check holds when its margin is positive for every RotNet seed and the 95% t-interval (scipy.stats) of the "
+        "mean margin lies above 0; it does not hold when the margin is negative for every seed and the interval lies "
+        "below 0; otherwise (seeds disagree, the interval contains 0, or one seed only) it is inconclusive. "
+        "Correlations get a Fisher-z interval. A claim holds when all its checks hold and does not hold when any "
+        "check does not.")
+NOISE: Cell = ("noise", "", "", "")  # the check's measured noise, passed to its margin with the cell values
 
 
 def t975(df: int) -> float:
-    return T975.get(df) or T975[max(k for k in T975 if k <= min(df, 30))]
+    """The two-sided 95% Student t quantile."""
+    from scipy import stats  # imported here: the training path (a GPU machine) never needs scipy
+
+    return float(stats.t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class Check:
     label: str  # what the margin is, e.g. "conv2 − conv1"
     cells: tuple[Cell, ...]
     margin: Callable[[Values], float]
+    correlation: bool = False  # the margin is a Pearson r: averaged and bounded on Fisher's z scale
+    noise_cells: tuple[Cell, ...] = ()  # cells whose head-seed spread is the margin's noise (values[NOISE])
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ class CheckResult:
             return f"{self.check.label}: heads of superseded and of current runs (retraining in progress)"
         if not self.n:
             return f"{self.check.label}: runs missing"
+        if math.isnan(self.mean) and self.check.noise_cells:
+            return f"{self.check.label}: no head-seed noise measured (one head seed per RotNet), n={self.n}"
         if math.isnan(self.mean):
             return f"{self.check.label}: undefined (constant values), n={self.n}"
         interval = f" [{self.low:+.2f}, {self.high:+.2f}]" if self.n > 1 else " (no interval)"
@@ -85,24 +97,26 @@ class CheckResult:
 
 
 def judge(check: Check, margins: list[float]) -> CheckResult:
-    """The rule above, for one check's margins over its replicates."""
+    """The rule above, for one check's margins over its replicates (RotNet seeds)."""
     m = tuple(float(x) for x in margins)
     if not m:
         return CheckResult(check, MISSING, m)
-    if any(math.isnan(x) for x in m):  # e.g. a correlation of constant values
+    if any(math.isnan(x) for x in m):  # e.g. a correlation of constant values, or no noise measured
         return CheckResult(check, INCONCLUSIVE, m)
-    mean = float(np.mean(m))
+    z = np.arctanh(np.clip(m, -0.999999, 0.999999)) if check.correlation else np.asarray(m)
+    mean = float(np.mean(z))
+    back = (lambda x: float(np.tanh(x))) if check.correlation else float
     if len(m) == 1:
-        return CheckResult(check, INCONCLUSIVE, m, mean)
-    half = t975(len(m) - 1) * float(np.std(m, ddof=1)) / math.sqrt(len(m))
-    low, high = mean - half, mean + half
+        return CheckResult(check, INCONCLUSIVE, m, back(mean))
+    half = t975(len(m) - 1) * float(np.std(z, ddof=1)) / math.sqrt(len(m))
+    low, high = back(mean - half), back(mean + half)
     if all(x > 0 for x in m) and low > 0:
         verdict = HOLDS
     elif all(x < 0 for x in m) and high < 0:
         verdict = FAILS
     else:
         verdict = INCONCLUSIVE
-    return CheckResult(check, verdict, m, mean, low, high)
+    return CheckResult(check, verdict, m, back(mean), low, high)
 
 
 def combine(results: list[CheckResult]) -> str:
@@ -130,27 +144,47 @@ def _key(r) -> tuple[int, int]:
     return ANY, int(r.seed)  # supervised, or a head on a random-init NIN: every RotNet seed
 
 
-def replicates(df: pd.DataFrame, cells: tuple[Cell, ...]) -> list[Values]:
-    """Each (RotNet seed, head seed) pair for which every cell has a last-epoch value: {cell: value}."""
+def _per_cell(df: pd.DataFrame, cells: tuple[Cell, ...]) -> dict[Cell, dict[tuple[int, int], float]]:
     d = df[df.selection == "last"]
     per_cell: dict[Cell, dict[tuple[int, int], float]] = {}
     for c in cells:
         rows = d[(d.artifact == c[0]) & (d.row == c[1]) & (d.column.astype(str) == c[2]) & (d.metric == c[3])]
         per_cell[c] = {_key(r): float(r.value) for r in rows.itertuples()}
-    bseeds = sorted({k[0] for v in per_cell.values() for k in v if k[0] != ANY}) or [ANY]
-    hseeds = sorted({k[1] for v in per_cell.values() for k in v if k[1] != ANY}) or [ANY]
+    return per_cell
+
+
+def replicates(df: pd.DataFrame, cells: tuple[Cell, ...]) -> list[Values]:
+    """One {cell: value} per RotNet seed for which every cell has a last-epoch value: a head cell's value is the
+    mean over the head seeds on that RotNet, a cell without a RotNet takes its own seed equal to the RotNet's.
+    Cells with no RotNet at all are replicated over their seeds."""
+    per_cell = _per_cell(df, cells)
+    bseeds = sorted({k[0] for v in per_cell.values() for k in v if k[0] != ANY})
+    units = bseeds or sorted({k[1] for v in per_cell.values() for k in v if k[1] != ANY}) or [ANY]
     out = []
-    for b in bseeds:
-        for h in hseeds:
-            vals = {}
-            for c, v in per_cell.items():
-                x = next((v[k] for k in ((b, h), (b, ANY), (ANY, h), (ANY, ANY)) if k in v), None)
-                if x is None:
-                    break
-                vals[c] = x
-            else:
-                out.append(vals)
+    for u in units:
+        vals = {}
+        for c, v in per_cell.items():
+            own = [x for k, x in v.items() if k[0] == u] if bseeds else []
+            x = float(np.mean(own)) if own else next((v[k] for k in ((ANY, u), (ANY, ANY), (u, ANY)) if k in v), None)
+            if x is None:
+                break
+            vals[c] = x
+        else:
+            out.append(vals)
     return out
+
+
+def head_seed_noise(df: pd.DataFrame, cells: tuple[Cell, ...]) -> float:
+    """The pooled standard deviation of the cells' values across head seeds on one RotNet (over every RotNet and
+    cell with at least two head seeds); NaN where no RotNet carries two head seeds."""
+    ss, dof = 0.0, 0
+    for v in _per_cell(df, cells).values():
+        for b in {k[0] for k in v if k[0] != ANY}:
+            xs = [x for k, x in v.items() if k[0] == b and k[1] != ANY]
+            if len(xs) > 1:
+                ss += float(np.var(xs, ddof=1)) * (len(xs) - 1)
+                dof += len(xs) - 1
+    return math.sqrt(ss / dof) if dof else math.nan
 
 
 def _head_rows(df: pd.DataFrame, cells: tuple[Cell, ...]) -> pd.DataFrame:
@@ -180,7 +214,8 @@ def evaluate(df: pd.DataFrame, claim: Claim, superseded: frozenset[str] = frozen
         if superseded and _mixed(df, ch.cells, superseded):
             results.append(CheckResult(ch, MIXED, ()))
         else:
-            results.append(judge(ch, [ch.margin(v) for v in replicates(df, ch.cells)]))
+            noise = {NOISE: head_seed_noise(df, ch.noise_cells)} if ch.noise_cells else {}
+            results.append(judge(ch, [ch.margin(v | noise) for v in replicates(df, ch.cells)]))
     return combine(results), results
 
 
@@ -220,13 +255,16 @@ def _claim3() -> Claim:
         _diff("0/180 − 90/270", r0, r9)))
 
 
-CLAIM4_GAP = 1.6  # "within about 1.6 points" (the paper's Table 3: 92.80 − 91.16 = 1.64)
+# "within about 1.6 points": the paper's own gap is 92.80 − 91.16 = 1.64, which a threshold of 1.6 would fail. We
+# read "about 1.6" as "under 2 points" (1.6 rounded up to the next whole point): the paper's numbers pass with 0.36
+# to spare, and a gap of 2 points or more, a quarter larger than the paper's, does not.
+CLAIM4_GAP = 2.0
 
 
 def _claim4() -> Claim:
     sup, conv, ft = (("table3", ROW[k], "accuracy", "test_acc") for k in ("supervised", "rotnet_conv", "rotnet_conv_ft"))
-    return Claim(4, f"RotNet + conv comes within about {CLAIM4_GAP} points of the supervised NIN; fine-tuning "
-                    "narrows the gap", (
+    return Claim(4, f"RotNet + conv comes within about 1.6 points of the supervised NIN (checked: under {CLAIM4_GAP:g}); "
+                    "fine-tuning narrows the gap", (
         Check(f"{CLAIM4_GAP} − (supervised − RotNet + conv)", (sup, conv), lambda v: CLAIM4_GAP - (v[sup] - v[conv])),
         _diff("fine-tuned − frozen RotNet + conv", ft, conv)))
 
@@ -240,13 +278,16 @@ def _claim5(epochs: list[int]) -> Claim:
         o, q = [v[c] for c in obj], [v[c] for c in rot]
         return float(np.corrcoef(o, q)[0, 1]) if np.std(o) > 0 and np.std(q) > 0 else math.nan
 
-    last = (obj[-2], obj[-1], rot[-2], rot[-1])
+    o1, o2, r1, r2 = obj[-2], obj[-1], rot[-2], rot[-1]
     return Claim(5, "Object accuracy rises with rotation accuracy over pretext training, and plateaus while rotation "
                     "accuracy still rises", (
-        Check("Pearson r (object, rotation) over the snapshots", cells, r),
+        Check("Pearson r (object, rotation) over the snapshots", cells, r, correlation=True),
         _diff(f"object accuracy: epoch {epochs[-1]} − epoch {epochs[0]}", obj[-1], obj[0]),
-        Check(f"last interval ({epochs[-2]}→{epochs[-1]}): rotation gain − object gain", last,
-              lambda v: (v[rot[-1]] - v[rot[-2]]) - (v[obj[-1]] - v[obj[-2]]))))
+        # the plateau, judged against measured noise: over the last interval the object accuracy moves by less than
+        # twice its head-seed standard deviation (pooled over the snapshots), while the rotation accuracy still rises
+        Check(f"plateau {epochs[-2]}→{epochs[-1]}: 2 x head-seed sd − abs(object gain)", (o1, o2), lambda v:
+              2 * v[NOISE] - abs(v[o2] - v[o1]), noise_cells=tuple(obj)),
+        _diff(f"rotation gain {epochs[-2]}→{epochs[-1]}", r2, r1)))
 
 
 def _claim6(ks: list[int]) -> Claim:
