@@ -168,16 +168,34 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return (x - mean) / std
 
 
+@functools.cache
+def _rotation_grid(angle: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampling grid of a counter-clockwise rotation by `angle` about the image centre, and the mask of the
+    pixels it takes from inside the image: both made once per device, as torchvision's `rotate` makes them on every
+    call (its matrix goes host-to-device each time), so that a step rotates with no host synchronisation."""
+    from torchvision.transforms.functional import _get_inverse_affine_matrix
+
+    theta = torch.tensor(_get_inverse_affine_matrix([0.0, 0.0], -angle, [0.0, 0.0], 1.0, [0.0, 0.0]),
+                         dtype=torch.float32).reshape(1, 2, 3)
+    base = torch.empty(1, h, w, 3)
+    base[..., 0].copy_(torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, steps=w))
+    base[..., 1].copy_(torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, steps=h).unsqueeze_(-1))
+    base[..., 2].fill_(1)
+    grid = base.view(1, h * w, 3).bmm(theta.transpose(1, 2).div_(torch.tensor([0.5 * w, 0.5 * h])))
+    grid = grid.view(1, h, w, 2)
+    mask = F.grid_sample(torch.ones(1, 1, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return grid.to(device), mask.to(device)
+
+
 def rotate(images: torch.Tensor, angle: int) -> torch.Tensor:
-    """Counter-clockwise rotation; right angles are exact (flip/transpose), others bilinear."""
+    """Counter-clockwise rotation; right angles are exact (flip/transpose), others bilinear with black corners (the
+    paper's "visual artifacts"), equal to torchvision's `rotate(..., BILINEAR, fill=0)` (tested)."""
     if angle % 90 == 0:
         return torch.rot90(images, angle // 90, dims=(2, 3))
-    from torchvision.transforms.v2.functional import InterpolationMode
-    from torchvision.transforms.v2.functional import rotate as tv_rotate
-
-    # non-right angles interpolate and leave black corners: the paper's "visual artifacts"
     x = images.float() if images.dtype == torch.uint8 else images
-    out = tv_rotate(x, angle, interpolation=InterpolationMode.BILINEAR, fill=0.0)
+    grid, mask = _rotation_grid(angle % 360, x.shape[-2], x.shape[-1], x.device)
+    out = F.grid_sample(x, grid.to(x.dtype).expand(x.shape[0], -1, -1, -1), mode="bilinear", padding_mode="zeros",
+                        align_corners=False) * mask.to(x.dtype)
     return out.round().clamp(0, 255).to(torch.uint8) if images.dtype == torch.uint8 else out
 
 

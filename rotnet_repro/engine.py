@@ -25,6 +25,19 @@ from .config import Profile
 from .errors import UserError
 
 log = logging.getLogger("rotnet_repro")
+def segments(history: list[dict]) -> list[dict]:
+    """Where a run's epochs were trained: consecutive epochs on one device form a segment (a run resumed on another
+    machine has several). Epochs from before the history named its device are "not recorded"."""
+    out: list[dict] = []
+    for h in history:
+        dev = h.get("device", "not recorded")
+        if out and out[-1]["device"] == dev:
+            out[-1]["epochs"][1] = h["epoch"]
+        else:
+            out.append({"device": dev, "epochs": [h["epoch"], h["epoch"]]})
+    return out
+
+
 # Called with the epoch number after each epoch's checkpoint is on disk (tests
 # use it to simulate an interruption).
 EPOCH_HOOKS: list[Callable[[int], None]] = []
@@ -152,10 +165,11 @@ class Trainee:
     forward: Callable[[torch.Tensor, object], torch.Tensor]
 
 
-def sgd(params: Iterable[nn.Parameter], profile: Profile) -> torch.optim.SGD:
-    """The paper's optimiser (SGD, Nesterov momentum, weight decay) at the profile's settings."""
+def sgd(params: Iterable[nn.Parameter], profile: Profile, fused: bool = False) -> torch.optim.SGD:
+    """The paper's optimiser (SGD, Nesterov momentum, weight decay) at the profile's settings; `fused`: one kernel
+    for the whole update (CUDA), where foreach takes several ops a step (same update, float rounding aside)."""
     return torch.optim.SGD(params, lr=profile.lr, momentum=profile.momentum, nesterov=profile.nesterov,
-                           weight_decay=profile.weight_decay)
+                           weight_decay=profile.weight_decay, **({"fused": True} if fused else {}))
 
 
 def train_step(forward: Callable[..., torch.Tensor], opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -211,7 +225,7 @@ def fit_many(
     runs = []
     for t in trainees:
         epochs, milestones = profile.schedule(t.schedule)
-        opt = sgd(t.params, profile)
+        opt = sgd(t.params, profile, fused=dev.device.type == "cuda")
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
         r = dict(t=t, epochs=epochs, opt=opt, sched=sched, history=[], wall=0.0, start=0)
         state = None
@@ -254,12 +268,13 @@ def fit_many(
         shared_s = (time.perf_counter() - t0) / len(runs)
         for r in runs:
             t, t1 = r["t"], time.perf_counter()
+            used_lr = r["opt"].param_groups[0]["lr"]  # the rate this epoch trained at (before the scheduler's step)
             r["sched"].step()
             total = r["total"].item()
             acc = t.evaluate() if t.evaluate is not None else float("nan")
             r["wall"] += shared_s + time.perf_counter() - t1
-            r["history"].append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc,
-                                 "lr": r["opt"].param_groups[0]["lr"]})
+            r["history"].append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": used_lr,
+                                 "device": dev.name})
             test = "" if t.evaluate is None else f" test {acc:.2f}%"
             log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", t.desc, epoch + 1, epochs, total / max(n, 1),
                      test, n / (time.perf_counter() - t0))

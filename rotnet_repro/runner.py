@@ -17,7 +17,7 @@ import torch
 
 from .config import Profile, RunSpec
 from .data import Split, load_cifar10, synthetic_cifar
-from .engine import DamagedFile, Device, load_file
+from .engine import DamagedFile, Device, load_file, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows
@@ -195,7 +195,11 @@ class Runner:
     def _finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "") -> None:
         """Stamp the record with where and how it was made, write it, and say so."""
         rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
-                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   segments=segments(rec.get("history", [])))
+        if len(rec["segments"]) > 1:  # resumed elsewhere: `device` is where it finished, `segments` where each part ran
+            log.info("run %s trained in %d segments: %s", spec.run_id, len(rec["segments"]), "; ".join(
+                f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']}" for s in rec["segments"]))
         folder.finish(rec)
         log.info("run %s done: %.0f s of training in all, %.0f s in this process%s: %s", spec.run_id, rec["wall_s"],
                  time.time() - t0, note,

@@ -108,3 +108,19 @@ def test_synthetic_data_shapes():
     train, test = synthetic_cifar(n_train=40, n_test=20)
     assert train.images.shape == (40, 3, 32, 32) and train.images.dtype == torch.uint8
     assert torch.bincount(train.labels).tolist() == [4] * 10
+
+
+def test_45_degree_rotations_from_cached_grids_equal_torchvisions():
+    from torchvision.transforms.v2.functional import InterpolationMode
+    from torchvision.transforms.v2.functional import rotate as tv_rotate
+
+    from rotnet_repro.data import rotate
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8, generator=g)
+    for angle in (45, 135, 225, 315):
+        ref = tv_rotate(x.float(), angle, interpolation=InterpolationMode.BILINEAR, fill=0.0)
+        assert torch.equal(rotate(x, angle), ref.round().clamp(0, 255).to(torch.uint8)), angle
+        xf = x.float() / 3
+        assert torch.allclose(rotate(xf, angle), tv_rotate(xf, angle, interpolation=InterpolationMode.BILINEAR,
+                                                           fill=0.0), atol=1e-5)

@@ -278,3 +278,21 @@ def test_two_windows_with_nothing_between_them_but_the_repository(tmp_path):
     assert {"RotNet + non-linear", "RotNet + conv"} <= set(df.row)
     rec = json.loads((clone / "runs" / ckpts[0]).with_name("result.json").read_text())
     assert len(rec["history"]) == PROFILES["smoke"].pretext_epochs
+
+
+def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp_path, monkeypatch):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    spec = rotnet(r.profile, 0)
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
+    with pytest.raises(KeyboardInterrupt):
+        r.result(spec)
+    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    ckpt = r.folder(spec).ckpt
+    state = torch.load(ckpt, weights_only=True)
+    state["history"][0]["device"] = "NVIDIA H200"  # as if epoch 1 ran on another machine
+    torch.save(state, ckpt)
+    rec = Runner(PROFILES["smoke"], tmp_path, device="cpu").result(spec)
+    assert [s["device"] for s in rec["segments"]] == ["NVIDIA H200", rec["device"]]
+    assert [s["epochs"] for s in rec["segments"]] == [[1, 1], [2, 2]]
+    p = PROFILES["smoke"]  # 2 epochs, a drop after the first: epoch 1 at lr, epoch 2 at lr x decay
+    assert [h["lr"] for h in rec["history"]] == pytest.approx([p.lr, p.lr * p.lr_decay])
