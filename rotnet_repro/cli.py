@@ -1,8 +1,9 @@
-"""Command line: `python -m rotnet_repro {list,run,import,prune,tables,bench,plan,weights,window}`.
+"""Command line: `python -m rotnet_repro {list,run,import,prune,tables,bench,submit,plan,weights,window}`.
 
 list: experiments and profiles. run: train what is missing and write rows. import: run folders trained
 elsewhere. prune: superseded rows and run folders. tables: figures, REPORT.md and README blocks from the CSVs.
-bench: where the time goes. plan: the next GPU windows. weights: list, restore or store weight files.
+bench: where the time goes. submit: the same as cluster jobs (submitit). plan: the next GPU windows.
+weights: list, restore or store weight files.
 window: pack a GPU window's work, or unpack what came back.
 """
 
@@ -84,6 +85,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="also time the model compiled (torch.compile) and, on CUDA, graphed (reduce-overhead)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
+    sb = sub.add_parser("submit", help="run experiments as cluster jobs through submitit (SLURM; else local)")
+    sb.add_argument("experiments", nargs="+", help="experiment ids, or 'all'")
+    sb.add_argument("--profile", default="paper")
+    sb.add_argument("--out", required=True, help="a folder every node shares: results/, runs/ and submitit logs")
+    sb.add_argument("--seeds", type=int, default=1)
+    sb.add_argument("--first-seed", type=int, default=0)
+    sb.add_argument("--backbone-seed", type=int, default=None)
+    sb.add_argument("--data-dir", default=None)
+    sb.add_argument("--device", default="auto")
+    sb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sb.add_argument("--cluster", default=None, choices=["slurm", "local", "debug"],
+                    help="default: SLURM where there is one, else local processes")
+    sb.add_argument("--partition", default=None, help="SLURM partition")
+    sb.add_argument("--timeout-min", type=int, default=120, help="each job's time limit (default 120)")
+    sb.add_argument("--gpus", type=int, default=1, help="GPUs per job (default 1)")
     plan = sub.add_parser("plan", help="what the next GPU windows train, in the order the report needs, with ETAs")
     plan.add_argument("--profile", default="paper", help="the profile to finish (default paper)")
     plan.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
@@ -103,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
     win.add_argument("--profile", default="paper")
     win.add_argument("--home", default="runs", help="pack: the runs/ whose weights.json lists what is home already")
     return ap
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from .cluster import submit
+
+    get_profile(args.profile)
+    resolve(args.experiments)
+    params = {"timeout_min": args.timeout_min, "gpus_per_node": args.gpus}
+    if args.partition:
+        params["slurm_partition"] = args.partition
+    pairs = submit(args.experiments, args.profile, args.overrides, args.out,
+                   range(args.first_seed, args.first_seed + args.seeds), args.backbone_seed, args.data_dir,
+                   args.device, args.cluster, params)
+    for job, sj in pairs:
+        print(f"{sj.job_id}  {job.name}  {len(job.cells)} cell(s)" + (f"  after {job.after}" if job.after else ""))
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -324,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
                                   args.readme or home / "README.md"):
                 print(path)
+        elif args.cmd == "submit":
+            cmd_submit(args)
         elif args.cmd == "plan":
             cmd_plan(args)
         elif args.cmd == "weights":

@@ -1,0 +1,38 @@
+"""The protocol as cluster jobs through submitit, tried with its local executor on the smoke profile."""
+
+import pandas as pd
+import pytest
+
+from rotnet_repro.cluster import groups
+
+submitit = pytest.importorskip("submitit")
+
+
+def test_groups_put_each_rotnet_before_the_heads_on_it():
+    jobs = groups(["table3_comparison", "fig5b_semi_supervised"], "smoke", [], range(1))
+    names = [j.name for j in jobs]
+    heads = [j for j in jobs if j.after]
+    assert len(heads) == 1 and names.index(heads[0].after) < names.index(heads[0].name)
+    assert names[-1] == "baselines" and all(run.startswith("supervised") or "classifier" in run
+                                            for *_, run in jobs[-1].cells)
+    every = [c for j in jobs for c in j.cells]
+    assert len(every) == len(set(every))  # each cell in one job
+
+
+def test_submit_with_the_local_executor_trains_every_cell_once(tmp_path):
+    from rotnet_repro.cli import main
+
+    out = tmp_path / "shared"
+    assert main(["submit", "table3_comparison", "--profile", "smoke", "--out", str(out), "--cluster", "local",
+                 "--device", "cpu", "--timeout-min", "10"]) == 0
+    import time
+
+    deadline = time.time() + 300
+    rows = out / "results" / "smoke.csv"
+    while time.time() < deadline and (not rows.exists() or len(pd.read_csv(rows)) < 12):
+        time.sleep(1)
+    df = pd.read_csv(rows)
+    assert set(df.row) == {"Supervised NIN", "Random Init. + conv", "RotNet + non-linear", "RotNet + conv",
+                           "RotNet + non-linear (fine-tuned)", "RotNet + conv (fine-tuned)"}
+    assert not df.duplicated(["row", "run_id", "selection"]).any()
+    assert len(list((out / "runs" / "smoke").glob("rotnet-*"))) == 1
