@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -320,7 +321,8 @@ def _spawn_worker(argv: list[str]) -> subprocess.Popen:
             argv[j + 1] = "1"
         elif a.startswith("--workers="):
             argv[j] = "--workers=1"
-    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv])
+    # on one GPU a second RotNet only time-slices with the first: the others take the batch-128 runs first
+    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv], env={**os.environ, "ROTNET_WORKER_ROLE": "batch"})
 
 
 def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) -> Path:

@@ -73,6 +73,8 @@ class Runner:
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
         self.sha = git_sha()
+        # a worker started by `run --workers N` on CUDA beside the first one: batch-128 runs before RotNets
+        self.batch_runs_first = os.environ.get("ROTNET_WORKER_ROLE") == "batch" and self.dev.device.type == "cuda"
         self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
 
     def data(self) -> tuple[Split, Split]:
@@ -278,6 +280,13 @@ class Runner:
         being trained by another process (another worker on the same --out) is put back and taken up again when
         the rest are done, so that several workers split the work and each run is trained once."""
         added, todo = 0, list(cells)
+        if self.batch_runs_first:
+            # a helper worker beside a RotNet on one GPU: the batch-128 runs that need no unfinished RotNet first
+            # (host-bound, they fill the GPU the RotNet leaves idle), then the rest in order
+            def ready(c: Cell) -> bool:
+                return c.spec.kind != "rotnet" and (c.spec.backbone is None or self.folder(c.spec.backbone).finished)
+            todo = [x for x in todo if ready(x[1])] + [x for x in todo if not ready(x[1])]
+            cells = []  # no RotNet pre-pass: the first worker trains them
         # every RotNet first (those of rotation cells and those the heads need), so that a head whose input is
         # missing or damaged cannot keep a RotNet from training
         rotnets: dict[str, tuple[RunSpec, int | None]] = {}

@@ -447,3 +447,21 @@ def test_prune_deletes_the_rows_and_folders_of_superseded_runs_only(tmp_path, ca
     assert not (tmp_path / "runs" / "smoke" / "classifier-0000000000").exists()
     assert (tmp_path / "runs" / "smoke" / current).is_dir()
     assert main(["prune", "--profile", "nope", "--out", str(tmp_path)]) == 2  # no results/nope.csv: a clear error
+
+
+def test_a_helper_worker_on_a_gpu_takes_the_batch_runs_before_the_rotnets(tmp_path, monkeypatch):
+    """`run --workers N` on CUDA: the workers after the first skip the RotNet pre-pass and start with the runs that
+    need no unfinished RotNet (checked here on the CPU by forcing the role)."""
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    r.batch_runs_first = True
+    order = []
+    real = r.result
+
+    def noting(spec, *a, **k):
+        order.append(spec.kind)
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(r, "result", noting)
+    cells = EXPERIMENTS["table3_comparison"].build(r.profile, 0, 0)
+    r.run_cells([(EXPERIMENTS["table3_comparison"], c) for c in cells])
+    assert order[:2] == ["supervised", "classifier"]  # the supervised NIN and the random-init head first
