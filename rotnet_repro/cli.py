@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -120,6 +122,35 @@ def _parser() -> argparse.ArgumentParser:
     win.add_argument("--profile", default="paper")
     win.add_argument("--home", default="runs", help="pack: the runs/ whose weights.json lists what is home already")
     return ap
+
+
+def cmd_tables(args: argparse.Namespace) -> None:
+    from .publish import write_all
+    from .report import SCALES
+    from .results import read_results
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+    found, tabled = [], 0
+    for path in sorted(results.glob("*.csv")):
+        n = len(read_results(path))
+        tabled += n if path.stem in SCALES else 0
+        note = ("test rows, not tabled" if path.stem == "smoke" else "" if path.stem in SCALES
+                else "an overridden profile: REPORT's ablation table" if "-custom-" in path.stem else "not a profile")
+        found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
+    print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))
+    if not tabled:
+        raise UserError(f"nothing to make: {results} holds no rows of the cpu, paper or paper-views profiles "
+                        "(run `make reproduce`, or pass --results)")
+    home = results.parent  # reports are written beside the results they are made from
+    written = write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
+                        args.readme or home / "README.md")
+    figures = [p for p in written if p.suffix == ".png"]
+    docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md")]
+    print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"
+          + (f", and the generated blocks of {', '.join(str(p) for p in docs)}" if docs else ""))
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
@@ -272,7 +303,18 @@ def cmd_run(args: argparse.Namespace) -> None:
     runner.plan([c for _, c in cells])
     t0 = time.time()
     others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
-    n = runner.run_cells(cells)
+    try:
+        n = runner.run_cells(cells)
+    except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: stop every worker too
+        for w in others:
+            if w.poll() is None:
+                w.send_signal(signal.SIGINT)
+        for w in others:
+            try:
+                w.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        raise
     if runner.damaged:
         also = " (a worker failed too)" if any(w.wait() != 0 for w in others) else ""
         raise UserError(f"{len(runner.damaged)} cell(s) skipped, the others ran{also}: {runner.damaged[0]}")
@@ -332,8 +374,14 @@ def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) ->
     return save_figure(read_results(results), artifact, profile, figures)
 
 
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)  # a SIGTERM stops like Ctrl-C: workers stopped, a line said
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if args.cmd == "list":
@@ -348,15 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "prune":
             cmd_prune(args)
         elif args.cmd == "tables":
-            from .publish import write_all
 
-            results = Path(args.results)
-            if not results.is_dir():
-                raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
-            home = results.parent  # reports are written beside the results they are made from
-            for path in write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
-                                  args.readme or home / "README.md"):
-                print(path)
+            cmd_tables(args)
         elif args.cmd == "submit":
             cmd_submit(args)
         elif args.cmd == "plan":
@@ -377,7 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume from the last finished epoch", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        how = " by SIGTERM" if str(e) == "SIGTERM" else ""
+        print(f"interrupted{how}: every worker stopped; rerun the same command to resume from the last finished epoch",
+              file=sys.stderr)
         return 130
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -142,8 +143,16 @@ def load_file(path: Path, device: torch.device | str = "cpu") -> object:
 
 
 def atomic_save(obj: object, path: Path) -> None:
+    """Write to a temporary name, then rename: an interrupted or failed write (a full disk) leaves the previous
+    file intact, and says so in one line."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (RuntimeError, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise UserError(f"could not write {path} ({first}): is the disk full? The previous {path.name} is intact; "
+                        "free some space and run the same command again (it resumes)") from None
     os.replace(tmp, path)
 
 
@@ -266,6 +275,12 @@ def fit_many(
                 r["total"] += train_step(r["t"].forward, r["opt"], x, y, dev, common) * len(y)
             n += len(y)
         shared_s = (time.perf_counter() - t0) / len(runs)
+        for r in runs:  # a diverged run stops here, before its checkpoint or any row is written
+            loss = r["total"].item() / max(n, 1)
+            if not math.isfinite(loss):
+                raise UserError(f"{r['t'].desc}: the training loss is {loss} in epoch {epoch + 1}: the run diverged "
+                                "(an lr or other --set value too large?); stopped, nothing recorded for it (its last "
+                                "checkpoint is the epoch before)")
         for r in runs:
             t, t1 = r["t"], time.perf_counter()
             used_lr = r["opt"].param_groups[0]["lr"]  # the rate this epoch trained at (before the scheduler's step)

@@ -3,6 +3,7 @@ from results/*.csv. Here the two meet, so that neither imports the other."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from .report import (
     replace_block,
     scales_section,
 )
+
+log = logging.getLogger("rotnet_repro")
 
 
 def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
@@ -48,6 +51,11 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
     for path, name, text in blocks:
         if path is not None and Path(path).exists():
-            Path(path).write_text(replace_block(Path(path).read_text(), name, text))
+            try:
+                Path(path).write_text(replace_block(Path(path).read_text(), name, text))
+            except ValueError:  # no markers: the user's own file, or markers deleted by hand
+                log.warning("%s has no <!-- BEGIN/END GENERATED: %s --> markers: that block was not written "
+                            "(restore them, e.g. git checkout %s)", path, name, Path(path).name)
+                continue
             written.append(Path(path))
     return list(dict.fromkeys(written))

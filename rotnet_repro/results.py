@@ -55,14 +55,30 @@ def read_results(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
-    bad = damaged_lines(path.read_text())
+    raw = path.read_text()
+    if not raw.strip():
+        log.warning("%s is empty: no rows", path)
+        return pd.DataFrame(columns=COLUMNS)
+    bad = damaged_lines(raw)
+    if bad[:1] == [1]:
+        raise UserError(f"{path} is not a results CSV of this package (its header is not ours): move it out of "
+                        f"{path.parent}")
     if bad:
         raise UserError(f"{path}: line(s) {', '.join(map(str, bad[:5]))} are not whole rows (a cut or edited file?): "
                         "rerun the `run` command that made it (it drops damaged rows and rewrites them from the "
                         "finished runs' records), or restore the file (git checkout)")
-    text = upgrade(path.read_text(), path.parent.parent / "runs")
-    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
-                       dtype={"rotations": str, "column": str, "backbone_seed": "Int64"})
+    text = upgrade(raw, path.parent.parent / "runs")
+    df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
+                     dtype={"rotations": str, "column": str, "backbone_seed": "Int64"})
+    value = pd.to_numeric(df["value"], errors="coerce")
+    wrong = df.index[value.isna() | ~value.between(0, 100)]
+    if len(wrong):
+        lines = ", ".join(str(i + 2) for i in wrong[:5])
+        raise UserError(f"{path}: line(s) {lines} hold a value that is not a percentage in [0, 100] "
+                        f"({df.loc[wrong[0], 'value']!r}): an edited file? Restore it (git checkout) or delete those "
+                        "lines and rerun the `run` command that made them")
+    df["value"] = value
+    return df
 
 
 def upgrade(text: str, runs_root: Path) -> str:
@@ -151,8 +167,8 @@ def _append(path: Path, rows: list[dict]) -> int:
             raise UserError(f"{path} has no results header: it is not a results CSV of this package; move it away")
         keep = [line for i, line in enumerate(old.splitlines(keepends=True), 1) if i not in bad]
         old = upgrade("".join(keep), path.parent.parent / "runs")
-        log.warning("%s: dropped damaged line(s) %s; their rows are written again from the finished runs' records",
-                    path, bad)
+        log.warning("%s: dropped damaged line(s) %s; this command writes its own cells' rows again, and `python -m "
+                    "rotnet_repro run all --no-train --profile <profile>` writes every finished run's", path, bad)
         _write(path, old)
     text, old = old, upgrade(old, path.parent.parent / "runs")
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()

@@ -93,6 +93,9 @@ class Runner:
         """The run's finished record, training it (and what it depends on) first if needed. `weights_of`: the
         caller needs the RotNet's weights after that pretext epoch (0: its last), not only its record."""
         folder = self.folder(spec)
+        if folder.finished and not folder.spec_file.exists():  # deleted by hand: the run's config is known here
+            log.warning("run %s: its spec.json was missing; written again from the run's config", spec.run_id)
+            folder.write_spec(spec.canonical())
         if folder.finished:
             try:
                 rec = folder.read_record()
@@ -352,31 +355,55 @@ def _describe(s: RunSpec) -> str:
 
 def import_runs(source: Path, runs_root: Path) -> list[str]:
     """Copy run folders of `source` (runs/<profile>/) into runs_root/<profile>/: a finished run where none is,
-    an unfinished one where ours has fewer epochs. Each folder's spec.json must hash to its name."""
-    folders = sorted(RunFolder(d) for d in source.glob("*-*") if RunFolder(d).spec_file.exists())
-    if not folders:
-        raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder")
-    out = []
-    for src in folders:
-        spec = json.loads(src.spec_file.read_text())
+    an unfinished one where ours has fewer epochs, and the weight files a finished one of ours lacks. Every folder
+    is checked before anything is copied (its spec.json must hash to its name, its record must read); folders that
+    are not run folders are named, with the reason, and skipped."""
+    source = Path(source)
+    if not source.is_dir():
+        raise UserError(f"{source} does not exist (or is not a folder): pass a runs/<profile>/ folder")
+    lines, folders, bad = [], [], []
+    for d in sorted(p for p in source.iterdir() if p.is_dir() and "-" in p.name):
+        src = RunFolder(d)
+        if not src.spec_file.exists():
+            lines.append(f"{d}: skipped: no spec.json (not a run folder, or its config was deleted)")
+            continue
+        try:
+            spec = json.loads(src.spec_file.read_text())
+        except ValueError:
+            bad.append(f"{src.spec_file} is not JSON")
+            continue
         digest = hashlib.md5(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
-        if not src.path.name.endswith(digest[:10]):
-            raise UserError(f"{src.spec_file} hashes to {digest[:10]}, not its folder name: not a run folder of this "
-                            "package (or edited by hand)")
+        if not d.name.endswith(digest[:10]):
+            bad.append(f"{src.spec_file} hashes to {digest[:10]}, not its folder name: not a run folder of this "
+                       "package (or edited by hand)")
+            continue
+        if src.finished:
+            try:
+                src.read_record()
+            except ValueError as e:
+                lines.append(f"{d}: skipped: {e}")
+                continue
+        folders.append(src)
+    if bad:
+        raise UserError(f"nothing imported: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    if not folders:
+        raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder"
+                        + (f"; {len(lines)} skipped: {lines[0]}" if lines else ""))
+    for src in folders:
         dest = RunFolder.of(runs_root, source.name, src.path.name)
         if dest.finished:
-            out.append(_import_weights(src, dest))
+            lines.append(_import_weights(src, dest))
             continue
         if not src.finished and _epochs(dest.ckpt) >= _epochs(src.ckpt):
-            out.append(f"{dest.path}: ours has as many epochs, left as it is")
+            lines.append(f"{dest.path}: ours has as many epochs, left as it is")
             continue
         dest.path.mkdir(parents=True, exist_ok=True)
         for f in src.path.iterdir():  # contents only: the source may be read-only, ours must stay writable
             if f.is_file():
                 shutil.copyfile(f, dest.path / f.name)
         state = "finished" if dest.finished else f"resumable after epoch {_epochs(dest.ckpt)}"
-        out.append(f"{dest.path}: imported ({state})")
-    return out
+        lines.append(f"{dest.path}: imported ({state})")
+    return lines
 
 
 def _import_weights(src: RunFolder, dest: RunFolder) -> str:

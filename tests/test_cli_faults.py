@@ -34,3 +34,138 @@ def test_rows_matching_nothing_is_an_error_not_zero_rows(tmp_path, capsys):
 def test_a_huge_seed_count_is_refused_at_once(tmp_path, capsys):
     assert main(["run", "all", "--profile", "smoke", "--out", str(tmp_path), "--seeds", "100000"]) == 2
     assert "at most 100 seeds" in capsys.readouterr().err
+
+
+def _smoke(tmp_path, *extra):
+    from rotnet_repro.cli import main as m
+
+    return m(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path), *extra])
+
+
+def test_a_diverged_run_stops_with_one_line_and_writes_no_rows(tmp_path, capsys):
+    assert _smoke(tmp_path, "--set", "lr=1e30") == 2
+    err = capsys.readouterr().err
+    assert "diverged" in err and "Traceback" not in err
+    assert not (tmp_path / "results" / "smoke-custom-" "x").exists()
+    assert not list(tmp_path.glob("results/*.csv")) or all(
+        len(p.read_text().splitlines()) <= 1 for p in tmp_path.glob("results/*.csv"))
+
+
+def test_tables_refuses_values_outside_0_100_and_non_numbers(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    results = tmp_path / "results"
+    results.mkdir()
+    src = (Path(__file__).parent / "fixtures" / "smoke_results.csv").read_text().splitlines(keepends=True)
+    for bad in ("250", "abc"):
+        head, first, *rest = src
+        cols = first.split(",")
+        i = head.split(",").index("value")
+        cols[i] = bad
+        (results / "cpu.csv").write_text(head + ",".join(cols) + "".join(rest))
+        assert main(["tables", "--results", str(results)]) == 2
+        err = capsys.readouterr().err
+        assert "not a percentage" in err and "Traceback" not in err
+    shutil.rmtree(results)
+
+
+def test_tables_says_what_it_found_and_refuses_an_empty_folder(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    assert main(["tables", "--results", str(results)]) == 2
+    assert "nothing to make" in capsys.readouterr().err
+    (results / "cpu.csv").write_text("")
+    (results / "smoke.csv").write_text("")
+    assert main(["tables", "--results", str(results)]) == 2
+    out = capsys.readouterr()
+    assert "cpu.csv (0 rows)" in out.out and "test rows, not tabled" in out.out and "Traceback" not in out.err
+    (results / "cpu.csv").write_text("a,b\n1,2\n")
+    assert main(["tables", "--results", str(results)]) == 2
+    assert "not a results CSV of this package" in capsys.readouterr().err
+
+
+def test_tables_without_the_readme_markers_warns_and_writes_the_rest(tmp_path, capsys, caplog):
+    import shutil
+    from pathlib import Path
+
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copyfile(Path(__file__).parent.parent / "results" / "cpu.csv", results / "cpu.csv")
+    (tmp_path / "README.md").write_text("# my notes, no markers\n")
+    assert main(["tables", "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    said = captured.err + caplog.text
+    assert "no <!-- BEGIN/END GENERATED: headline --> markers" in said and "Traceback" not in said
+    assert (tmp_path / "figures" / "cpu" / "table3.png").exists()
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_the_last_one_and_says_so(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from rotnet_repro import engine
+
+    real = torch.save
+    calls = []
+
+    def full(obj, path, *a, **k):
+        calls.append(path)
+        if len(calls) == 3:  # a later epoch's checkpoint
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+        return real(obj, path, *a, **k)
+
+    monkeypatch.setattr(engine.torch, "save", full)
+    assert _smoke(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "is the disk full?" in err and "intact" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("*.pt.tmp"))
+    monkeypatch.setattr(engine.torch, "save", real)
+    assert _smoke(tmp_path) == 0  # the rerun completes
+
+
+def test_import_names_what_it_skips_and_checks_every_folder_first(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "a"
+    assert _smoke(out) == 0
+    src = out / "runs" / "smoke"
+    assert main(["import", str(tmp_path / "missing"), "--out", str(tmp_path / "b")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    folders = sorted(p for p in src.iterdir() if p.is_dir())
+    (folders[0] / "spec.json").unlink()
+    (folders[1] / "result.json").write_text('{"metrics": [')
+    assert main(["import", str(src), "--out", str(tmp_path / "b")]) == 0
+    out_lines = capsys.readouterr().out
+    assert f"{folders[0]}: skipped: no spec.json" in out_lines and "damaged" in out_lines
+    (folders[2] / "spec.json").write_text(json.dumps({"edited": 1}))
+    assert main(["import", str(src), "--out", str(tmp_path / "c")]) == 2
+    assert "nothing imported" in capsys.readouterr().err and not (tmp_path / "c" / "runs").exists()
+
+
+def test_a_finished_run_whose_spec_was_deleted_gets_it_back(tmp_path):
+    assert _smoke(tmp_path) == 0
+    spec = next((tmp_path / "runs" / "smoke").glob("rotnet-*/spec.json"))
+    spec.unlink()
+    assert _smoke(tmp_path) == 0
+    assert spec.exists()
+    assert "spec.json was missing" in (tmp_path / "logs" / "smoke.log").read_text()
+
+
+def test_sigterm_stops_every_worker(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "rotnet_repro", "run", "all", "--profile", "smoke", "--out",
+                          str(tmp_path), "--workers", "3", "--set", "pretext_epochs=400"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(tmp_path.glob("runs/*/*/ckpt.pt"))) < 2:
+        time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted by SIGTERM: every worker stopped" in err
+    time.sleep(1)
+    ps = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True)
+    assert not ps.stdout.strip(), "workers still running"

@@ -71,9 +71,9 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
 def test_claims_table_states_the_rule_and_each_check_with_its_interval():
     df = read_results(FIXTURES / "smoke_results.csv")
     text = claims_markdown(df, "smoke")
-    assert "The rule: a check holds when" in text and "95% interval" in text
+    assert "The rule: the unit of replication is the RotNet" in text and "95% interval" in text
     claim4 = next(line for line in text.splitlines() if line.startswith("| 4."))
-    assert "1.6 − (supervised − RotNet + conv):" in claim4 and "n=" in claim4
+    assert "2.0 − (supervised − RotNet + conv):" in claim4 and "n=" in claim4
 
 
 def _pinned(package: str) -> str | None:
@@ -106,7 +106,7 @@ def test_tables_write_reports_only_beside_their_results(tmp_path, monkeypatch):
 
     out = tmp_path / "x"
     (out / "results").mkdir(parents=True)
-    (out / "results" / "smoke.csv").write_text((FIXTURES / "smoke_results.csv").read_text())
+    (out / "results" / "cpu.csv").write_text((FIXTURES / "smoke_results.csv").read_text().replace(",smoke,", ",cpu,"))
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("REPORT.md", "README.md"):
