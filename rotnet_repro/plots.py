@@ -11,15 +11,22 @@ import seaborn as sns
 
 from .config import base_profile
 from .experiments import ROW
-from .report import comparison, profile_note, profiles_in, scale_label
+from .report import comparison, paper_numbers, profiles_in, scale_label
 
-PAPER, OURS = "#7f7f7f", "#1f77b4"
+PAPER = "#7f7f7f"
+# one colour per scale in every figure (ours); the paper's numbers are grey
+SCALE_COLORS = {"paper": "#2ca02c", "paper-views": "#1f77b4", "cpu": "#ff7f0e"}
+
+
+def ours_color(profile: str) -> str:
+    return SCALE_COLORS.get(profile.split("-custom-")[0], "#9467bd")
 
 
 def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
-    lo, hi = (int(t["n"].min()), int(t["n"].max())) if len(t) else (0, 0)
+    have = t[t["n"] > 0]
+    lo, hi = (int(have["n"].min()), int(have["n"].max())) if len(have) else (0, 0)
     n = f"n={hi}" if lo == hi else f"n={lo}-{hi}"
-    ax.set_title(f"{what}\n{profile} profile ({scale_label(profile)}), last epoch, {n} seed(s) per point", fontsize=9)
+    ax.set_title(f"{what}\n{profile} profile: {scale_label(profile)}; last epoch, {n} run(s) per point", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
@@ -28,32 +35,43 @@ def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
     cols = list(dict.fromkeys(acc.column))
     ours = acc.pivot(index="row", columns="column", values="mean").reindex(index=rows, columns=cols)
     paper = acc.pivot(index="row", columns="column", values="paper").reindex(index=rows, columns=cols)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for ax, data, name in ((axes[0], paper, "paper"), (axes[1], ours, "ours")):
-        sns.heatmap(data, annot=True, fmt=".1f", cmap="viridis", cbar=False, ax=ax, mask=data.isna())
+    both = pd.concat([ours.stack(), paper.stack()])
+    vmin, vmax = (float(both.min()), float(both.max())) if len(both) else (0.0, 100.0)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.2]})
+    for ax, data, name, cbar in ((axes[0], paper, "paper", False), (axes[1], ours, f"ours: {scale_label(profile)}", True)):
+        # one colour scale for both panels (the same accuracy has the same colour), with its bar
+        sns.heatmap(data, annot=True, fmt=".1f", cmap="viridis", vmin=vmin, vmax=vmax, cbar=cbar, ax=ax,
+                    mask=data.isna(), cbar_kws={"label": "test accuracy (%)"} if cbar else None)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_title(name, fontsize=9)
-    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block — {profile_note(profile)}",
-                 fontsize=9)
+    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block\n{profile} profile: {scale_label(profile)}; "
+                 "blank: not run", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def _bars(t: pd.DataFrame, profile: str, what: str, horizontal: bool = False) -> plt.Figure:
-    t = t[t.metric == "test acc."]
-    labels = list(t.row)
-    y = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.6))
-    ax.barh(y - 0.2, t["paper"], 0.4, color=PAPER, label="paper")
-    ax.barh(y + 0.2, t["mean"], 0.4, color=OURS, xerr=t["std"].fillna(0), label=f"ours ({profile})")
-    for yi, v in zip(y, t["mean"], strict=True):
-        if not np.isnan(v):
-            ax.text(v + 0.5, yi + 0.2, f"{v:.1f}", va="center", fontsize=8)
-    ax.set_yticks(y, labels)
+def _dots(t: pd.DataFrame, profile: str, what: str) -> plt.Figure:
+    """The paper's number and ours per row, on an axis that spans the values (the gaps are what matter), with
+    value labels and ± 1 std where a row has several runs."""
+    t = t[t.metric == "test acc."].reset_index(drop=True)
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.8))
+    ax.plot(t["paper"], y - 0.12, "D", color=PAPER, label="paper", ms=6)
+    ax.errorbar(t["mean"], y + 0.12, xerr=t["std"].fillna(0), fmt="o", color=ours_color(profile), ms=6, capsize=3,
+                label=f"ours: {scale_label(profile)}")
+    for yi, (pv, ov) in enumerate(zip(t["paper"], t["mean"], strict=True)):
+        for v, dy, c in ((pv, -0.12, PAPER), (ov, 0.12, ours_color(profile))):
+            if not np.isnan(v):
+                ax.annotate(f"{v:.1f}", (v, yi + dy), xytext=(6, 0), textcoords="offset points", va="center",
+                            fontsize=7, color=c)
+    vals = pd.concat([t["paper"], t["mean"] - t["std"].fillna(0), t["mean"] + t["std"].fillna(0)]).dropna()
+    if len(vals):
+        ax.set_xlim(max(0.0, float(vals.min()) - 3), min(100.0, float(vals.max()) + 4))
+    ax.set_yticks(y, t.row)
     ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("test accuracy (%)")
-    ax.set_xlim(0, 100)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     _title(ax, what, profile, t)
     fig.tight_layout()
@@ -61,47 +79,57 @@ def _bars(t: pd.DataFrame, profile: str, what: str, horizontal: bool = False) ->
 
 
 def plot_table2(t: pd.DataFrame, profile: str) -> plt.Figure:
-    return _bars(t, profile, "Table 2: rotations used for pretext training (conv2, non-linear)")
+    return _dots(t, profile, "Table 2: rotations used for pretext training (conv2, non-linear)")
 
 
 def plot_table3(t: pd.DataFrame, profile: str) -> plt.Figure:
-    return _bars(t, profile, "Table 3: RotNet features vs supervised NIN")
+    return _dots(t, profile, "Table 3: RotNet features vs supervised NIN")
 
 
 def _band(ax: plt.Axes, x: pd.Series, d: pd.DataFrame, color: str) -> None:
-    """Mean ± 1 std over seeds, where a point has several."""
-    if (d["n"] > 1).any():
+    """Mean ± 1 std where a point has several runs; the label gives the runs per point as they are."""
+    several = d["n"] > 1
+    if several.any():
         std = d["std"].fillna(0)
-        ax.fill_between(x, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2, lw=0,
-                        label=f"± 1 std over {int(d['n'].max())} seeds")
+        ax.fill_between(x, d["mean"] - std, d["mean"] + std, color=color, alpha=0.2, lw=0)
+        lo, hi = int(d.loc[several, "n"].min()), int(d.loc[several, "n"].max())
+        n = f"{hi}" if lo == hi else f"{lo}-{hi}"
+        ones = " (1 where no band)" if (~several & (d["n"] == 1)).any() else ""
+        ax.fill_between([], [], [], color=color, alpha=0.2, lw=0, label=f"± 1 std over {n} runs per point{ones}")
 
 
 def plot_fig5a(t: pd.DataFrame, profile: str) -> plt.Figure:
     obj = t[t.row == ROW["object_curve"]]
     rot = t[t.row == ROW["rotation_curve"]]
     sup = t[t.row == ROW["supervised"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(obj.column.astype(int), obj["mean"], "o-", color=OURS, label=ROW["object_curve"])
-    _band(ax, obj.column.astype(int), obj, OURS)
-    ax.plot(rot.column.astype(int), rot["mean"], "s-", color="#d62728", label=ROW["rotation_curve"])
+    c = ours_color(profile)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.plot(obj.column.astype(int), obj["mean"], "o-", color=c, label="object classification: test accuracy (ours)")
+    _band(ax, obj.column.astype(int), obj, c)
+    ax.plot(rot.column.astype(int), rot["mean"], "s--", color=c, mfc="white",
+            label="rotation prediction: rotation accuracy (ours)")
+    _band(ax, rot.column.astype(int), rot, c)
     if len(sup) and not np.isnan(sup["mean"].iloc[0]):
-        ax.axhline(sup["mean"].iloc[0], color="k", ls="--", lw=1, label="supervised NIN (ours)")
+        ax.axhline(sup["mean"].iloc[0], color="k", ls=":", lw=1, label="supervised NIN, test accuracy (ours)")
     ax.set_xlabel("pretext training epochs")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
-    _title(ax, "Fig. 5(a): object vs rotation accuracy over pretext training", profile, t)
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=7)
+    _title(ax, "Fig. 5(a): object vs rotation accuracy over pretext training\n(the paper gives a plot only)",
+           profile, t)
     fig.tight_layout()
     return fig
 
 
 def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, color in ((ROW["semi_rotnet"], OURS), (ROW["semi_supervised"], "#ff7f0e")):
+    c = ours_color(profile)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name, style in ((ROW["semi_rotnet"], "o-"), (ROW["semi_supervised"], "s--")):
         d = t[t.row == name]
         k = d.column.astype(int)
-        ax.plot(k, d["mean"], "o-", color=color, label=f"{name} (ours)")
-        _band(ax, k, d, color)
-        ax.plot(k, d["paper"], "x--", color=color, alpha=0.6, label=f"{name} (paper protocol, third-party re-run)")
+        ax.plot(k, d["mean"], style, color=c, label=f"{name} (ours)")
+        _band(ax, k, d, c)
+        ax.plot(k, d["paper"], style[0] + ":", color=PAPER, mfc="white",
+                label=f"{name} (paper protocol, third-party re-run)")
     ax.set_xscale("log")
     ax.set_xlabel("labelled examples per class (K)")
     ax.set_ylabel("test accuracy (%)")
@@ -111,6 +139,11 @@ def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
     return fig
 
 
+def has_data(t: pd.DataFrame) -> bool:
+    """Whether a comparison holds any number of ours: no figure is drawn without one."""
+    return bool(t["mean"].notna().any())
+
+
 PLOTS = {"table1": plot_table1, "table2": plot_table2, "table3": plot_table3, "fig5a": plot_fig5a,
          "fig5b": plot_fig5b}
 
@@ -118,33 +151,48 @@ PLOTS = {"table1": plot_table1, "table2": plot_table2, "table3": plot_table3, "f
 def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | str = "figures") -> Path:
     """Draw one artifact from the results and write it as a reproducible PNG."""
     path = Path(out_dir) / profile / f"{artifact}.png"
+    t = comparison(df, artifact, profile)
+    if not has_data(t):  # no number of ours: no figure (a stale one goes)
+        path.unlink(missing_ok=True)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = PLOTS[artifact](comparison(df, artifact, profile), profile)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    fig = PLOTS[artifact](t, profile)
+    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-SCALE_COLORS = {"paper": "#2ca02c", "paper-views": OURS, "cpu": "#ff7f0e"}
 
 
 def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
     """One artifact at every scale that has rows: the paper's number beside each profile's (never mixed)."""
     profiles = profiles_in(df)
     tables = {p: comparison(df, artifact, p) for p in profiles}
-    color = {p: SCALE_COLORS.get(p, "#9467bd") for p in profiles}
+    color = {p: ours_color(p) for p in profiles}
     if artifact == "fig5a":
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for p, t in tables.items():
             total = max(int(c) for c in t.column if c.isdigit())
-            for row, style, what in ((ROW["object_curve"], "o-", "object"), (ROW["rotation_curve"], "s--", "rotation")):
+            for row, style, what in ((ROW["object_curve"], "o-", "object, test acc."),
+                                     (ROW["rotation_curve"], "s--", "rotation acc.")):
                 d = t[(t.row == row) & t["mean"].notna()]
                 if len(d):
-                    ax.plot(100 * d.column.astype(int) / total, d["mean"], style, color=color[p],
-                            label=f"{what}, {p} ({scale_label(p)})")
+                    x = 100 * d.column.astype(int) / total
+                    ax.plot(x, d["mean"], style, color=color[p], mfc="white" if "rotation" in what else color[p],
+                            label=f"{what}, {p}")
+                    if (d["n"] > 1).any():
+                        ax.fill_between(x, d["mean"] - d["std"].fillna(0), d["mean"] + d["std"].fillna(0),
+                                        color=color[p], alpha=0.15, lw=0)
+            sup = t[(t.row == ROW["supervised"]) & t["mean"].notna()]
+            if len(sup):
+                ax.axhline(sup["mean"].iloc[0], color=color[p], ls=":", lw=1, label=f"supervised NIN, {p}")
+        ref = paper_numbers()
+        ref = ref[(ref.artifact == "fig5a") & ref.row.str.startswith("rotation prediction")]
+        if len(ref):
+            ax.plot([100], [float(ref.value.iloc[0])], "*", color=PAPER, ms=11, zorder=5,
+                    label="rotation acc., official code, 200 epochs (a user's run)")
         epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in profiles)
-        ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs})", fontsize=8)
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs}); bands: ± 1 std where several runs",
+                      fontsize=8)
+        ax.set_ylabel("accuracy (%)")
     elif artifact == "fig5b":
         fig, ax = plt.subplots(figsize=(7, 4.2))
         ref = next(iter(tables.values()))
@@ -171,8 +219,10 @@ def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
                     label=f"ours, {p} ({scale_label(p)})")
         ax.set_yticks(y + width * len(profiles) / 2, labels, fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("test accuracy (%), last epoch")
+        vals = pd.concat([base["paper"][keep]] + [t["mean"][keep] for t in tables.values()]).dropna()
+        ax.set_xlim(max(0.0, float(vals.min()) - 5) if len(vals) else 0, 100)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlabel("test accuracy (%), last epoch (the axis starts near the lowest value)")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{ARTIFACT_TITLE.get(artifact, artifact)}: every scale (missing runs are left out)", fontsize=9)
     fig.tight_layout()
@@ -186,6 +236,53 @@ def save_scales_figure(df: pd.DataFrame, artifact: str, out_dir: Path | str = "f
     path = Path(out_dir) / "scales" / f"{artifact}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = plot_scales(df, artifact)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
+    """The headline: ours − paper for every test-accuracy cell the paper reports, at every scale, with the 95%
+    t-interval of our mean where a cell has several runs (over RotNet seeds' runs as the tables count them)."""
+    from scipy import stats
+
+    rows = []
+    for p in profiles_in(df):
+        for artifact in ("table1", "table2", "table3", "fig5b"):
+            t = comparison(df, artifact, p)
+            t = t[(t.metric == "test acc.") & t["diff"].notna()]
+            for r in t.itertuples():
+                half = (float(stats.t.ppf(0.975, r.n - 1)) * r.std / np.sqrt(r.n)) if r.n > 1 else 0.0
+                label = f"{ARTIFACT_TITLE[artifact]}: {r.row}" + (f" / {r.column}" if artifact != "table3" else "")
+                rows.append((label, p, r.diff, half, r.n))
+    if not rows:
+        return None
+    labels = list(dict.fromkeys(r[0] for r in rows))
+    scales = list(dict.fromkeys(r[1] for r in rows))
+    fig, ax = plt.subplots(figsize=(8.5, 0.26 * len(labels) + 1.8))
+    for i, sc in enumerate(scales):
+        pts = [r for r in rows if r[1] == sc]
+        y = [labels.index(r[0]) + (i - (len(scales) - 1) / 2) * 0.25 for r in pts]
+        ax.errorbar([r[2] for r in pts], y, xerr=[r[3] for r in pts], fmt="o", ms=4, capsize=2, color=ours_color(sc),
+                    label=f"{sc} ({scale_label(sc)})")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("ours − paper (test accuracy points, last epoch); bars: 95% t-interval where n > 1")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("How close each scale comes to the paper (0 = the paper's number)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path | None:
+    fig = plot_gap(df)
+    path = Path(out_dir) / "gap.png"
+    if fig is None:
+        path.unlink(missing_ok=True)
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from .plots import save_figure, save_scales_figure
+from .plots import save_figure, save_gap_figure, save_scales_figure
 from .report import (
     ARTIFACT_TITLES,
     bench_markdown,
@@ -32,9 +32,14 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
     df = load_all(results_dir)
     written = []
+    gap = save_gap_figure(df, figures_dir)
+    if gap is not None:
+        written.append(gap)
     for profile in profiles_in(df):
         for artifact in ARTIFACT_TITLES:
-            written.append(save_figure(df, artifact, profile, figures_dir))
+            fig = save_figure(df, artifact, profile, figures_dir)
+            if fig.exists():
+                written.append(fig)
             md = Path(figures_dir) / profile / f"{artifact}.md"
             md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
                           f"{comparison_markdown(comparison(df, artifact, profile))}\n")

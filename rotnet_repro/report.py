@@ -317,10 +317,12 @@ def scale_label(profile: str) -> str:
     """A few words for figure titles and column heads."""
     p = base_profile(profile)
     if p.name == "paper":
-        return "full protocol"
+        return "full protocol (GPU)"
     if p.head_views and p.shared_runs:
-        return f"paper RotNet, heads on {p.head_views} cached views"
-    return "SCALED-DOWN protocol"
+        return f"full RotNet, heads on {p.head_views} cached views (CPU)"
+    if p.name == "smoke":
+        return "smoke test, synthetic data"
+    return "scaled (CPU)"
 
 
 def scales_markdown(df: pd.DataFrame, artifact: str) -> str:

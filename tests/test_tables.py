@@ -64,7 +64,9 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     snapshot = {p: p.read_bytes() for p in first}
     second = write_all(results, tmp_path / "figures", report, None)
     assert first == second and all(p.read_bytes() == snapshot[p] for p in second)
-    assert (tmp_path / "figures" / "cpu" / "fig5b.png").exists()
+    assert (tmp_path / "figures" / "cpu" / "table3.png").exists() and (tmp_path / "figures" / "gap.png").exists()
+    # the smoke rows relabelled cpu have no cell of the cpu profile's Fig. 5(b) (other K): no figure without data
+    assert not (tmp_path / "figures" / "cpu" / "fig5b.png").exists()
     assert "The paper's claims" in report.read_text()
 
 
@@ -131,7 +133,7 @@ def test_every_scale_side_by_side_when_several_profiles_have_rows(tmp_path):
     written = write_all(results, tmp_path / "figures", report, None)
     assert {p.name for p in written if p.parent.name == "scales"} == {f"{a}.png" for a in ARTIFACT_TITLES}
     text = report.read_text()
-    assert "Every scale side by side" in text and "ours, paper-views (paper RotNet, heads on 16 cached views)" in text
+    assert "Every scale side by side" in text and "ours, paper-views (full RotNet, heads on 16 cached views (CPU))" in text
     assert "](figures/scales/table3.png)" in text
 
 
