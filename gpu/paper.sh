@@ -16,7 +16,9 @@
 #   rotnets     every RotNet of Tables 1 and 2       table1_35   Table 1's 3- and 5-block rows
 #   table2      Table 2                              table3      Table 3 (supervised NIN, fine-tuned, exact heads)
 #   semi        Fig. 5(b)                            fig5a       Fig. 5(a)'s exact heads
-#   all         everything else                      (older names: rotnet3, heads3, supervised)
+#   all         everything else                      variant     a gap variant's RotNet and Table 3 heads
+#                                                    (with RUN_ARGS="--set ..."; older names: rotnet3, heads3,
+#                                                    supervised)
 # Environment: PROFILE (paper), DEVICE (cuda), DATA (${ROTNET_DATA:-data}), STAGE (/tmp/c), WORK (/tmp/w),
 # PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--set precision=fp32" for a gap variant),
 # CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB), COMMIT (1).
@@ -96,7 +98,7 @@ run_step() {  # run_step ARGS...: one `run` command within what is left of the b
 cmd_train() {
   local budget=${1:?train SECONDS} step
   for step in $ORDER; do
-    case "$step" in rotnets|table1_35|table2|table3|semi|fig5a|all|rotnet3|heads3|supervised) ;;
+    case "$step" in rotnets|table1_35|table2|table3|semi|fig5a|all|variant|rotnet3|heads3|supervised) ;;
       *) die "ORDER: unknown step $step (rotnets table1_35 table2 table3 semi fig5a all)" ;; esac
   done
   END=$(($(date +%s) + budget - 60))
@@ -119,6 +121,8 @@ cmd_train() {
       table2) run_step table2_rotations ;;
       table3) run_step table3_comparison ;;
       heads3) run_step table3_comparison --rows '^RotNet \+ (non-linear|conv)$' ;;
+      variant) run_step table2_rotations table3_comparison --rows '^(4 rotations|RotNet \+ (non-linear|conv)$)' \
+                 --columns '^(rotation|accuracy)$' ;;
       supervised) run_step table3_comparison --rows '^Supervised NIN$' ;;
       semi) run_step fig5b_semi_supervised ;;
       fig5a) run_step fig5a_epoch_curve ;;

@@ -10,6 +10,7 @@ from pathlib import Path
 from .plots import save_figure, save_gap_figure, save_scales_figure
 from .report import (
     ARTIFACT_TITLES,
+    ablation_markdown,
     bench_markdown,
     comparison,
     comparison_markdown,
@@ -20,8 +21,10 @@ from .report import (
     profile_note,
     profile_section,
     profiles_in,
+    readme_summary,
     replace_block,
     scales_section,
+    summary_markdown,
 )
 
 log = logging.getLogger("rotnet_repro")
@@ -53,6 +56,8 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
     blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
               (report, "head-path", head_path_markdown(df)),
+              (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
+              (readme, "summary", readme_summary(df)),
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
     for path, name, text in blocks:
         if path is not None and Path(path).exists():

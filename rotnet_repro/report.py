@@ -401,3 +401,116 @@ def bench_markdown(bench_dir: Path) -> str:
                               "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
                               "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
                               "per-sample times and the registry's sample counts (evaluations not counted)."])
+
+
+# ---- the answer first: README's first screen and REPORT's summary ----
+
+EXPERIMENT_OF = {"table1": "table1_block_depth", "table2": "table2_rotations", "table3": "table3_comparison",
+                 "fig5a": "fig5a_epoch_curve", "fig5b": "fig5b_semi_supervised"}
+SHORT = {"table1": "T1", "table2": "T2", "table3": "T3", "fig5a": "5a", "fig5b": "5b"}
+
+
+def gap_cells(df: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """A scale's test-accuracy cells that the paper reports and we measured: artifact, row, column, paper, mean,
+    std, n, gap."""
+    out = []
+    for artifact in ("table1", "table2", "table3", "fig5b"):
+        t = comparison(df, artifact, profile)
+        t = t[(t.metric == "test acc.") & t["diff"].notna()].assign(artifact=artifact)
+        out.append(t)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def _paper_cells() -> int:
+    p = paper_numbers()
+    return int(((p.artifact.isin(["table1", "table2", "table3", "fig5b"])) & ~p.row.isin(
+        ["Roto-Scat + SVM", "ExemplarCNN", "DCGAN", "Scattering"])).sum())
+
+
+def verdict_lines(df: pd.DataFrame) -> list[str]:
+    """One bullet per scale: how many of the paper's cells it measures, and how far from the paper."""
+    lines = []
+    total = _paper_cells()
+    for p in profiles_in(df):
+        g = gap_cells(df, p)
+        if g.empty:
+            continue
+        n = f"n={int(g.n.min())}" if g.n.min() == g.n.max() else f"n={int(g.n.min())}-{int(g.n.max())} runs per cell"
+        lines.append(f"- **{scale_label(p)[0].upper() + scale_label(p)[1:]}** (`--profile {p}`): {len(g)} of the "
+                     f"paper's {total} test-accuracy cells measured, ours − paper from {g['diff'].min():+.2f} to "
+                     f"{g['diff'].max():+.2f} points (median {g['diff'].median():+.2f}; {n}).")
+    return lines
+
+
+def _rx(label: str) -> str:
+    """A row label as a --rows regex that reads well: only the characters regexes treat specially escaped."""
+    return re.sub(r"([().+*?|\[\]])", r"\\\1", label)
+
+
+def readme_summary(df: pd.DataFrame) -> str:
+    """The verdict per scale and the full-scale table, with the command that regenerates each row."""
+    lines = verdict_lines(df)
+    full = [p for p in ("paper", "paper-views") if p in profiles_in(df)]
+    rows, seen = [], set()
+    for p in full:
+        for r in gap_cells(df, p).itertuples():
+            if (p, r.paper, r.mean) in seen:  # one run shown once (the shared RotNet's conv2 head is in three tables)
+                continue
+            seen.add((p, r.paper, r.mean))
+            col = "" if r.artifact == "table3" else f" / {r.column}"
+            rx = _rx(r.row)
+            cmd = f"`run {EXPERIMENT_OF[r.artifact]} --profile {p} --rows '^{rx}$'`"
+            std = f" ± {r.std:.2f}" if r.n > 1 else ""
+            conf = "" if r.confidence == "confirmed" else f" ({r.confidence})"
+            rows.append(f"| {SHORT[r.artifact]}: {r.row}{col} | {r.paper:.2f}{conf} | {r.mean:.2f}{std} ({scale_label(p)}) | "
+                        f"{r.diff:+.2f} | {r.n} | {cmd} |")
+    if rows:
+        lines += ["", "| cell | paper | ours, full scale | gap | n | regenerate (`python -m rotnet_repro ...`) |",
+                  "|---|---|---|---|---|---|", *rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(df: pd.DataFrame) -> str:
+    """REPORT's opening: the claims at every scale, and how far each scale is from the paper."""
+    profiles = profiles_in(df)
+    verdicts = {p: {c.number: v for c, v, _ in claims(df, p)} for p in profiles}
+    texts = {c.number: c.text for c, _, _ in claims(df, profiles[0])} if profiles else {}
+    lines = ["| claim | " + " | ".join(scale_label(p) for p in profiles) + " |",
+             "|---|" + "---|" * len(profiles)]
+    for num, text in texts.items():
+        lines.append(f"| {num}. {text} | " + " | ".join(verdicts[p][num] for p in profiles) + " |")
+    return "\n".join(lines + ["", *verdict_lines(df)])
+
+
+def ablation_markdown(df: pd.DataFrame) -> str:
+    """The variants (`--set` overrides, e.g. the gap's suspects) beside their base profile: Table 3's RotNet rows
+    and the RotNet's rotation accuracy, one line per overridden profile with rows."""
+    from dataclasses import fields
+
+    from .config import Profile
+
+    customs = sorted(p for p in set(df.profile) if "-custom-" in p)
+    if not customs:
+        return ("No variant trained yet. The gap's suspects are scheduled by `python -m rotnet_repro plan` "
+                "(`--set pretext_epochs=200`, `precision=fp32`, `bn_init=uniform`; docs/gpu-windows.md), and run "
+                "anywhere with `run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \\+ (non-linear|conv)$)' "
+                "--columns '^(rotation|accuracy)$' --set ...`.")
+    cells = [("table3", ROW["rotnet_nonlinear"], "accuracy", "test_acc"), ("table3", ROW["rotnet_conv"], "accuracy",
+                                                                            "test_acc")]
+    lines = ["| profile | variant (`--set`) | rotation acc. | RotNet + non-linear | RotNet + conv |", "|---|---|---|---|---|"]
+    for label in sorted({c.split("-custom-")[0] for c in customs}) + customs:
+        if label not in set(df.profile):
+            continue
+        d = df[(df.profile == label) & (df.selection == "last")]
+        base = base_profile(label)
+        ref = PROFILES.get(label.split("-custom-")[0], base)
+        changed = ", ".join(f"{f.name}={getattr(base, f.name)}" for f in fields(Profile)
+                            if f.name != "name" and getattr(base, f.name) != getattr(ref, f.name)) or "(base)"
+        rot = d[(d.kind == "rotnet") & (d.metric == "rotation_acc") & (d.blocks == 4) & (d.rotations == "4")
+                & (d.pretext_epoch == d.epoch)]
+        vals = [fmt_stat(rot.value.mean(), rot.value.std(), len(rot)) if len(rot) else "–"]
+        for a, row, col, metric in cells:
+            v = d[(d.artifact == a) & (d.row == row) & (d.column == col) & (d.metric == metric)].value
+            vals.append(fmt_stat(v.mean(), v.std(), len(v)) if len(v) else "–")
+        lines.append(f"| {label} | {changed} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)

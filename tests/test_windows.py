@@ -296,3 +296,15 @@ def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp
     assert [s["epochs"] for s in rec["segments"]] == [[1, 1], [2, 2]]
     p = PROFILES["smoke"]  # 2 epochs, a drop after the first: epoch 1 at lr, epoch 2 at lr x decay
     assert [h["lr"] for h in rec["history"]] == pytest.approx([p.lr, p.lr * p.lr_decay])
+
+
+def test_a_variant_reaches_reports_ablation_table(tmp_path):
+    from rotnet_repro.report import ablation_markdown, load_all
+
+    assert main(["run", "table2_rotations", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path),
+                 "--rows", r"^(4 rotations|RotNet \+ (non-linear|conv)$)", "--columns", "^(rotation|accuracy)$",
+                 "--set", "bn_init=uniform"]) == 0
+    text = ablation_markdown(load_all(tmp_path / "results"))
+    line = next(x for x in text.splitlines() if "bn_init=uniform" in x)
+    assert line.startswith("| smoke-custom-") and line.count("(n=1)") == 3
+    assert "No variant trained yet" in ablation_markdown(load_all(ROOT / "results"))
