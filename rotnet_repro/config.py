@@ -74,6 +74,9 @@ class Profile:
     precision: str = "bf16"  # on CUDA: bf16 autocast; "fp32": none (the paper's precision). CPUs compute fp32.
     bn_init: str = "ones"  # the NIN's BatchNorm weights: 1 (today's default) or "uniform": U(0, 1) (PyTorch 0.2)
     nesterov: bool = True  # SGD with Nesterov momentum (the official code's optimiser)
+    # k > 0: a RotNet trains on k of each image's rotated copies per step (drawn per image) instead of all of them;
+    # `rotations_per_image=4` gives the 8-rotation RotNet the 4-rotation one's rotated samples (Table 2's confound)
+    rotations_per_image: int = 0
 
     def schedule(self, kind: str) -> tuple[int, tuple[int, ...]]:
         """(epochs, milestone epochs) of a schedule named by its field prefix."""
@@ -199,7 +202,7 @@ def validate(p: Profile) -> Profile:
             bad.append(f"{f.name}={','.join(map(str, v))} (fractions of the schedule, each in (0, 1))")
         elif f.name.endswith(("_epochs", "_every", "_size", "_batch")) and v < 1:
             bad.append(f"{f.name}={v} (at least 1)")
-        elif f.name in ("n_pretext", "head_views") and v < 0:
+        elif f.name in ("n_pretext", "head_views", "rotations_per_image") and v < 0:
             bad.append(f"{f.name}={v} (0 or more)")
         elif f.name in ("width", "lr", "samples_per_epoch") and not v > 0:
             bad.append(f"{f.name}={v} (positive)")
@@ -269,7 +272,7 @@ def apply_overrides(profile: Profile, items: list[str]) -> Profile:
 # Fields every run depends on; eval_batch and name change no result.
 COMMON_FIELDS = ("data", "width", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
 # Fields every run depends on that joined after runs were committed: in the hash only away from their default.
-OPTIONAL_FIELDS = ("precision", "bn_init", "nesterov")
+OPTIONAL_FIELDS = ("precision", "bn_init", "nesterov", "rotations_per_image")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
         for b in epoch_indices(len(data), g).to(data.images.device).split(p.batch_size):
             # crop/flip once per image, then all its rotated copies (protocol)
             x, y = rotate_batch(augment(data.images[b], g), spec.rotations)
+            if p.rotations_per_image and p.rotations_per_image < len(ROTATION_SETS[spec.rotations]):
+                x, y = some_rotations(x, y, len(b), p.rotations_per_image, g)
             yield normalize(x), y
 
     def snapshot(epoch: int) -> None:
@@ -81,6 +83,17 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
     return {"metrics": snapshot_metrics(spec, folder, test, dev) + [
         dict(metric="rotation_acc", value=rot, selection="last", epoch=epochs, pretext_epoch=epochs)],
         "wall_s": wall, "history": history}
+
+
+def some_rotations(x: torch.Tensor, y: torch.Tensor, n: int, k: int, g: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """k of each image's rotated copies (rotation-major batches of n images), drawn without replacement per image:
+    a RotNet with more rotations then sees as many rotated samples as one with k (e.g. 8 rotations at the 4-rotation
+    RotNet's budget)."""
+    r = len(x) // n
+    choice = torch.rand(n, r, generator=g).argsort(1)[:, :k]  # per image, k distinct rotations
+    idx = (choice * n + torch.arange(n)[:, None]).T.flatten().to(x.device)  # rotation-major again
+    return x[idx], y[idx]
 
 
 def kept_snapshots(p: Profile) -> range:

@@ -124,3 +124,16 @@ def test_45_degree_rotations_from_cached_grids_equal_torchvisions():
         xf = x.float() / 3
         assert torch.allclose(rotate(xf, angle), tv_rotate(xf, angle, interpolation=InterpolationMode.BILINEAR,
                                                            fill=0.0), atol=1e-5)
+
+
+def test_some_rotations_keeps_k_distinct_rotations_of_every_image():
+    from rotnet_repro.data import rotate_batch
+    from rotnet_repro.train import some_rotations
+
+    x = torch.arange(5, dtype=torch.uint8).repeat_interleave(3 * 32 * 32).view(5, 3, 32, 32)
+    xr, yr = rotate_batch(x, "8")
+    xs, ys = some_rotations(xr, yr, 5, 4, torch.Generator().manual_seed(0))
+    assert len(xs) == 20 and len(ys) == 20
+    image = xs[:, :, 16, 16][:, 0]  # the centre pixel survives any rotation: it names the image
+    for i in range(5):
+        assert len(set(ys[image == i].tolist())) == 4  # four distinct rotations of each image
