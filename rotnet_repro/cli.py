@@ -374,6 +374,29 @@ def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) ->
     return save_figure(read_results(results), artifact, profile, figures)
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    from .runner import import_runs
+
+    for line in import_runs(Path(args.source), Path(args.out) / "runs"):
+        print(line)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import run_bench
+
+    out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
+    if args.save:
+        path = Path(args.save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+        print(f"saved {path}")
+
+
+COMMANDS = {"list": lambda _: cmd_list(), "run": cmd_run, "import": cmd_import, "prune": cmd_prune,
+            "tables": cmd_tables, "bench": cmd_bench, "submit": cmd_submit, "plan": cmd_plan, "weights": cmd_weights,
+            "window": cmd_window}
+
+
 def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
@@ -384,37 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _sigterm)  # a SIGTERM stops like Ctrl-C: workers stopped, a line said
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args.cmd == "list":
-            cmd_list()
-        elif args.cmd == "run":
-            cmd_run(args)
-        elif args.cmd == "import":
-            from .runner import import_runs
-
-            for line in import_runs(Path(args.source), Path(args.out) / "runs"):
-                print(line)
-        elif args.cmd == "prune":
-            cmd_prune(args)
-        elif args.cmd == "tables":
-
-            cmd_tables(args)
-        elif args.cmd == "submit":
-            cmd_submit(args)
-        elif args.cmd == "plan":
-            cmd_plan(args)
-        elif args.cmd == "weights":
-            cmd_weights(args)
-        elif args.cmd == "window":
-            cmd_window(args)
-        elif args.cmd == "bench":
-            from .bench import run_bench
-
-            out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
-            if args.save:
-                path = Path(args.save)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-                print(f"saved {path}")
+        COMMANDS[args.cmd](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

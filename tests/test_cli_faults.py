@@ -169,3 +169,14 @@ def test_sigterm_stops_every_worker(tmp_path):
     time.sleep(1)
     ps = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True)
     assert not ps.stdout.strip(), "workers still running"
+
+
+def test_every_subcommand_is_dispatched_and_named_in_the_docstring():
+    import argparse
+
+    from rotnet_repro import cli
+
+    subs = next(a for a in cli._parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subs.choices) == set(cli.COMMANDS)
+    first = cli.__doc__.splitlines()[0]
+    assert all(name in first for name in subs.choices)
