@@ -242,7 +242,7 @@ def cmd_list() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from .planner import eta_line, to_train
-    from .runner import Runner, _describe
+    from .runner import Runner, RunOptions, _describe
 
     exps = resolve(args.experiments)
     profile = apply_overrides(get_profile(args.profile), args.overrides)
@@ -262,15 +262,15 @@ def cmd_run(args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: pass a folder (made if missing)")
     label = custom_label(get_profile(args.profile), profile)
-    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile)
+    patterns = {}
     for what in ("rows", "columns"):
         pattern = getattr(args, what)
-        if pattern is not None:
-            try:
-                setattr(runner, what, re.compile(pattern))
-            except re.error as e:
-                raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
-    runner.train_missing = not args.no_train
+        try:
+            patterns[what] = re.compile(pattern) if pattern is not None else None
+        except re.error as e:
+            raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
+    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile,
+                    RunOptions(train_missing=not args.no_train, **patterns))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     cells = [(exp, c) for seed in seeds for exp in exps
              for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]

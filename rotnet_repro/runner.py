@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,9 +54,20 @@ def git_sha() -> str:
         return "unknown"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a Runner runs and how (given at construction; the command line's `run` options)."""
+
+    rows: re.Pattern | None = None  # run only the cells whose row matches
+    columns: re.Pattern | None = None  # ... and whose column matches
+    train_missing: bool = True  # False: only finished runs give rows
+    share_passes: bool = True  # train planned exact frozen heads on one backbone together (same numbers)
+
+
 class Runner:
     def __init__(self, profile: Profile, out: Path | str = ".", data_dir: Path | str | None = None,
-                 download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = ""):
+                 download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = "",
+                 options: RunOptions = RunOptions()):
         self.profile, self.out = profile, Path(out)
         self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
@@ -64,10 +76,8 @@ class Runner:
         self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
         self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
-        self.share_passes = True  # train planned exact frozen heads on one backbone together (same numbers)
-        self.rows: re.Pattern | None = None  # run only the cells whose row matches
-        self.columns: re.Pattern | None = None  # ... and whose column matches
-        self.train_missing = True  # False: only finished runs give rows
+        self.share_passes, self.train_missing = options.share_passes, options.train_missing
+        self.rows, self.columns = options.rows, options.columns
         self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
         self.results_path = self.out / "results" / f"{self.label}.csv"
         self._data: tuple[Split, Split] | None = None
