@@ -32,6 +32,7 @@ reproduce: install
 	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train
 	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train $(SEEDS_ARGS)
 	$(PY) -m rotnet_repro tables
+	$(PY) notebooks/build.py
 	@echo "not trained here (make train trains them):"
 	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run | tail -1
 	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run $(SEEDS_ARGS) | tail -1
@@ -54,6 +55,7 @@ lint: install
 
 tables: install
 	$(PY) -m rotnet_repro tables
+	$(PY) notebooks/build.py  # the notebooks, executed on the committed results
 
 notebooks: install
 	$(PY) -m pytest -q tests/test_notebooks.py

@@ -1,5 +1,8 @@
-"""Writes the five notebooks (no outputs). Run from the repository root: python notebooks/build.py"""
+"""Writes the five notebooks and executes them on the committed results, so that they read on a code host with
+their tables, verdicts and figures. Run from the repository root: python notebooks/build.py (`--no-execute`:
+without outputs). `make tables` reruns it."""
 
+import sys
 from pathlib import Path
 
 import nbformat as nbf
@@ -43,8 +46,32 @@ for name, exp, artifact, what in NOTEBOOKS:
             "from IPython.display import Markdown, display\n\nfrom rotnet_repro import notebook as nb\n\n"
             f"df = nb.prepare(\"{exp}\", profile, out_dir, data_dir, train_missing)\n"
             f"display(Markdown(nb.table(\"{artifact}\", df, profile)))"),
+        nbf.v4.new_code_cell(f"display(Markdown(nb.verdict(\"{artifact}\", profile, out_dir)))"),
         nbf.v4.new_code_cell(f"nb.figure(\"{artifact}\", df, profile);"),
     ]
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name[:2]}-{i}"  # stable ids keep diffs quiet
     Path(__file__).with_name(f"{name}.ipynb").write_text(nbf.writes(nb))
+
+
+def execute(path: Path) -> None:
+    """Run the notebook in place on the committed results; keep its outputs, drop run-dependent metadata."""
+    import papermill
+
+    papermill.execute_notebook(str(path), str(path), cwd=str(path.parent), progress_bar=False)
+    nb = nbf.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            for out in cell.get("outputs", []):
+                out.pop("execution_count", None)
+    path.write_text(nbf.writes(nb))
+
+
+if "--no-execute" not in sys.argv:
+    for name, *_ in NOTEBOOKS:
+        execute(Path(__file__).with_name(f"{name}.ipynb"))

@@ -37,3 +37,19 @@ def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
 def figure(artifact: str, df: pd.DataFrame, profile: str):
     return PLOTS[artifact](comparison(df, artifact, profile), profile)
 
+
+
+CLAIMS_OF = {"table1": (1, 2), "table2": (3,), "table3": (4,), "fig5a": (5,), "fig5b": (6,)}
+
+
+def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
+    """The verdicts of the claims this artifact tests, at this profile, by REPORT's rule (from every row)."""
+    from .report import claims, load_all
+
+    df = load_all(Path(out_dir) / "results")
+    lines = [f"**The paper's claims here, at the {profile} profile** (rule and numbers: REPORT.md):", ""]
+    for c, v, results in claims(df, profile):
+        if c.number in CLAIMS_OF[artifact]:
+            lines.append(f"- Claim {c.number}, *{c.text}*: **{v}** ({'; '.join(r.describe() for r in results[:3])}"
+                         + ("; ..." if len(results) > 3 else "") + ")")
+    return "\n".join(lines)

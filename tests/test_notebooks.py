@@ -14,10 +14,35 @@ def one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernels inherit it; tiny models gain nothing from more
 
 
-def test_there_is_one_notebook_per_artifact():
+def stored(path: Path) -> list[str]:
+    """The markdown outputs a committed notebook holds (its table, then its verdict)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if "text/markdown" in o.get("data", {})]
+
+
+def test_there_is_one_notebook_per_artifact_committed_with_its_outputs():
+    """Committed executed (python notebooks/build.py): each reads on a code host with its table, the verdict of
+    its claims and its figure."""
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
     for p in NOTEBOOKS:
-        assert '"output_type"' not in p.read_text(), f"{p.name} holds stored outputs"
+        md = stored(p)
+        assert len(md) == 2 and "| row | column |" in md[0] and "The paper's claims here" in md[1], p.name
+        assert '"image/png"' in p.read_text(), f"{p.name} holds no figure"
+
+
+@pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_committed_notebook_shows_the_tables_the_committed_results_give(path):
+    from rotnet_repro import notebook
+    from rotnet_repro.experiments import EXPERIMENTS
+
+    exp = next(e for e in EXPERIMENTS.values() if path.stem[3:] == e.id)
+    df = notebook.prepare(exp.id, "cpu", ROOT)
+    assert stored(path) == [notebook.table(exp.artifact, df, "cpu"), notebook.verdict(exp.artifact, "cpu", ROOT)], \
+        "run `make tables` (it executes the notebooks again) and commit"
 
 
 def shows_its_figures(nb) -> None:
@@ -44,6 +69,7 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path):
 def test_notebook_runs_on_committed_cpu_results(path, tmp_path):
     nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
     shows_its_figures(nb)
+    assert stored(tmp_path / path.name) == stored(path)  # executing it again gives the committed tables
 
 
 @pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
