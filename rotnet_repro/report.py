@@ -285,9 +285,11 @@ def pretrained_markdown(df: pd.DataFrame) -> str:
     rot = d[(d.run_id == RUN_ID) & (d.metric == "rotation_acc") & (d.selection == "last")]  # its own record
     rot = rot.drop_duplicates(["pretext_epoch"])
     rot = {int(r.pretext_epoch): r.value for r in rot.itertuples()}
-    lines = ["| pretext epoch | file | rotation accuracy (4 x 10,000 rotated test images) |", "|---|---|---|"]
-    for e, (name, _) in sorted(WEIGHTS.items()):
-        lines.append(f"| {e} | `runs/paper/{RUN_ID}/{name}` | {f'{rot[e]:.2f}%' if e in rot else 'not measured yet'} |")
+    lines = ["| pretext epoch | file | SHA-256 | rotation accuracy (4 x 10,000 rotated test images) |",
+             "|---|---|---|---|"]
+    for e, (name, sha) in sorted(WEIGHTS.items()):
+        acc = f"{rot[e]:.2f}%" if e in rot else "not measured yet"
+        lines.append(f"| {e} | `runs/paper/{RUN_ID}/{name}` | `{sha[:16]}…` | {acc} |")
     heads = d[(d.artifact == "table1") & (d.row == ROW["rotnet4"]) & (d.metric == "test_acc")
               & (d.selection == "last")]
     lines += ["", "Non-linear classifiers on its frozen taps (Table 1's row; last epoch; CIFAR-10 test accuracy):", ""]
