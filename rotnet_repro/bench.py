@@ -294,3 +294,128 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
           f"(one 60,000-image extraction included): {ratio:.1f}x faster (target >= 20x)")
     return {"cached_speedup": ratio, "cached_min": cached_total / 60, "recompute_min": recompute_total / 60,
             "recompute_s_per_image": t["recompute"] / BATCH, "head_step_s_per_image": t["cached"] / BATCH}
+
+
+# ---- the first-call throughput measurement (gpu/measure.sh): steps as `run` takes them, and processes side by side ----
+
+def _steps(profile: Profile, dev: Device, mode: str) -> dict[str, Callable[[], None]]:
+    """One training step of each kind `run` takes, on synthetic data already on the device: a RotNet step (batch
+    128 x 4 rotations = 512) and a conv head step at batch 128 on a frozen 4-block backbone. `mode`: eager, or a
+    torch.compile mode ("default"; "reduce-overhead" captures CUDA graphs)."""
+    from .models import TapClassifier, make_head
+
+    torch.manual_seed(0)
+    rot = dev.model(NIN(4, 4, profile.width))
+    backbone = dev.model(NIN(4, 4, profile.width))
+    head = dev.model(make_head("conv", "conv2", profile.width))
+    clf = TapClassifier(backbone, "conv2", head)
+    if mode != "eager":
+        rot.compile(mode=mode)
+        clf.compile(mode=mode)
+    fused = dev.device.type == "cuda"
+    opt_r = sgd(rot.parameters(), profile, fused=fused)
+    opt_h = sgd(head.parameters(), profile, fused=fused)
+    xr = dev.prep(torch.randn(4 * BATCH, 3, 32, 32, device=dev.device))
+    yr = torch.randint(0, 4, (4 * BATCH,), device=dev.device)
+    xh = dev.prep(torch.randn(BATCH, 3, 32, 32, device=dev.device))
+    yh = torch.randint(0, 10, (BATCH,), device=dev.device)
+    rot.train()
+    clf.train()
+    return {"rotnet step, batch 512": lambda: train_step(rot, opt_r, xr, yr, dev),
+            "conv head step, batch 128": lambda: train_step(clf, opt_h, xh, yh, dev)}
+
+
+def step_times(profile: Profile, device: str = "auto", steps: int = 20, modes: tuple[str, ...] = ("eager",)
+               ) -> dict[str, dict[str, float]]:
+    """Seconds per step of each kind, per mode (median of `steps` timed steps after 3 warm-up ones)."""
+    dev = Device.pick(device)
+    out: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        try:
+            fns = _steps(profile, dev, mode)
+            for name, fn in fns.items():
+                for _ in range(3):
+                    _timed(fn, dev)
+                out.setdefault(name, {})[mode] = statistics.median(_timed(fn, dev) for _ in range(steps))
+        except Exception as e:  # no compiler, no CUDA graphs here: say so, time the rest
+            print(f"  {mode}: failed ({type(e).__name__}: {str(e).splitlines()[0][:100]}): skipped")
+    return out
+
+
+def _head_worker(profile_name: str, device: str, seconds: float, queue) -> None:
+    from .config import get_profile
+
+    dev = Device.pick(device)
+    fn = _steps(get_profile(profile_name), dev, "eager")["conv head step, batch 128"]
+    for _ in range(3):
+        _timed(fn, dev)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    _sync(dev)
+    queue.put(n / (time.perf_counter() - t0))
+
+
+def processes_side_by_side(profile: Profile, device: str = "auto", counts: tuple[int, ...] = (1, 4),
+                           seconds: float = 8.0) -> dict[int, float]:
+    """Batch-128 head steps per second of all processes together, with 1, ..., N processes on the same device
+    (each its own loop, as `run --workers N` starts them)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    out = {}
+    for n in counts:
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_head_worker, args=(profile.name, device, seconds, q)) for _ in range(n)]
+        for p in procs:
+            p.start()
+        rates = [q.get(timeout=seconds + 120) for _ in procs]
+        for p in procs:
+            p.join()
+        out[n] = float(sum(rates))
+    return out
+
+
+def top_kernels(profile: Profile, device: str = "auto", k: int = 10) -> list[dict]:
+    """The k ops with the most self time over 5 steps of each kind (the profiler's device time on CUDA, else CPU)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    dev = Device.pick(device)
+    fns = _steps(profile, dev, "eager")
+    for fn in fns.values():
+        _timed(fn, dev)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.device.type == "cuda" else [])
+    with torch_profile(activities=acts) as prof:
+        for fn in fns.values():
+            for _ in range(5):
+                fn()
+        _sync(dev)
+    cuda = dev.device.type == "cuda"
+    rows = []
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", 0) if cuda else e.self_cpu_time_total
+        rows.append({"name": e.key, "self_ms": t / 1000, "calls": e.count})
+    return sorted(rows, key=lambda r: -r["self_ms"])[:k]
+
+
+def throughput(profile: Profile, device: str = "auto", steps: int = 20, processes: int = 4, seconds: float = 8.0,
+               compile_model: bool = True) -> dict:
+    """The first-call measurement: steps eager / compiled / graphed, 1 process against `processes`, top kernels."""
+    dev = Device.pick(device)
+    modes = ("eager",) + (("default",) if compile_model else ()) + (
+        ("reduce-overhead",) if compile_model and dev.device.type == "cuda" else ())
+    t0 = time.perf_counter()
+    out = {"device": dev.name, "torch_version": torch.__version__, "profile": profile.name, "width": profile.width,
+           "step_s": step_times(profile, device, steps, modes)}
+    counts = (1, processes) if processes > 1 else (1,)
+    out["head_steps_per_s_by_processes"] = processes_side_by_side(profile, device, counts, seconds)
+    out["top_ops"] = top_kernels(profile, device)
+    out["wall_s"] = time.perf_counter() - t0
+    for kind, by_mode in out["step_s"].items():
+        print(f"  {kind}: " + ", ".join(f"{m} {s * 1e3:.2f} ms" for m, s in by_mode.items()))
+    rates = out["head_steps_per_s_by_processes"]
+    print("  conv head steps/s, all processes: " + ", ".join(f"{n} process(es) {r:.0f}" for n, r in rates.items()))
+    print("  top ops: " + "; ".join(f"{r['name']} {r['self_ms']:.1f} ms" for r in out["top_ops"][:5]))
+    return out

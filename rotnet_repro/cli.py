@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--compile", action="store_true",
                        help="also time the model compiled (torch.compile) and, on CUDA, graphed (reduce-overhead)")
+    bench.add_argument("--throughput", action="store_true",
+                       help="instead: seconds per step of each kind `run` takes (eager, compiled, graphed), head steps "
+                            "per second with 1 process and with --processes side by side, and the top ops")
+    bench.add_argument("--processes", type=int, default=4, help="with --throughput: processes side by side (default 4)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
     sb = sub.add_parser("submit", help="run experiments as cluster jobs through submitit (SLURM; else local)")
@@ -384,7 +388,13 @@ def cmd_import(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run_bench
 
-    out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
+    if args.throughput:
+        from .bench import throughput
+
+        out = throughput(get_profile(args.profile), args.device, args.steps or 20, args.processes,
+                         compile_model=args.compile)
+    else:
+        out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
     if args.save:
         path = Path(args.save)
         path.parent.mkdir(parents=True, exist_ok=True)

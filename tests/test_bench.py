@@ -34,3 +34,19 @@ def test_eta_counts_one_backbone_pass_per_group_of_sibling_heads():
 def test_heads_of_a_views_profile_never_share_a_pass():
     p = get_profile("cpu")
     assert protocol_eta(p, 1e-4, 1.0, 0.0) == protocol_eta(p, 1e-4, 1.0)
+
+
+def test_the_throughput_measurement_runs_on_the_cpu():
+    """bench --throughput (gpu/measure.sh's first part) on the smoke width: step times per kind, processes side by
+    side, the top ops."""
+    from rotnet_repro.bench import processes_side_by_side, step_times, top_kernels
+    from rotnet_repro.config import PROFILES
+
+    p = PROFILES["smoke"]
+    steps = step_times(p, "cpu", steps=2)
+    assert set(steps) == {"rotnet step, batch 512", "conv head step, batch 128"}
+    assert all(v["eager"] > 0 for v in steps.values())
+    rates = processes_side_by_side(p, "cpu", (1, 2), seconds=1.0)
+    assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
+    ops = top_kernels(p, "cpu", k=3)
+    assert len(ops) == 3 and ops[0]["self_ms"] >= ops[-1]["self_ms"] > 0
