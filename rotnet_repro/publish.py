@@ -50,11 +50,15 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     # the report links its figures relative to where it lies
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
     sections = [profile_section(df, p, link.as_posix()) for p in profiles_in(df)]
+    body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
+    scales = "No results yet: run `make reproduce`."
     if len(sections) > 1:
         written += [save_scales_figure(df, artifact, figures_dir) for artifact in ARTIFACT_TITLES]
-        sections.insert(0, scales_section(df, link.as_posix()))
-    body = "\n".join(sections) if sections else "No results yet: run `make reproduce`."
-    blocks = ((report, "results", body), (report, "bench", bench_markdown(Path(results_dir) / "bench")),
+        scales = scales_section(df, link.as_posix())
+    elif sections:
+        scales = f"Only one scale has results: see the appendix ({profiles_in(df)[0]})."
+    blocks = ((report, "results", scales), (report, "appendix", body),
+              (report, "bench", bench_markdown(Path(results_dir) / "bench")),
               (report, "head-path", head_path_markdown(df)),
               (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
               (readme, "summary", readme_summary(df)),

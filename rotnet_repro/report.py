@@ -231,12 +231,29 @@ def run_summary(df: pd.DataFrame, profile: str) -> str:
 
 
 def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
+    """A scale's detail (the appendix): per artifact its figure and the cells it has a number for (the full table,
+    every cell, is figures/<profile>/<artifact>.md), then its claims table where any claim is measurable."""
     parts = [f"### {profile_note(profile)}", "", run_summary(df, profile), ""]
+    missing = []
     for artifact in ("table1", "table2", "table3", "fig5a", "fig5b"):
         t = comparison(df, artifact, profile)
+        have = t[t["mean"].notna() | (t["stale"] > 0)]
+        if have.empty:
+            missing.append(ARTIFACT_TITLES[artifact])
+            continue
+        have.attrs.update(t.attrs)
+        rest = len(t) - len(have)
         parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", f"![{artifact}]({figures_dir}/{profile}/{artifact}.png)", "",
-                  comparison_markdown(t), ""]
-    parts += ["#### The paper's claims", "", claims_markdown(df, profile), ""]
+                  comparison_markdown(have), ""]
+        if rest:
+            parts += [f"{rest} more cell(s) not run at this scale yet: `{figures_dir}/{profile}/{artifact}.md` lists "
+                      "every cell.", ""]
+    if missing:
+        parts += [f"Not run at this scale yet: {', '.join(missing)}.", ""]
+    if all(v.startswith("not measurable") for _, v, _ in claims(df, profile)):
+        parts += ["#### The paper's claims", "", "Not measurable at this scale yet (runs missing for every claim).", ""]
+    else:
+        parts += ["#### The paper's claims", "", claims_markdown(df, profile), ""]
     return "\n".join(parts)
 
 
@@ -350,11 +367,9 @@ def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
 
 
 def scales_section(df: pd.DataFrame, figures_dir: str) -> str:
-    parts = ["### Every scale side by side", "",
-             "Last-epoch means; each profile's section below has the oracle figures, the differences to the paper "
-             "and the claims. Columns never mix profiles.", ""]
+    parts = []
     for artifact in ARTIFACT_TITLES:
-        parts += [f"#### {ARTIFACT_TITLES[artifact]}", "", f"![{artifact}, every scale]({figures_dir}/scales/{artifact}.png)",
+        parts += [f"### {ARTIFACT_TITLES[artifact]}", "", f"![{artifact}, every scale]({figures_dir}/scales/{artifact}.png)",
                   "", scales_markdown(df, artifact), ""]
     return "\n".join(parts)
 

@@ -59,7 +59,8 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
     report = tmp_path / "REPORT.md"
     report.write_text("x\n<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n"
                       "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n"
-                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n")
+                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n"
+                      "<!-- BEGIN GENERATED: appendix -->\n<!-- END GENERATED: appendix -->\n")
     first = write_all(results, tmp_path / "figures", report, None)
     snapshot = {p: p.read_bytes() for p in first}
     second = write_all(results, tmp_path / "figures", report, None)
@@ -129,11 +130,13 @@ def test_every_scale_side_by_side_when_several_profiles_have_rows(tmp_path):
     report = tmp_path / "REPORT.md"
     report.write_text("<!-- BEGIN GENERATED: results -->\n<!-- END GENERATED: results -->\n"
                       "<!-- BEGIN GENERATED: bench -->\n<!-- END GENERATED: bench -->\n"
-                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n")
+                      "<!-- BEGIN GENERATED: head-path -->\n<!-- END GENERATED: head-path -->\n"
+                      "<!-- BEGIN GENERATED: appendix -->\n<!-- END GENERATED: appendix -->\n")
     written = write_all(results, tmp_path / "figures", report, None)
     assert {p.name for p in written if p.parent.name == "scales"} == {f"{a}.png" for a in ARTIFACT_TITLES}
     text = report.read_text()
-    assert "Every scale side by side" in text and "ours, paper-views (full RotNet, heads on 16 cached views (CPU))" in text
+    assert "### Table 1: non-linear classifiers" in text
+    assert "ours, paper-views (full RotNet, heads on 16 cached views (CPU))" in text
     assert "](figures/scales/table3.png)" in text
 
 
