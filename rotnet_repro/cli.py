@@ -312,10 +312,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: stop every worker too
         for w in others:
             if w.poll() is None:
-                w.send_signal(signal.SIGINT)
+                w.send_signal(signal.SIGTERM)  # handled like Ctrl-C in the worker (its checkpoint is on disk)
+        deadline = time.time() + 30
         for w in others:
             try:
-                w.wait(timeout=60)
+                w.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 w.kill()
         raise
@@ -415,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _sigterm)  # a SIGTERM stops like Ctrl-C: workers stopped, a line said
+        # a process started in the background inherits SIGINT ignored; Ctrl-C and `timeout --signal=INT` (the GPU
+        # script's window end) must still stop it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         COMMANDS[args.cmd](args)

@@ -164,7 +164,7 @@ def test_sigterm_stops_every_worker(tmp_path):
     while time.time() < deadline and len(list(tmp_path.glob("runs/*/*/ckpt.pt"))) < 2:
         time.sleep(0.5)
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=120)
+    _, err = p.communicate(timeout=300)
     assert p.returncode == 130 and "interrupted by SIGTERM: every worker stopped" in err
     time.sleep(1)
     ps = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True)
