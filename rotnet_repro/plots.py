@@ -152,7 +152,7 @@ def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | s
     """Draw one artifact from the results and write it as a reproducible PNG."""
     path = Path(out_dir) / profile / f"{artifact}.png"
     t = comparison(df, artifact, profile)
-    if not has_data(t):  # no number of ours: no figure (a stale one goes)
+    if not has_data(t):  # no number of ours: no figure (an old one is deleted)
         path.unlink(missing_ok=True)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Tables, claims and REPORT.md blocks: a pure function of results/*.csv and the paper's numbers.
+"""Markdown: the tables, claims and REPORT.md / README.md blocks, rendered from tables.py's statistics.
 
 Every number shown comes from a results CSV; the paper's come from
 paper_reported.csv (transcribed from the protocol notes, with confidence marks).
@@ -7,16 +7,26 @@ paper_reported.csv (transcribed from the protocol notes, with confidence marks).
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .claims import MIXED, RULE, CheckResult, Claim, evaluate, paper_claims, uses
-from .config import PROFILES, base_profile, load_profiles
+from .claims import MIXED, RULE, uses
+from .config import PROFILES, base_profile
 from .experiments import EXPERIMENTS, ROW
-from .results import read_results
+from .tables import (  # noqa: F401  (re-exported: the notebooks, plots and tests read them from here)
+    REFERENCE,
+    SCALES,
+    claims,
+    comparison,
+    current_rows,
+    load_all,
+    paper_numbers,
+    profiles_in,
+    row_seeds,
+    summarize,
+    superseded_runs,
+)
 
 
 def profile_note(name: str) -> str:
@@ -41,11 +51,6 @@ def profile_note(name: str) -> str:
 ARTIFACT_TITLES = {e.artifact: e.title for e in EXPERIMENTS.values() if e.paper}  # the paper's tables and figures
 
 
-def paper_numbers() -> pd.DataFrame:
-    with resources.files("rotnet_repro").joinpath("paper_reported.csv").open() as f:
-        return pd.read_csv(f, dtype={"column": str})
-
-
 def fmt_stat(mean: float, std: float, n: int, rotnets: int = 1) -> str:
     """`mean ± std (n)` everywhere; std is left out for a single run. With several RotNet seeds behind a cell, the
     std is over the RotNet seeds (each the mean of its heads) and n says both levels."""
@@ -60,103 +65,15 @@ def fmt_stat(mean: float, std: float, n: int, rotnets: int = 1) -> str:
     return f"{mean:.2f} ± {std:.2f} (n={n})"
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and count per (artifact, row, column, metric, selection). Where a cell's rows come from several
-    RotNet seeds, mean and std are over the RotNet seeds' means (pretraining variance), `rotnets` counts them."""
-    keys = ["artifact", "row", "column", "metric", "selection"]
-    if df.empty:
-        return pd.DataFrame(columns=keys + ["mean", "std", "n", "rotnets"])
-    out = []
-    for k, g in df.groupby(keys, sort=False):
-        b = g["backbone_seed"] if "backbone_seed" in g else pd.Series(dtype="Int64")
-        rotnets = int(b.nunique()) if b.notna().all() else 1
-        v = g.groupby(b.astype("int64"))["value"].mean() if rotnets > 1 else g["value"]
-        out.append(dict(zip(keys, k, strict=True), mean=v.mean(), std=v.std(), n=len(g), rotnets=rotnets))
-    return pd.DataFrame(out)
-
-
-def cell_order(artifact: str, profile: str) -> list[tuple[str, str, str]]:
-    """(row, column, metric) of an artifact in the registry's order."""
-    exp = next(e for e in EXPERIMENTS.values() if e.artifact == artifact)
-    p = base_profile(profile)
-    seen: dict[tuple[str, str, str], None] = {}
-    for c in exp.build(p, 0, 0):
-        seen[(c.row, c.column, c.metric)] = None
-    return list(seen)
-
-
-def _lookup(summary: pd.DataFrame, artifact: str, row: str, column: str, metric: str, selection: str) -> pd.Series | None:
-    m = summary[(summary.artifact == artifact) & (summary.row == row) & (summary.column == column)
-                & (summary.metric == metric) & (summary.selection == selection)]
-    return None if m.empty else m.iloc[0]
-
-
-# What the reference column holds, where it is not the paper's own number (paper_reported.csv's notes).
-REFERENCE = {"fig5b": "third-party re-run"}
-STALE = "†"
-STALE_NOTE = (f"{STALE} from runs that the current code would not train (their config hash differs: e.g. heads "
+SUPERSEDED = "†"
+SUPERSEDED_NOTE = (f"{SUPERSEDED} from runs that the current code would not train (their config hash differs: e.g. heads "
               "trained before the official head init), shown only where no current run has reached the cell yet; "
               "`make reproduce` retrains them.")
 
 
-def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
-    """Run ids behind a profile's rows that the registry no longer builds (for the seeds the rows have)."""
-    d = df[df.profile == profile]
-    if d.empty or "-custom-" in profile:
-        return set()
-    p = base_profile(profile)
-    rot = d["kind"] == "rotnet"
-    # the seeds are the rows' own: a head's RotNet seed is its backbone_seed, so a caller that passes one
-    # experiment's rows (a notebook: no RotNet rows) gets the same current runs as the whole report
-    b = pd.to_numeric(d["backbone_seed"], errors="coerce").dropna().astype(int)
-    heads, backbones = sorted(set(d.loc[~rot, "seed"])) or [0], sorted(set(b) | set(d.loc[rot, "seed"])) or [0]
-    current = {c.spec.run_id for e in EXPERIMENTS.values() for s in heads for b in backbones for c in e.build(p, s, b)}
-    return set(d["run_id"]) - current
-
-
-def current_rows(df: pd.DataFrame, profile: str) -> tuple[pd.DataFrame, frozenset[str]]:
-    """A profile's rows, where a cell has rows of current runs without those of superseded runs (a partly
-    retrained profile reports each cell from what the current code trained, and the rest from the old runs,
-    marked), and the superseded run ids."""
-    d = df[df.profile == profile]
-    superseded = frozenset(superseded_runs(df, profile))
-    old = d["run_id"].isin(superseded)
-    cell = ["artifact", "row", "column", "metric"]
-    fresh = d.loc[~old, cell].drop_duplicates()
-    replaced = d[old].reset_index().merge(fresh, on=cell)["index"]
-    return d.drop(index=replaced), superseded
-
-
-def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
-    """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
-    its rows come from superseded runs (only where no current run has rows for the cell)."""
-    d, superseded = current_rows(df, profile)
-    s = summarize(d)
-    stale = summarize(d[d["run_id"].isin(superseded)])
-    paper = paper_numbers()
-    out = []
-    for row, column, metric in cell_order(artifact, profile):
-        old = _lookup(stale, artifact, row, column, metric, "last")
-        last = _lookup(s, artifact, row, column, metric, "last")
-        oracle = _lookup(s, artifact, row, column, metric, "oracle")
-        pp = paper[(paper.artifact == artifact) & (paper.row == row) & (paper.column == column)]
-        pv = float(pp.value.iloc[0]) if len(pp) and metric == "test_acc" else np.nan
-        out.append(dict(
-            row=row, column=column, metric="rotation acc." if metric == "rotation_acc" else "test acc.",
-            paper=pv, confidence=pp.confidence.iloc[0] if len(pp) and metric == "test_acc" else "",
-            mean=last["mean"] if last is not None else np.nan, std=last["std"] if last is not None else np.nan,
-            n=int(last["n"]) if last is not None else 0, stale=int(old["n"]) if old is not None else 0,
-            rotnets=int(last["rotnets"]) if last is not None else 0,
-            oracle=oracle["mean"] if oracle is not None else np.nan))
-    t = pd.DataFrame(out)
-    t["diff"] = t["mean"] - t["paper"]
-    t.attrs["reference"] = REFERENCE.get(artifact, "paper")
-    return t
-
-
 def fmt_cell(r) -> str:
     """A comparison row's `mean ± std (n)`, marked when superseded runs are among its rows."""
-    return fmt_stat(r.mean, r.std, r.n, r.rotnets) + (f" {STALE}" if r.stale else "")
+    return fmt_stat(r.mean, r.std, r.n, r.rotnets) + (f" {SUPERSEDED}" if r.superseded else "")
 
 
 def comparison_markdown(t: pd.DataFrame) -> str:
@@ -168,53 +85,29 @@ def comparison_markdown(t: pd.DataFrame) -> str:
         diff = "–" if pd.isna(r.diff) else f"{r.diff:+.2f}"
         oracle = "–" if pd.isna(r.oracle) else f"{r.oracle:.2f}"
         lines.append(f"| {r.row} | {r.column} | {r.metric} | {paper} | {fmt_cell(r)} | {diff} | {oracle} |")
-    if t["stale"].any():
-        lines += ["", STALE_NOTE]
+    if t["superseded"].any():
+        lines += ["", SUPERSEDED_NOTE]
     return "\n".join(lines)
 
 
 # ---- the paper's six claims (claims.py), checked by one stated rule ----
 
-def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
-    """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
-    d, superseded = current_rows(df, profile)
-    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
-    ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
-    return [(c, *evaluate(d, c, superseded)) for c in paper_claims(epochs, ks)]
-
-
-def _seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
-    """(RotNet seeds, head seeds) behind a profile's rows."""
-    rot = d["kind"] == "rotnet"
-    bseeds = set(d.loc[rot, "seed"])
-    if "backbone_seed" in d:
-        bseeds |= set(d["backbone_seed"].dropna().astype(int))
-    return sorted(int(x) for x in bseeds), sorted(int(x) for x in set(d.loc[~rot, "seed"]))
-
-
 def claims_markdown(df: pd.DataFrame, profile: str) -> str:
     d, superseded = current_rows(df, profile)
-    backbones, heads = _seeds(d)
+    backbones, heads = row_seeds(d)
     lines = [f"Checked on the {profile_note(profile)} last-epoch rows: RotNet seeds {backbones}, head seeds {heads}. "
              f"The rule: {RULE}", "",
              "| claim | verdict | checks: margin (the claim says > 0), mean [95% interval], n replicates |",
              "|---|---|---|"]
     marked = False
     for c, verdict, results in claims(df, profile):
-        mark = f" {STALE}" if verdict != MIXED and uses(d, c, superseded) else ""
+        mark = f" {SUPERSEDED}" if verdict != MIXED and uses(d, c, superseded) else ""
         marked |= bool(mark)
         lines.append(f"| {c.number}. {c.text} | **{verdict}**{mark} | {'; '.join(r.describe() for r in results)} |")
-    return "\n".join(lines + (["", STALE_NOTE] if marked else []))
+    return "\n".join(lines + (["", SUPERSEDED_NOTE] if marked else []))
 
 
 # ---- REPORT.md / README.md blocks ----
-
-def load_all(results_dir: Path | str = "results") -> pd.DataFrame:
-    load_profiles(Path(results_dir))
-    frames = [read_results(p) for p in sorted(Path(results_dir).glob("*.csv")) if p.stem != "smoke"]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else read_results(Path("/nonexistent"))
-
 
 def run_summary(df: pd.DataFrame, profile: str) -> str:
     d = df[df.profile == profile].drop_duplicates("run_id")
@@ -222,7 +115,7 @@ def run_summary(df: pd.DataFrame, profile: str) -> str:
     kinds = d.groupby("kind")["wall_s"].agg(["count", "sum"])
     parts = [f"{k}: {int(r['count'])} runs, {r['sum'] / 60:.0f} min" for k, r in kinds.iterrows()]
     devices = ", ".join(sorted(d["device"].unique()))
-    backbones, heads = _seeds(d)
+    backbones, heads = row_seeds(d)
     return (f"{len(d)} distinct runs, {wall / 3600:.2f} h in training epochs "
             f"(feature extraction and final evaluations not counted) on {devices} "
             f"(torch {', '.join(sorted(d['torch_version'].unique()))}); RotNet seeds {backbones}, "
@@ -237,7 +130,7 @@ def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
     missing = []
     for artifact in ("table1", "table2", "table3", "fig5a", "fig5b"):
         t = comparison(df, artifact, profile)
-        have = t[t["mean"].notna() | (t["stale"] > 0)]
+        have = t[t["mean"].notna() | (t["superseded"] > 0)]
         if have.empty:
             missing.append(ARTIFACT_TITLES[artifact])
             continue
@@ -325,13 +218,6 @@ def headline(df: pd.DataFrame) -> str:
     return "\n".join(costs + ["", scales_markdown(df, "table3")])
 
 
-SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful first
-
-
-def profiles_in(df: pd.DataFrame) -> list[str]:
-    return [p for p in SCALES if p in set(df.profile)]
-
-
 def scale_label(profile: str) -> str:
     """A few words for figure titles and column heads."""
     p = base_profile(profile)
@@ -348,14 +234,14 @@ def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
     """One artifact, every scale side by side: the paper, then each profile's last-epoch mean ± std (n)."""
     profiles = profiles_in(df)
     keys: dict[tuple[str, str, str], float] = {}  # (row, column, metric) -> the paper's number, in the paper's order
-    stale = False
+    marked = False
     cells: dict[str, dict[tuple[str, str, str], str]] = {}
     for p in ("paper", *profiles):
         t = comparison(df, artifact, p)
         for r in t.itertuples():
             keys.setdefault((r.row, r.column, r.metric), r.paper)
         cells[p] = {(r.row, r.column, r.metric): fmt_cell(r) for r in t.itertuples()}
-        stale = stale or (p in profiles and bool(t["stale"].any()))
+        marked = marked or (p in profiles and bool(t["superseded"].any()))
     lines = [f"| row | column | metric | {REFERENCE.get(artifact, 'paper')} | "
              + " | ".join(f"ours, {p} ({scale_label(p)})" for p in profiles) + " |",
              "|---|---|---|---|" + "---|" * len(profiles)]
@@ -363,7 +249,7 @@ def scales_markdown(df: pd.DataFrame, artifact: str) -> str:
         ours = [cells[p].get((row, column, metric), "not in this profile") for p in profiles]
         lines.append(f"| {row} | {column} | {metric} | {'–' if pd.isna(paper) else f'{paper:.2f}'} | "
                      + " | ".join(ours) + " |")
-    return "\n".join(lines + (["", STALE_NOTE] if stale else []))
+    return "\n".join(lines + (["", SUPERSEDED_NOTE] if marked else []))
 
 
 def scales_section(df: pd.DataFrame, figures_dir: str) -> str:

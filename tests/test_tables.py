@@ -175,8 +175,8 @@ def test_a_cell_retrained_by_the_current_code_drops_its_superseded_rows():
     mixed = pd.concat([df, old], ignore_index=True)
     assert len(current_rows(mixed, "smoke")[0]) == len(df)  # every cell has current rows: the old ones go
     t = comparison(mixed, "table3", "smoke").set_index("row")
-    assert t.loc["RotNet + conv", "stale"] == 0 and t.loc["RotNet + conv", "mean"] > 0
+    assert t.loc["RotNet + conv", "superseded"] == 0 and t.loc["RotNet + conv", "mean"] > 0
     only_old = pd.concat([df[~cell], old[old.row == "RotNet + conv"]], ignore_index=True)
     t = comparison(only_old, "table3", "smoke").set_index("row")  # no current run for the cell: old rows, marked
-    assert t.loc["RotNet + conv", "stale"] > 0 and t.loc["RotNet + conv", "mean"] == 0.0
+    assert t.loc["RotNet + conv", "superseded"] > 0 and t.loc["RotNet + conv", "mean"] == 0.0
     assert "†" in comparison_markdown(comparison(only_old, "table3", "smoke"))

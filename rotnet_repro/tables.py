@@ -1,0 +1,146 @@
+"""The statistics behind every table: a pure function of results/*.csv and the paper's numbers.
+
+Which rows count (a profile's current runs: those the registry builds today for the seeds in the rows; runs of
+a superseded configuration are shown only where no current run has reached a cell), the mean ± std per cell
+(over RotNet seeds where a cell has several), each cell next to the paper's number, and the claims' verdicts.
+report.py renders them as markdown; plots.py draws them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .claims import CheckResult, Claim, evaluate, paper_claims
+from .config import base_profile, load_profiles
+from .experiments import EXPERIMENTS, ROW
+from .results import read_results
+
+
+def paper_numbers() -> pd.DataFrame:
+    with resources.files("rotnet_repro").joinpath("paper_reported.csv").open() as f:
+        return pd.read_csv(f, dtype={"column": str})
+
+
+# What the reference column holds, where it is not the paper's own number (paper_reported.csv's notes).
+REFERENCE = {"fig5b": "third-party re-run"}
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and count per (artifact, row, column, metric, selection). Where a cell's rows come from several
+    RotNet seeds, mean and std are over the RotNet seeds' means (pretraining variance), `rotnets` counts them."""
+    keys = ["artifact", "row", "column", "metric", "selection"]
+    if df.empty:
+        return pd.DataFrame(columns=keys + ["mean", "std", "n", "rotnets"])
+    out = []
+    for k, g in df.groupby(keys, sort=False):
+        b = g["backbone_seed"] if "backbone_seed" in g else pd.Series(dtype="Int64")
+        rotnets = int(b.nunique()) if b.notna().all() else 1
+        v = g.groupby(b.astype("int64"))["value"].mean() if rotnets > 1 else g["value"]
+        out.append(dict(zip(keys, k, strict=True), mean=v.mean(), std=v.std(), n=len(g), rotnets=rotnets))
+    return pd.DataFrame(out)
+
+
+def cell_order(artifact: str, profile: str) -> list[tuple[str, str, str]]:
+    """(row, column, metric) of an artifact in the registry's order."""
+    exp = next(e for e in EXPERIMENTS.values() if e.artifact == artifact)
+    p = base_profile(profile)
+    seen: dict[tuple[str, str, str], None] = {}
+    for c in exp.build(p, 0, 0):
+        seen[(c.row, c.column, c.metric)] = None
+    return list(seen)
+
+
+def _lookup(summary: pd.DataFrame, artifact: str, row: str, column: str, metric: str, selection: str) -> pd.Series | None:
+    m = summary[(summary.artifact == artifact) & (summary.row == row) & (summary.column == column)
+                & (summary.metric == metric) & (summary.selection == selection)]
+    return None if m.empty else m.iloc[0]
+
+
+def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
+    """Run ids behind a profile's rows that the registry no longer builds (for the seeds the rows have)."""
+    d = df[df.profile == profile]
+    if d.empty or "-custom-" in profile:
+        return set()
+    p = base_profile(profile)
+    rot = d["kind"] == "rotnet"
+    # the seeds are the rows' own: a head's RotNet seed is its backbone_seed, so a caller that passes one
+    # experiment's rows (a notebook: no RotNet rows) gets the same current runs as the whole report
+    b = pd.to_numeric(d["backbone_seed"], errors="coerce").dropna().astype(int)
+    heads, backbones = sorted(set(d.loc[~rot, "seed"])) or [0], sorted(set(b) | set(d.loc[rot, "seed"])) or [0]
+    current = {c.spec.run_id for e in EXPERIMENTS.values() for s in heads for b in backbones for c in e.build(p, s, b)}
+    return set(d["run_id"]) - current
+
+
+def current_rows(df: pd.DataFrame, profile: str) -> tuple[pd.DataFrame, frozenset[str]]:
+    """A profile's rows, where a cell has rows of current runs without those of superseded runs (a partly
+    retrained profile reports each cell from what the current code trained, and the rest from the old runs,
+    marked), and the superseded run ids."""
+    d = df[df.profile == profile]
+    superseded = frozenset(superseded_runs(df, profile))
+    old = d["run_id"].isin(superseded)
+    cell = ["artifact", "row", "column", "metric"]
+    fresh = d.loc[~old, cell].drop_duplicates()
+    replaced = d[old].reset_index().merge(fresh, on=cell)["index"]
+    return d.drop(index=replaced), superseded
+
+
+def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
+    """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
+    its rows come from superseded runs (only where no current run has rows for the cell)."""
+    d, superseded = current_rows(df, profile)
+    s = summarize(d)
+    old_runs = summarize(d[d["run_id"].isin(superseded)])
+    paper = paper_numbers()
+    out = []
+    for row, column, metric in cell_order(artifact, profile):
+        old = _lookup(old_runs, artifact, row, column, metric, "last")
+        last = _lookup(s, artifact, row, column, metric, "last")
+        oracle = _lookup(s, artifact, row, column, metric, "oracle")
+        pp = paper[(paper.artifact == artifact) & (paper.row == row) & (paper.column == column)]
+        pv = float(pp.value.iloc[0]) if len(pp) and metric == "test_acc" else np.nan
+        out.append(dict(
+            row=row, column=column, metric="rotation acc." if metric == "rotation_acc" else "test acc.",
+            paper=pv, confidence=pp.confidence.iloc[0] if len(pp) and metric == "test_acc" else "",
+            mean=last["mean"] if last is not None else np.nan, std=last["std"] if last is not None else np.nan,
+            n=int(last["n"]) if last is not None else 0, superseded=int(old["n"]) if old is not None else 0,
+            rotnets=int(last["rotnets"]) if last is not None else 0,
+            oracle=oracle["mean"] if oracle is not None else np.nan))
+    t = pd.DataFrame(out)
+    t["diff"] = t["mean"] - t["paper"]
+    t.attrs["reference"] = REFERENCE.get(artifact, "paper")
+    return t
+
+
+def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
+    """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
+    d, superseded = current_rows(df, profile)
+    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
+    ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
+    return [(c, *evaluate(d, c, superseded)) for c in paper_claims(epochs, ks)]
+
+
+def row_seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """(RotNet seeds, head seeds) behind a profile's rows."""
+    rot = d["kind"] == "rotnet"
+    bseeds = set(d.loc[rot, "seed"])
+    if "backbone_seed" in d:
+        bseeds |= set(d["backbone_seed"].dropna().astype(int))
+    return sorted(int(x) for x in bseeds), sorted(int(x) for x in set(d.loc[~rot, "seed"]))
+
+
+def load_all(results_dir: Path | str = "results") -> pd.DataFrame:
+    load_profiles(Path(results_dir))
+    frames = [read_results(p) for p in sorted(Path(results_dir).glob("*.csv")) if p.stem != "smoke"]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else read_results(Path("/nonexistent"))
+
+
+SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful first
+
+
+def profiles_in(df: pd.DataFrame) -> list[str]:
+    return [p for p in SCALES if p in set(df.profile)]
