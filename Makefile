@@ -6,7 +6,7 @@ PROFILE ?= cpu
 EXPERIMENT ?= all
 # CIFAR-10: $ROTNET_DATA if set (the folder holding cifar-10-batches-py/), else ./data; `make train` downloads it
 
-.PHONY: install test test-all reproduce train rotnet-seeds bench lint tables notebooks
+.PHONY: install test test-all reproduce train rotnet-seeds cpu-seeds cpu-ablations bench lint tables notebooks
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,22 @@ rotnet-seeds: install
 		--download --seeds 2 --first-seed 1
 	$(PY) -m rotnet_repro run table1_block_depth table2_rotations --rows '^(RotNet 4 conv blocks|4 rotations)' \
 		--profile $(PROFILE) --download --seeds 2 --first-seed 1
+
+# RotNet seeds 1 and 2 of every cpu RotNet trained once (3/5 blocks, 8 and 2 rotations), each with its heads, and
+# the Fig. 5(b) supervised seeds: hours on 2 cores, resumable (rerun to continue); rows land in results/cpu.csv
+cpu-seeds: install
+	$(PY) -m rotnet_repro run table1_block_depth table2_rotations --rows '^(RotNet [35] conv|8 rotations|2 rotations)' \
+		--profile cpu --download --seeds 2 --first-seed 1 --workers 2 --threads 1
+	$(PY) -m rotnet_repro run fig5b_semi_supervised --rows '^Supervised' --profile cpu --download --seeds 3 \
+		--workers 2 --threads 1
+
+# the cpu ablations (REPORT, "Variants and ablations"): the 8-rotation RotNet at the 4-rotation one's rotated
+# samples, and PyTorch 0.2's BatchNorm init on the shared RotNet with Table 3's heads; 3 seeds each
+cpu-ablations: install
+	$(PY) -m rotnet_repro run table2_rotations --rows '^8 rotations' --set rotations_per_image=4 --profile cpu \
+		--download --seeds 3 --workers 2 --threads 1
+	$(PY) -m rotnet_repro run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \+ (non-linear|conv)$$)' \
+		--columns '^(rotation|accuracy)$$' --set bn_init=uniform --profile cpu --download --seeds 3 --workers 2 --threads 1
 
 bench: install
 	$(PY) -m rotnet_repro bench
