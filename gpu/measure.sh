@@ -6,7 +6,8 @@
 # There:  gpu/measure.sh            (no carry; timeout_s 560: the throughput part alone is about 90 s)
 # Here:   copy the JSON that comes back into results/bench/ and run `make tables` (REPORT.md, "Speed").
 # Environment: DEVICE (cuda), PROFILE (paper), STEPS (bench's, default: about a minute per bench), PY (python3),
-# COMPILE (1; empty: eager only), OUT (where the JSON and logs go).
+# COMPILE (1; empty: eager only), PROCESSES (4) and SECONDS_EACH (8) for the processes side by side, OUT (where the
+# JSON and logs go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -22,7 +23,7 @@ name=$("$PY" -c "import torch; print(torch.cuda.get_device_name().split()[1].low
 # first: the throughput figures (steps eager / compiled / graphed at batch 512 and 128, 1 process against 4, the
 # top ops from the profiler), about 90 s; then the whole-step bench
 timeout 150 "$PY" -m rotnet_repro bench --throughput --profile "$PROFILE" --device "$DEVICE" ${COMPILE:+--compile} \
-  "${steps[@]}" --save "$OUT/throughput-$PROFILE-width-$name.json" 2>&1 | tee "$OUT/throughput.log" || true
+  "${steps[@]}" --processes "${PROCESSES:-4}" --seconds "${SECONDS_EACH:-8}" --save "$OUT/throughput-$PROFILE-width-$name.json" 2>&1 | tee "$OUT/throughput.log" || true
 # no dataset on purpose: bench times synthetic CIFAR-shaped data, which needs no staging
 timeout 240 "$PY" -m rotnet_repro bench --profile "$PROFILE" --device "$DEVICE" --data-dir "$OUT/no-data" \
   ${COMPILE:+--compile} "${steps[@]}" --save "$OUT/$PROFILE-width-$name.json" 2>&1 | tee "$OUT/bench.log"

@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="instead: seconds per step of each kind `run` takes (eager, compiled, graphed), head steps "
                             "per second with 1 process and with --processes side by side, and the top ops")
     bench.add_argument("--processes", type=int, default=4, help="with --throughput: processes side by side (default 4)")
+    bench.add_argument("--seconds", type=float, default=8.0,
+                       help="with --throughput: seconds each process steps for (default 8)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
     sb = sub.add_parser("submit", help="run experiments as cluster jobs through submitit (SLURM; else local)")
@@ -392,7 +394,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.throughput:
         from .bench import throughput
 
-        out = throughput(get_profile(args.profile), args.device, args.steps or 20, args.processes,
+        out = throughput(get_profile(args.profile), args.device, args.steps or 20, args.processes, args.seconds,
                          compile_model=args.compile)
     else:
         out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)

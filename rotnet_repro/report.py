@@ -284,8 +284,10 @@ def bench_markdown(bench_dir: Path) -> str:
              "| protocol ETA (one seed, exact heads sharing backbone passes) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     flops: dict[float, float] = {}
-    for f in files:
-        b = json.loads(f.read_text())
+    saved = [json.loads(f.read_text()) for f in files]
+    for b in saved:
+        if "images_per_s" not in b:  # a `bench --throughput` file: its own table below
+            continue
         ips = b["images_per_s"]
         gf = b.get("gflop_per_rotated_sample") or flops.setdefault(b["width"], flops_per_rotated_sample(b["width"]) / 1e9)
         tf = 4 * ips["our data path"] * gf / 1e3
@@ -298,12 +300,28 @@ def bench_markdown(bench_dir: Path) -> str:
             f"| {tf:.3g}{peak} | {eta_from_saved(b):.2f} h |")
         lines += [f"| … compiled: {k} | | {ips[k]:.1f} | | | | | | {4 * ips[k] * gf / 1e3:.3g} | |"
                   for k in ips if k.startswith("model compute alone (")]
-    return "\n".join(lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
-                              "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
-                              "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
-                              "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
-                              "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
-                              "per-sample times and the registry's sample counts (evaluations not counted)."])
+    lines += ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
+              "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
+              "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
+              "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
+              "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
+              "per-sample times and the registry's sample counts (evaluations not counted)."]
+    tp = [b for b in saved if "step_s" in b]
+    if tp:
+        lines += ["", "`bench --throughput` (the first GPU call's measurement): seconds per training step as `run` "
+                  "takes them, and batch-128 head steps per second of all processes together.", "",
+                  "| machine (width) | step | eager | compiled | graphed | head steps/s: 1 process | N processes |",
+                  "|---|---|---|---|---|---|---|"]
+        for b in tp:
+            rates = {int(k): v for k, v in b.get("head_steps_per_s_by_processes", {}).items()}
+            many = max(rates) if rates else 0
+            for i, (kind, by_mode) in enumerate(b["step_s"].items()):
+                ms = [f"{by_mode[m] * 1e3:.2f} ms" if m in by_mode else "–" for m in ("eager", "default",
+                                                                                       "reduce-overhead")]
+                procs = [f"{rates.get(1, float('nan')):.0f}", f"{rates[many]:.0f} ({many})"] if i == 0 and rates \
+                    else ["", ""]
+                lines.append(f"| {b['device']} ({b['width']:g}) | {kind} | " + " | ".join(ms + procs) + " |")
+    return "\n".join(lines)
 
 
 # ---- the answer first: README's first screen and REPORT's summary ----

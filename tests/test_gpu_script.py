@@ -70,10 +70,13 @@ def test_the_measurement_script_runs_on_the_cpu(tmp_path):
     from rotnet_repro.report import bench_markdown
 
     e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), "DEVICE": "cpu", "PROFILE": "smoke",
-         "STEPS": "3", "COMPILE": "", "OUT": str(tmp_path)}
+         "STEPS": "3", "COMPILE": "", "OUT": str(tmp_path), "PROCESSES": "2", "SECONDS_EACH": "1"}
     r = subprocess.run(["bash", str(ROOT / "gpu" / "measure.sh")], capture_output=True, text=True, env=e)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     saved = json.loads((tmp_path / "smoke-width-cpu.json").read_text())
+    assert json.loads((tmp_path / "throughput-smoke-width-cpu.json").read_text())["step_s"]
     assert saved["gflop_per_rotated_sample"] > 0 and saved["peak_tflops"] > 0 and saved["eta_h"] > 0
     assert "protocol" in (tmp_path / "bench.log").read_text() and "done in" in (tmp_path / "smoke.log").read_text()
-    assert "| width 0.0625 (smoke) |" in bench_markdown(tmp_path)
+    md = bench_markdown(tmp_path)
+    assert "| width 0.0625 (smoke) |" in md
+    assert "| conv head step, batch 128 |" in md  # the throughput part's table
