@@ -400,7 +400,9 @@ def summary_markdown(df: pd.DataFrame) -> str:
              "|---|" + "---|" * len(profiles)]
     for num, text in texts.items():
         lines.append(f"| {num}. {text} | " + " | ".join(verdicts[p][num] for p in profiles) + " |")
-    return "\n".join(lines + ["", *verdict_lines(df)])
+    cost = ([f"- Cost of the cached-view path (`paper-views`): {run_summary(df, 'paper-views')}"]
+            if "paper-views" in profiles else [])
+    return "\n".join(lines + ["", *verdict_lines(df), *cost])
 
 
 def ablation_markdown(df: pd.DataFrame) -> str:
