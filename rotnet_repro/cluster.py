@@ -46,9 +46,8 @@ def groups(experiments: list[str], profile: str, overrides: list[str], seeds: ra
                     rotnets.setdefault(c.spec.backbone.run_id, [])
                 else:
                     rest.append(key)
-    jobs = [Job(f"rotnet-{r[7:]}" if r.startswith("rotnet-") else r, tuple(dict.fromkeys(v))) for r, v in
-            rotnets.items()]
-    jobs += [Job(f"heads-on-{r[7:]}", tuple(dict.fromkeys(v)), f"rotnet-{r[7:]}") for r, v in heads.items()]
+    jobs = [Job(r, tuple(dict.fromkeys(v))) for r, v in rotnets.items()]
+    jobs += [Job(f"heads-on-{r}", tuple(dict.fromkeys(v)), r) for r, v in heads.items()]
     if rest:
         jobs.append(Job("baselines", tuple(dict.fromkeys(rest))))
     return jobs

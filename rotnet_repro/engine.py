@@ -142,6 +142,14 @@ def load_file(path: Path, device: torch.device | str = "cpu") -> object:
         raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
 
 
+def checkpoint_epoch(ckpt: Path) -> int:
+    """Finished epochs in a checkpoint; -1 if there is none here or it is damaged."""
+    try:
+        return int(load_file(ckpt)["epoch"]) if Path(ckpt).exists() else -1
+    except DamagedFile:
+        return -1
+
+
 def atomic_save(obj: object, path: Path) -> None:
     """Write to a temporary name, then rename: an interrupted or failed write (a full disk) leaves the previous
     file intact, and says so in one line."""

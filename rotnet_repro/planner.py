@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ROTATION_SETS, Profile, RunSpec, apply_overrides
+from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS
 from .rundir import RunFolder
+from .runner import _describe
 from .weights import Manifest
 
 WINDOW_S = 900  # device time of a window, all calls together
@@ -146,7 +148,7 @@ def _remaining(base: Profile, runs_root: Path, manifest: Manifest) -> list[Item]
         if f.finished and (run_id not in weights_needed or has_weights):
             continue
         e = manifest.entry(f.ckpt)
-        resume = _ckpt_epoch(f.ckpt) if f.ckpt.exists() else (e or {}).get("epoch", 0)
+        resume = max(checkpoint_epoch(f.ckpt), 0) if f.ckpt.exists() else (e or {}).get("epoch", 0)
         item = Item(s, why, 0.0, resume)
         if e is not None and not f.ckpt.exists():
             item.needs.append(manifest.key(f.ckpt))
@@ -159,15 +161,6 @@ def _remaining(base: Profile, runs_root: Path, manifest: Manifest) -> list[Item]
                 item.needs.append(manifest.key(w))
         out.append(item)
     return out
-
-
-def _ckpt_epoch(path: Path) -> int:
-    from .engine import DamagedFile, load_file
-
-    try:
-        return int(load_file(path)["epoch"])
-    except (DamagedFile, KeyError, TypeError):
-        return 0
 
 
 def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices) -> tuple[list[Window], list[Item]]:
@@ -207,12 +200,6 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices) -> tup
     return windows, items
 
 
-def describe(s: RunSpec) -> str:
-    from .runner import _describe
-
-    return _describe(s)
-
-
 def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes: int,
            manifest_bytes: dict[str, int] | None = None) -> str:
     manifest_bytes = manifest_bytes or {}
@@ -240,7 +227,7 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
         for it, here, cont in w.items:
             resume = f", resumes after epoch {it.resume_epoch}" if it.resume_epoch else ""
             tail = " (continues next window)" if cont else ""
-            lines.append(f"  {here:6.0f} s  {it.spec.run_id}  {describe(it.spec)}{resume}{tail}  [{it.why}]")
+            lines.append(f"  {here:6.0f} s  {it.spec.run_id}  {_describe(it.spec)}{resume}{tail}  [{it.why}]")
     return "\n".join(lines)
 
 

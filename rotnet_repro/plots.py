@@ -11,7 +11,7 @@ import seaborn as sns
 
 from .config import base_profile
 from .experiments import ROW
-from .report import comparison, paper_numbers, profiles_in, scale_label
+from .report import comparison, gap_cells, paper_numbers, profiles_in, scale_label
 
 PAPER = "#7f7f7f"
 # one colour per scale in every figure (ours); the paper's numbers are grey
@@ -248,13 +248,10 @@ def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
 
     rows = []
     for p in profiles_in(df):
-        for artifact in ("table1", "table2", "table3", "fig5b"):
-            t = comparison(df, artifact, p)
-            t = t[(t.metric == "test acc.") & t["diff"].notna()]
-            for r in t.itertuples():
-                half = (float(stats.t.ppf(0.975, r.n - 1)) * r.std / np.sqrt(r.n)) if r.n > 1 else 0.0
-                label = f"{ARTIFACT_TITLE[artifact]}: {r.row}" + (f" / {r.column}" if artifact != "table3" else "")
-                rows.append((label, p, r.diff, half, r.n))
+        for r in gap_cells(df, p).itertuples():
+            half = (float(stats.t.ppf(0.975, r.n - 1)) * r.std / np.sqrt(r.n)) if r.n > 1 else 0.0
+            label = f"{ARTIFACT_TITLE[r.artifact]}: {r.row}" + (f" / {r.column}" if r.artifact != "table3" else "")
+            rows.append((label, p, r.diff, half, r.n))
     if not rows:
         return None
     labels = list(dict.fromkeys(r[0] for r in rows))

@@ -18,7 +18,7 @@ import torch
 
 from .config import Profile, RunSpec
 from .data import Split, load_cifar10, synthetic_cifar
-from .engine import DamagedFile, Device, load_file, segments
+from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
 from .results import append_rows
@@ -145,7 +145,7 @@ class Runner:
         if epoch or not self.train_missing or spec.profile.name != self.profile.name:
             raise RunNotTrained(f"{what} (not in the tree, nor in runs/{MANIFEST}): import it (python -m "
                                 "rotnet_repro import), or delete the run folder to train that RotNet again")
-        start = _epochs(folder.ckpt)
+        start = checkpoint_epoch(folder.ckpt)
         log.warning("run %s: %s: not finished for its heads; trained again (%s); its old record kept as "
                     "result.json.no-weights", spec.run_id, what,
                     f"resuming after epoch {start}" if start > 0 else "from epoch 0")
@@ -179,12 +179,12 @@ class Runner:
         another process holds, or with a checkpoint at another epoch, train on their own)."""
         if not self.share_passes:
             return []
-        out, epochs = [], _epochs(self.folder(spec).ckpt)
+        out, epochs = [], checkpoint_epoch(self.folder(spec).ckpt)
         for other in self.heads.values():
             if other.run_id == spec.run_id or not shares_backbone_pass(spec, other):
                 continue
             f = self.folder(other)
-            if f.finished or _epochs(f.ckpt) != epochs:
+            if f.finished or checkpoint_epoch(f.ckpt) != epochs:
                 continue
             try:
                 held.enter_context(f.lock())
@@ -308,7 +308,7 @@ class Runner:
                 rotnets.setdefault(c.spec.run_id, (c.spec, None))
             if c.spec.backbone is not None:
                 rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # its heads need its final weights
-        for s, weights_of in rotnets.values():
+        for s, weights_of in (rotnets.values() if self.train_missing else ()):  # --no-train: rows only
             try:
                 self.result(s, weights_of)
             except (RunNotTrained, RunBusy, DamagedFile):
@@ -404,14 +404,14 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
         if dest.finished:
             lines.append(_import_weights(src, dest))
             continue
-        if not src.finished and _epochs(dest.ckpt) >= _epochs(src.ckpt):
+        if not src.finished and checkpoint_epoch(dest.ckpt) >= checkpoint_epoch(src.ckpt):
             lines.append(f"{dest.path}: ours has as many epochs, left as it is")
             continue
         dest.path.mkdir(parents=True, exist_ok=True)
         for f in src.path.iterdir():  # contents only: the source may be read-only, ours must stay writable
             if f.is_file():
                 shutil.copyfile(f, dest.path / f.name)
-        state = "finished" if dest.finished else f"resumable after epoch {_epochs(dest.ckpt)}"
+        state = "finished" if dest.finished else f"resumable after epoch {checkpoint_epoch(dest.ckpt)}"
         lines.append(f"{dest.path}: imported ({state})")
     return lines
 
@@ -430,7 +430,7 @@ def _import_weights(src: RunFolder, dest: RunFolder) -> str:
                "old record kept as result.json.no-weights"
     names = sorted(f.name for f in src.path.glob("*.pt") if f.name != "ckpt.pt" and not (dest.path / f.name).exists())
     if not dest.model.exists() and not (src.path / "model.pt").exists() and src.ckpt.exists() \
-            and _epochs(src.ckpt) > _epochs(dest.ckpt):
+            and checkpoint_epoch(src.ckpt) > checkpoint_epoch(dest.ckpt):
         names.append("ckpt.pt")
     for name in names:
         shutil.copyfile(src.path / name, dest.path / name)
@@ -440,13 +440,5 @@ def _import_weights(src: RunFolder, dest: RunFolder) -> str:
         return f"{dest.path}: finished already, nothing to add"
     what = ", ".join(names)
     if "ckpt.pt" in names:
-        what += f" (after epoch {_epochs(dest.ckpt)}; its record has no weights: trained again from it when needed)"
+        what += f" (after epoch {checkpoint_epoch(dest.ckpt)}; its record has no weights: trained again from it when needed)"
     return f"{dest.path}: finished already; imported {what}"
-
-
-def _epochs(ckpt: Path) -> int:
-    """Finished epochs in a checkpoint; -1 if there is none or it is damaged."""
-    try:
-        return int(load_file(ckpt)["epoch"]) if ckpt.exists() else -1
-    except DamagedFile:
-        return -1

@@ -87,10 +87,12 @@ class Manifest:
         tmp.write_text(json.dumps(dict(sorted(self.entries.items())), indent=1) + "\n")
         os.replace(tmp, self.path)
 
-    def record(self, path: Path, where: str) -> dict:
-        e = dict(sha256=sha256(path), bytes=path.stat().st_size, blob=git_blob_id(path), where=where)
+    def record(self, path: Path, where: str, blob: str | None = None) -> dict:
+        e = dict(sha256=sha256(path), bytes=path.stat().st_size, blob=blob or git_blob_id(path), where=where)
         if path.name == "ckpt.pt":  # the planner prices a resumed run from here, without the file
-            e["epoch"] = _ckpt_epoch(path)
+            from .engine import checkpoint_epoch  # here: engine loads files through this module
+
+            e["epoch"] = max(checkpoint_epoch(path), 0)
         self.entries[self.key(path)] = e
         return e
 
@@ -118,15 +120,6 @@ class Manifest:
             raise WeightsError(f"{path} does not match its SHA-256 in {self.path} ({e['sha256'][:12]}...): the "
                                f"file is damaged or not the committed one; delete it and run `python -m rotnet_repro "
                                "weights restore`")
-
-
-def _ckpt_epoch(path: Path) -> int:
-    import torch
-
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
-    except Exception:  # unreadable: the planner counts it from epoch 0
-        return 0
 
 
 def ensure(path: Path) -> bool:
@@ -178,11 +171,11 @@ def store(runs_root: Path | str, commit: bool = True) -> list[str]:
     lines, new = [], []
     for p in files:
         where = "tree" if str(p.resolve()) in in_tree else "history"
-        old = m.entry(p)
-        if old is not None and old["bytes"] == p.stat().st_size and old["blob"] == git_blob_id(p) \
+        old, blob = m.entry(p), git_blob_id(p)
+        if old is not None and old["bytes"] == p.stat().st_size and old["blob"] == blob \
                 and old["where"] == where and (p.name != "ckpt.pt" or "epoch" in old):
             continue
-        e = m.record(p, where)
+        e = m.record(p, where, blob)
         lines.append(f"{m.key(p)}: {e['bytes']} bytes, sha256 {e['sha256'][:12]}..., kept in the {where}")
         if where == "history":
             new.append(p)

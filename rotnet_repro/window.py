@@ -44,20 +44,21 @@ def _tar_bytes(size: int) -> int:
     return 512 + -(-size // 512) * 512  # a header, the content in 512-byte blocks
 
 
-def window_files(work: Path, known: set[str]) -> list[Path]:
-    """The files of a window's work folder worth sending back: rows, logs, run records and specs, and the
-    weight files (final weights, checkpoints, snapshots) whose SHA-256 is not in `known` (at home already:
-    listed in runs/weights.json, or sent back by an earlier call)."""
-    out = []
+def window_files(work: Path, known: set[str]) -> dict[Path, str]:
+    """The files of a window's work folder worth sending back, each with its SHA-256 for a weight file (else ""):
+    rows, logs, run records and specs, and the weight files (final weights, checkpoints, snapshots) whose SHA-256
+    is not in `known` (at home already: listed in runs/weights.json, or sent back by an earlier call)."""
+    out = {}
     for sub in ("results", "logs", "runs"):
         for p in sorted((work / sub).rglob("*")):
             if not p.is_file() or p.name.endswith((".lock", ".tmp")):
                 continue
             if p.suffix == ".pt":
-                if sha256(p) not in known:
-                    out.append(p)
+                digest = sha256(p)
+                if digest not in known:
+                    out[p] = digest
             elif p.suffix in (".csv", ".json", ".log", ".damaged") or ".json." in p.name:
-                out.append(p)
+                out[p] = ""
     return out
 
 
@@ -69,7 +70,8 @@ def pack(work: Path, out: Path, home_runs: Path | None = None, max_files: int = 
     sent_file = work / ".sent.json"
     sent = set(json.loads(sent_file.read_text())) if sent_file.exists() else set()
     known = sent | ({e["sha256"] for e in Manifest(home_runs).entries.values()} if home_runs else set())
-    files = sorted(window_files(work, known), key=lambda p: (_rank(p.relative_to(work).as_posix()), str(p)))
+    digests = window_files(work, known)
+    files = sorted(digests, key=lambda p: (_rank(p.relative_to(work).as_posix()), str(p)))
     budget = (max_files - 1) * part_bytes - 1024 - 10240  # the tar's end blocks and a margin
     chosen, dropped, total = [], [], 0
     for p in files:
@@ -95,14 +97,15 @@ def pack(work: Path, out: Path, home_runs: Path | None = None, max_files: int = 
     index = dict(parts=parts, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
                  files=len(chosen), dropped=dropped)
     (out / INDEX).write_text(json.dumps(index, indent=1) + "\n")
-    sent_file.write_text(json.dumps(sorted(sent | {sha256(p) for p in chosen if p.suffix == ".pt"})))
+    sent_file.write_text(json.dumps(sorted(sent | {digests[p] for p in chosen if digests[p]})))
     for d in dropped:
         log.warning("pack: %s left out (over the %d-file limit); it stays in %s for the next call", d, max_files, work)
     return index
 
 
-def read_archive(src: Path) -> bytes:
-    """The archive that came back, whole, or a UserError that says what is missing (nothing is imported)."""
+def read_archive(src: Path) -> tuple[bytes, dict]:
+    """The archive that came back, whole, and its index; or a UserError that says what is missing (nothing is
+    imported)."""
     src = Path(src)
     if not (src / INDEX).exists():
         raise UserError(f"{src} holds no {INDEX}: the archive did not come back whole (or was packed by an older "
@@ -121,7 +124,7 @@ def read_archive(src: Path) -> bytes:
         data += chunk
     if hashlib.sha256(data).hexdigest() != index["sha256"]:
         raise UserError(f"the archive in {src} does not match its {INDEX}; nothing imported")
-    return data
+    return data, index
 
 
 def unpack(src: Path, dest: Path, profile: str) -> list[str]:
@@ -129,8 +132,7 @@ def unpack(src: Path, dest: Path, profile: str) -> list[str]:
     (runs/<profile>/logs/). Returns what was done, a line each."""
     from .runner import import_runs
 
-    data = read_archive(src)
-    index = json.loads((Path(src) / INDEX).read_text())
+    data, index = read_archive(src)
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:

@@ -127,13 +127,19 @@ def _interrupt_after(n):
     return hook
 
 
-def test_a_record_without_weights_is_trained_again_from_its_checkpoint(tmp_path, monkeypatch, caplog):
+def _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch):
+    """A smoke RotNet interrupted after its first epoch: (runner, spec), its checkpoint on disk."""
     r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
     spec = rotnet(r.profile, 0)
     monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
     with pytest.raises(KeyboardInterrupt):
         r.result(spec)
     monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    return r, spec
+
+
+def test_a_record_without_weights_is_trained_again_from_its_checkpoint(tmp_path, monkeypatch, caplog):
+    r, spec = _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch)
     folder = r.folder(spec)
     assert folder.ckpt.exists() and not folder.model.exists()
     # a record written elsewhere whose weights were lost: the rotation cell reads it, the heads need weights
@@ -281,12 +287,7 @@ def test_two_windows_with_nothing_between_them_but_the_repository(tmp_path):
 
 
 def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp_path, monkeypatch):
-    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
-    spec = rotnet(r.profile, 0)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
-    with pytest.raises(KeyboardInterrupt):
-        r.result(spec)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    r, spec = _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch)
     ckpt = r.folder(spec).ckpt
     state = torch.load(ckpt, weights_only=True)
     state["history"][0]["device"] = "NVIDIA H200"  # as if epoch 1 ran on another machine
