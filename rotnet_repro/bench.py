@@ -342,11 +342,11 @@ def step_times(profile: Profile, device: str = "auto", steps: int = 20, modes: t
     return out
 
 
-def _head_worker(profile_name: str, device: str, seconds: float, queue) -> None:
+def _step_worker(profile_name: str, device: str, seconds: float, kind: str, queue) -> None:
     from .config import get_profile
 
     dev = Device.pick(device)
-    fn = _steps(get_profile(profile_name), dev, "eager")["conv head step, batch 128"]
+    fn = _steps(get_profile(profile_name), dev, "eager")[kind]
     for _ in range(3):
         _timed(fn, dev)
     n, t0 = 0, time.perf_counter()
@@ -354,27 +354,57 @@ def _head_worker(profile_name: str, device: str, seconds: float, queue) -> None:
         fn()
         n += 1
     _sync(dev)
-    queue.put(n / (time.perf_counter() - t0))
+    queue.put((kind, n / (time.perf_counter() - t0)))
+
+
+ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"
+
+
+def _side_by_side(profile: Profile, device: str, kinds: list[str], seconds: float) -> dict[str, list[float]]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_step_worker, args=(profile.name, device, seconds, k, q)) for k in kinds]
+    for p in procs:
+        p.start()
+    rates: dict[str, list[float]] = {}
+    for _ in procs:
+        kind, rate = q.get(timeout=seconds + 180)
+        rates.setdefault(kind, []).append(rate)
+    for p in procs:
+        p.join()
+    return rates
 
 
 def processes_side_by_side(profile: Profile, device: str = "auto", counts: tuple[int, ...] = (1, 4),
                            seconds: float = 8.0) -> dict[int, float]:
     """Batch-128 head steps per second of all processes together, with 1, ..., N processes on the same device
     (each its own loop, as `run --workers N` starts them)."""
-    import multiprocessing as mp
+    return {n: float(sum(_side_by_side(profile, device, [HEAD] * n, seconds)[HEAD])) for n in counts}
 
-    ctx = mp.get_context("spawn")
+
+def rotnet_beside_heads(profile: Profile, device: str = "auto", counts: tuple[int, ...] = (1, 2, 4),
+                        seconds: float = 8.0) -> dict[int, dict[str, float]]:
+    """One RotNet process beside n-1 batch-128 head processes (as `run --workers n` on CUDA schedules them): the
+    RotNet's steps/s and the heads' steps/s all together, per n."""
     out = {}
     for n in counts:
-        q = ctx.Queue()
-        procs = [ctx.Process(target=_head_worker, args=(profile.name, device, seconds, q)) for _ in range(n)]
-        for p in procs:
-            p.start()
-        rates = [q.get(timeout=seconds + 120) for _ in procs]
-        for p in procs:
-            p.join()
-        out[n] = float(sum(rates))
+        r = _side_by_side(profile, device, [ROT] + [HEAD] * (n - 1), seconds)
+        out[n] = {"rotnet": float(r[ROT][0]), "heads": float(sum(r.get(HEAD, [])))}
     return out
+
+
+def concurrency_speeds(heads: dict, mixed: dict) -> dict[str, dict[int, float]]:
+    """Each process's speed relative to running alone, per processes on the device, from the two measurements:
+    `head`: a batch-128 run among n batch-128 runs; `rotnet_beside`: a RotNet beside n-1 of them; `head_beside`:
+    one of those n-1 batch-128 runs."""
+    heads = {int(k): v for k, v in heads.items()}
+    mixed = {int(k): v for k, v in mixed.items()}
+    h1, r1 = heads[1], mixed[1]["rotnet"]
+    return {"head": {n: v / (n * h1) for n, v in heads.items()},
+            "rotnet_beside": {n: m["rotnet"] / r1 for n, m in mixed.items()},
+            "head_beside": {n: m["heads"] / ((n - 1) * h1) for n, m in mixed.items() if n > 1}}
 
 
 def top_kernels(profile: Profile, device: str = "auto", k: int = 10) -> list[dict]:
@@ -409,13 +439,20 @@ def throughput(profile: Profile, device: str = "auto", steps: int = 20, processe
     t0 = time.perf_counter()
     out = {"device": dev.name, "torch_version": torch.__version__, "profile": profile.name, "width": profile.width,
            "step_s": step_times(profile, device, steps, modes)}
-    counts = (1, processes) if processes > 1 else (1,)
+    counts = tuple(range(1, max(processes, 1) + 1))
     out["head_steps_per_s_by_processes"] = processes_side_by_side(profile, device, counts, seconds)
+    out["rotnet_beside_heads"] = rotnet_beside_heads(profile, device, counts, seconds)
+    out["speeds"] = concurrency_speeds(out["head_steps_per_s_by_processes"], out["rotnet_beside_heads"])
     out["top_ops"] = top_kernels(profile, device)
     out["wall_s"] = time.perf_counter() - t0
     for kind, by_mode in out["step_s"].items():
         print(f"  {kind}: " + ", ".join(f"{m} {s * 1e3:.2f} ms" for m, s in by_mode.items()))
     rates = out["head_steps_per_s_by_processes"]
     print("  conv head steps/s, all processes: " + ", ".join(f"{n} process(es) {r:.0f}" for n, r in rates.items()))
+    print("  a RotNet beside n-1 heads, steps/s (RotNet / heads together): " + ", ".join(
+        f"n={n} {m['rotnet']:.0f} / {m['heads']:.0f}" for n, m in out["rotnet_beside_heads"].items()))
     print("  top ops: " + "; ".join(f"{r['name']} {r['self_ms']:.1f} ms" for r in out["top_ops"][:5]))
+    from .planner import concurrency_eta
+
+    out["remaining_eta"] = concurrency_eta(profile, out["speeds"], counts)
     return out

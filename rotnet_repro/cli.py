@@ -47,12 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=".", help="where results/ and runs/ go (default .)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
-    run.add_argument("--compile", default="", metavar="MODE", choices=["", *COMPILE_MODES],
+    run.add_argument("--compile", default="auto", metavar="MODE", choices=["", "auto", *COMPILE_MODES],
                      help="torch.compile every model: default, reduce-overhead (CUDA graphs) or max-autotune; falls "
-                          "back to eager where it cannot compile (results equal within float tolerance)")
-    run.add_argument("--workers", type=int, default=1,
+                          "back to eager where it cannot compile (results equal within float tolerance). auto "
+                          "(default): on CUDA each kind of model (RotNets and supervised NINs; heads) in the mode "
+                          "measured fastest on this card (results/bench/throughput-*.json), else eager; '' : eager")
+    run.add_argument("--workers", type=int, default=None,
                      help="processes that split the runs (each run trained once; on one GPU or CPU, or start the same "
-                          "command on several machines sharing --out)")
+                          "command on several machines sharing --out). Default: on CUDA the count measured best on "
+                          "this card (results/bench/throughput-*.json, gpu/measure.sh), else 1")
     run.add_argument("--rows", default=None, metavar="REGEX",
                      help="run only the cells whose row matches (re.search), e.g. 'RotNet 4' for Table 1's 4-block row")
     run.add_argument("--columns", default=None, metavar="REGEX",
@@ -116,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="bytes of the tracked tree that travels with every call (default: measured with git)")
     plan.add_argument("--stage-list", default=None, metavar="FILE",
                       help="write the runs/-relative weight files the first window needs here (for gpu/paper.sh)")
+    plan.add_argument("--workers", type=int, default=None,
+                      help="processes side by side on the GPU (default: the measured best in results/bench/, else 1)")
     w = sub.add_parser("weights", help="weight files: list them, restore them from the git history, store new ones")
     w.add_argument("action", choices=["list", "restore", "store"])
     w.add_argument("files", nargs="*", help="restore: runs/-relative paths (default: every listed file missing here)")
@@ -175,16 +180,24 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .planner import measured_prices, plan, render
+    from .planner import Concurrency, best_workers, measured_prices, plan, render
     from .weights import tracked_bytes
 
     runs = Path(args.out) / "runs"
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
     prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
-    windows, items = plan(get_profile(args.profile), runs, tree, prices)
+    conc = Concurrency.load(Path(args.out) / "results" / "bench")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    workers = args.workers or best_workers(get_profile(args.profile), runs, tree, prices, conc)
+    if workers > conc.measured_workers:
+        print(f"note: {workers} processes, {conc.measured_workers} measured ({conc.source}): the speeds past it are "
+              "the largest measured count's")
+    windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc)
     from .weights import Manifest
 
-    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in Manifest(runs).entries.items()}))
+    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in Manifest(runs).entries.items()},
+                 workers, conc))
     if args.stage_list:
         Path(args.stage_list).write_text("".join(f"{n}\n" for n in sorted(windows[0].stage)) if windows else "")
 
@@ -246,6 +259,23 @@ def cmd_list() -> None:
         print(f"  {p.name:12s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}, {heads}{shared}")
 
 
+def _card(dev) -> str:
+    """The card's model as measurement files name it ("NVIDIA H200" -> "h200"), as gpu/measure.sh does."""
+    return dev.name.split()[1].lower() if len(dev.name.split()) > 1 else ""
+
+
+def _concurrency(dev, out: str, workers: int):
+    """How `workers` processes share this device: on CUDA as measured (results/bench/throughput-*.json); on a CPU
+    the finished runs' times were recorded with workers side by side, so each keeps its recorded speed."""
+    from .planner import Concurrency
+
+    if dev.device.type == "cuda":
+        return Concurrency.load(Path(out) / "results" / "bench", _card(dev))
+    one = {n: 1.0 for n in range(1, workers + 1)}
+    return Concurrency(one, dict(one), dict(one), "the CPU runs' recorded times, taken with workers side by side",
+                       rotnets_share=False)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from .planner import eta_line, to_train
     from .runner import Runner, RunOptions, _describe
@@ -260,7 +290,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
     if args.threads < 0:
         raise UserError("--threads must be 1 or more (or 0: torch's choice)")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -275,8 +305,15 @@ def cmd_run(args: argparse.Namespace) -> None:
             patterns[what] = re.compile(pattern) if pattern is not None else None
         except re.error as e:
             raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
-    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label, args.compile,
-                    RunOptions(train_missing=not args.no_train, **patterns))
+    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label,
+                    "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train, **patterns))
+    if args.compile == "auto" and runner.dev.device.type == "cuda":
+        from .planner import measured_compile_modes
+
+        modes, source = measured_compile_modes(Path(args.out) / "results" / "bench", _card(runner.dev))
+        runner.dev.use_measured_compile(modes)
+        if modes:
+            print("--compile auto: " + ", ".join(f"{k} {m or 'eager'}" for k, m in modes.items()) + f" ({source})")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     cells = [(exp, c) for seed in seeds for exp in exps
              for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
@@ -284,11 +321,17 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
                         "list` names the experiments; the rows are those of their tables")
     priced = to_train([c.spec for _, c in cells], runner.runs_root) if runner.train_missing else []
+    if args.workers is None:
+        args.workers = _concurrency(runner.dev, args.out, 1).best() if runner.dev.device.type == "cuda" else 1
+        if args.workers > 1:
+            print(f"--workers {args.workers}: the most work per second measured on this card "
+                  f"({_concurrency(runner.dev, args.out, 1).source})")
     if args.dry_run:
         for s, wall in priced:
             print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None else
                   f"  {s.run_id}  {_describe(s)}  (no finished run of its kind to time it by)")
-        print(eta_line(priced) if priced else "nothing to train: every run is finished")
+        print(eta_line(priced, args.workers, _concurrency(runner.dev, args.out, args.workers))
+              if priced else "nothing to train: every run is finished")
         return
     if priced and profile.data == "cifar10" and any(s.profile.name == profile.name for s, _ in priced):
         runner.data()  # the dataset, downloaded if asked: a missing one fails here, before anything is written
@@ -305,7 +348,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         save_profile(Path(args.out) / "results" / f"{label}.profile.json", profile)
         CUSTOM[label] = profile
     if priced:
-        logging.getLogger("rotnet_repro").info("%s", eta_line(priced))
+        logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers,
+                                                             _concurrency(runner.dev, args.out, args.workers)))
     runner.plan([c for _, c in cells])
     t0 = time.time()
     others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
@@ -370,6 +414,8 @@ def _spawn_worker(argv: list[str]) -> subprocess.Popen:
             argv[j + 1] = "1"
         elif a.startswith("--workers="):
             argv[j] = "--workers=1"
+    if not any(a == "--workers" or a.startswith("--workers=") for a in argv):
+        argv += ["--workers", "1"]
     # on one GPU a second RotNet only time-slices with the first: the others take the batch-128 runs first
     return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv], env={**os.environ, "ROTNET_WORKER_ROLE": "batch"})
 

@@ -69,6 +69,13 @@ class Profile:
     # never trained by this one ("" = this profile trains its own).
     shared_runs: str = ""
     eval_batch: int = 1000
+    # A head's or supervised NIN's test evaluation after every `eval_every`-th epoch and the last (the reported
+    # figure); the oracle is the best evaluated epoch. Changes no trained weight, so out of every run's hash. On the
+    # H100 an exact head took 1.44 s an epoch (144 s for 100, evaluation included) and bench's backbone forward at
+    # batch 128 costs 17.6 us an image (results/bench/paper-width-h100.json: recompute minus cached per image), so
+    # a 10k-image evaluation is at most about 0.18 s, 12% of an epoch: every 10th epoch and the last keep it near
+    # 1.5% of a run. Each epoch's `eval_s` is in the history, to check it on the next GPU.
+    eval_every: int = 10
     # Variants (the gap's suspects; `--set`): a field at its default stays out of every run's hash, so the
     # runs trained before the field existed keep their ids.
     precision: str = "bf16"  # on CUDA: bf16 autocast; "fp32": none (the paper's precision). CPUs compute fp32.
@@ -127,6 +134,7 @@ PROFILES: dict[str, Profile] = {
         finetune_drops=(0.5, 0.75, 0.9),
         samples_per_epoch=10000,
         head_views=4,
+        eval_every=1,  # heads on cached views: evaluation reads cached test features (milliseconds)
     ),
     # The paper profile's RotNets (trained on a GPU: runs/paper/) with heads that a
     # 2-core CPU can train at full width: recomputing the frozen backbone costs about
@@ -156,6 +164,7 @@ PROFILES: dict[str, Profile] = {
         semi_k=(2, 8),
         cache_features=True,
         eval_batch=50,
+        eval_every=1,
     ),
 }
 
@@ -269,7 +278,7 @@ def apply_overrides(profile: Profile, items: list[str]) -> Profile:
     return validate(replace(profile, **changes))
 
 
-# Fields every run depends on; eval_batch and name change no result.
+# Fields every run depends on; eval_batch, eval_every and name change no result.
 COMMON_FIELDS = ("data", "width", "batch_size", "lr", "momentum", "weight_decay", "lr_decay")
 # Fields every run depends on that joined after runs were committed: in the hash only away from their default.
 OPTIONAL_FIELDS = ("precision", "bn_init", "nesterov", "rotations_per_image")

@@ -8,7 +8,10 @@ carry 64 MiB, the tracked tree included. Each run is priced from what this proje
   - a batch-128 run (frozen heads, supervised NINs, fine-tuned and semi-supervised runs) per step, from the
     finished exact head records: such steps are bound by the host (3.7 ms on the H100 against about 0.7 ms of
     GPU work), so bench's per-image model time underprices them;
-plus one evaluation pass per epoch, included in those records. Runs go one at a time (concurrency 1).
+plus the evaluations included in those records. Several runs at once (`--workers N`, as `run --workers N` on
+CUDA trains them: the workers after the first take batch-128 runs first) are priced with each
+process's speed beside the others, as `gpu/measure.sh` measured it on the card (`results/bench/throughput-*.json`);
+until a card has been measured, runs go one at a time.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import json
 import math
 import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .config import ROTATION_SETS, Profile, RunSpec, apply_overrides
 from .engine import checkpoint_epoch
@@ -71,7 +75,7 @@ class Prices:
         p = s.profile
         if s.kind == "rotnet":
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
-            samples = (p.n_pretext or 5000) * 10 * len(ROTATION_SETS[s.rotations])
+            samples = (p.n_pretext or 5000) * 10 * _rotated(s.rotations, p.rotations_per_image)
             return (p.pretext_epochs - done_epochs) * samples * per
         schedule = "supervised" if s.kind == "supervised" else "finetune" if s.finetune else s.head
         epochs = getattr(p, f"{schedule}_epochs") - done_epochs
@@ -95,7 +99,8 @@ def measured_prices(runs_root: Path, profile: str = "paper") -> Prices:
         if not epochs:
             continue
         if spec["kind"] == "rotnet":
-            samples = (pf["n_pretext"] or 5000) * 10 * len(ROTATION_SETS[spec["rotations"]]) * epochs
+            samples = (pf["n_pretext"] or 5000) * 10 * _rotated(spec["rotations"], pf.get("rotations_per_image", 0)) \
+                * epochs
             rot.setdefault(spec["blocks"], []).append(rec["wall_s"] / samples)
         elif spec["kind"] == "classifier" and not spec["finetune"] and not pf.get("head_views") \
                 and not pf.get("cache_features") and not rec.get("shared_backbone_pass"):
@@ -123,6 +128,7 @@ class Window:
     items: list[tuple[Item, float, bool]] = field(default_factory=list)  # (item, seconds here, continues)
     stage: set[str] = field(default_factory=set)
     left_s: float = 0.0
+    used_s: float = 0.0  # seconds of training, the runs side by side counted once
 
 
 def _remaining(base: Profile, runs_root: Path, manifest: Manifest) -> list[Item]:
@@ -163,50 +169,222 @@ def _remaining(base: Profile, runs_root: Path, manifest: Manifest) -> list[Item]
     return out
 
 
-def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices) -> tuple[list[Window], list[Item]]:
+@dataclass
+class Concurrency:
+    """Each process's speed relative to running alone, by processes on the device (bench.concurrency_speeds):
+    `head`: a batch-128 run among batch-128 runs; `rotnet_beside` / `head_beside`: a RotNet beside batch-128 runs,
+    and one of those. Past the measured counts the processes share the largest count's throughput (unmeasured:
+    plain time-slicing, no gain); RotNets at once share one RotNet's throughput."""
+
+    head: dict[int, float] = field(default_factory=lambda: {1: 1.0})
+    rotnet_beside: dict[int, float] = field(default_factory=lambda: {1: 1.0})
+    head_beside: dict[int, float] = field(default_factory=dict)
+    source: str = "no measurement yet (gpu/measure.sh): plain time-slicing, no gain"
+    rotnets_share: bool = True  # False: RotNets side by side each keep the table's speed (a CPU's recorded times)
+
+    @property
+    def measured_workers(self) -> int:
+        return max(self.head)
+
+    @staticmethod
+    def _at(table: dict[int, float], n: int) -> float:
+        """A process's speed among n; past the measured counts, the largest count's throughput shared (no gain)."""
+        if n in table:
+            return table[n]
+        m = max((k for k in table if k <= n), default=None)
+        return 1.0 if m is None else table[m] * m / n
+
+    def speeds(self, rotnets: int, others: int) -> tuple[float, float]:
+        """(a RotNet's speed, a batch-128 run's speed) with this many of each on the device."""
+        n = rotnets + others
+        if rotnets == 0:
+            return 0.0, self._at(self.head, n)
+        rot = self._at(self.rotnet_beside, n)
+        if self.rotnets_share:
+            rot = min(rot, 1 / rotnets)  # RotNets are GPU-bound: together at most one RotNet's throughput
+        return rot, (self._at(self.head_beside, n) if others and self.head_beside else self._at(self.head, n))
+
+    def best(self) -> int:
+        """The process count with the most work per second as `run` mixes them (a RotNet beside batch-128 runs),
+        the smallest within 2% of the most."""
+        rate = {n: self._at(self.rotnet_beside, n) + (n - 1) * self._at(self.head_beside or self.head, n)
+                for n in range(1, self.measured_workers + 1)}
+        top = max(rate.values())
+        return min(n for n, r in rate.items() if r >= 0.98 * top)
+
+    @classmethod
+    def load(cls, bench_dir: Path, device: str = "") -> Concurrency:
+        """From a GPU's throughput measurement in `bench_dir` (`gpu_measurement`), else one run at a time."""
+        for name, b in gpu_measurements(bench_dir, device):
+            try:
+                sp = b["speeds"]
+                return cls({int(k): v for k, v in sp["head"].items()},
+                           {int(k): v for k, v in sp["rotnet_beside"].items()},
+                           {int(k): v for k, v in sp["head_beside"].items()}, name)
+            except (KeyError, ValueError, AttributeError):
+                continue
+        return cls()
+
+
+def gpu_measurements(bench_dir: Path, device: str = "") -> list[tuple[str, dict]]:
+    """The GPU throughput measurements in `bench_dir`, the last by name first (of `device`'s kind if given, e.g.
+    "h200"); measurements on a CPU never price a GPU."""
+    out = []
+    files = sorted(Path(bench_dir).glob(f"throughput-*{device.lower()}*.json" if device else "throughput-*.json"))
+    for f in reversed(files):
+        try:
+            b = json.loads(f.read_text())
+        except (ValueError, OSError):
+            continue
+        if isinstance(b, dict) and any(w in str(b.get("device", "")).lower() for w in ("nvidia", "cuda", "gpu")):
+            out.append((f.name, b))
+    return out
+
+
+STEP_KINDS = {"rotnet step, batch 512": "rotnet", "conv head step, batch 128": "head"}
+
+
+def measured_compile_modes(bench_dir: Path, device: str = "") -> tuple[dict[str, str], str]:
+    """`run --compile auto`: per kind of model, the torch.compile mode whose step measured fastest on this card
+    ("" = eager: where no mode beats eager by 5%), and the file it comes from; ({}, why) without a measurement."""
+    for name, b in gpu_measurements(bench_dir, device):
+        modes = {}
+        for step, by_mode in b.get("step_s", {}).items():
+            if step in STEP_KINDS and "eager" in by_mode:
+                best = min(by_mode, key=by_mode.get)
+                modes[STEP_KINDS[step]] = "" if by_mode[best] > 0.95 * by_mode["eager"] else best
+        if modes:
+            return modes, name
+    return {}, "no GPU measurement in results/bench/ (gpu/measure.sh): eager"
+
+
+def _is_rotnet(it: Item) -> bool:
+    return it.spec.kind == "rotnet"
+
+
+def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any = None
+             ) -> list[tuple[list[tuple[Item, float, bool]], float]]:
+    """Run `items` (in priority order; a run waits for its RotNet) on `workers` processes: worker 1 takes the next
+    run, the others the next batch-128 run if there is one, each at its measured speed beside the others. `capacity(k)` gives
+    segment k's seconds (a window's training time; None: one endless segment); a new run starts only with a minute
+    left. Returns, per segment, its (item, seconds in it, continues in the next) and the seconds it took."""
+    pending = list(items)
+    waiting_for = {it.spec.run_id for it in items}
+    running: list[dict] = []
+    segments: list[tuple[list[tuple[Item, float, bool]], float]] = []
+    entries: list[tuple[Item, float, bool]] = []
+    left = capacity(0) if capacity else math.inf
+    took = 0.0
+
+    def ready(it: Item) -> bool:
+        return it.spec.backbone is None or it.spec.backbone.run_id not in waiting_for
+
+    while pending or running:
+        if left >= 60:
+            for lane in range(workers):
+                if any(r["lane"] == lane for r in running):
+                    continue
+                order = [i for i in pending if ready(i)]
+                if lane > 0:  # stable: the first batch-128 run in priority order, else the first run
+                    order.sort(key=_is_rotnet)
+                if order:
+                    pending.remove(order[0])
+                    running.append(dict(item=order[0], left=order[0].cost_s, lane=lane, here=0.0))
+        if not running and left >= 60:
+            raise ValueError("the plan is stuck: a run waits for a RotNet that is not planned")
+        if running:
+            rot_n = sum(_is_rotnet(r["item"]) for r in running)
+            v_rot, v_other = conc.speeds(rot_n, len(running) - rot_n)
+            for r in running:
+                r["v"] = max(v_rot if _is_rotnet(r["item"]) else v_other, 1e-9)
+            dt = min(min(r["left"] / r["v"] for r in running), left)
+            left -= dt
+            took += dt
+            for r in running:
+                r["left"] -= r["v"] * dt
+                r["here"] += dt
+            for r in [r for r in running if r["left"] <= 1e-6]:
+                running.remove(r)
+                entries.append((r["item"], r["here"], False))
+                waiting_for.discard(r["item"].spec.run_id)
+        if (left < 60 and not running or left <= 1e-6) and (pending or running):
+            for r in running:  # cut at the window's end: each continues from its checkpoint in the next
+                entries.append((r["item"], r["here"], True))
+                r["here"] = 0.0
+            segments.append((entries, took))
+            entries, took = [], 0.0
+            left = capacity(len(segments))
+    segments.append((entries, took))
+    return segments
+
+
+def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, workers: int = 1,
+         conc: Concurrency | None = None) -> tuple[list[Window], list[Item]]:
     manifest = Manifest(runs_root)
     items = _remaining(base, runs_root, manifest)
     for it in items:
         it.cost_s = prices.of(it.spec, it.resume_epoch)
     chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
     windows: list[Window] = []
-    trained_here: set[str] = set()
 
-    def new_window(extra_bytes: int) -> Window:
-        calls = math.ceil((DATA_BYTES + extra_bytes) / chunk)
-        w = Window(left_s=WINDOW_S - START_S - calls * STAGE_CALL_S - PACK_S)
-        windows.append(w)
-        return w
+    def capacity(k: int) -> float:
+        while len(windows) <= k:
+            windows.append(Window(left_s=WINDOW_S - START_S - math.ceil(DATA_BYTES / chunk) * STAGE_CALL_S - PACK_S))
+        return windows[k].left_s
 
-    def staged_bytes(names: set[str]) -> int:
-        return sum(manifest.entries.get(n, {}).get("bytes", 0) for n in names)
-
-    w = new_window(0)
-    for it in items:
-        cost = it.cost_s
-        while cost > 0:
-            if w.left_s < 60:
-                w = new_window(0)
-                trained_here = set()
-            needs = {n for n in it.needs if n.split("/")[1] not in trained_here}
-            w.stage |= needs
-            here = min(cost, w.left_s)
-            cost -= here
-            w.items.append((it, here, cost > 0))
-            w.left_s -= here
-        trained_here.add(it.spec.run_id)
-    for win in windows:  # staging calls eat into the window: recount with what each one stages
-        win.left_s -= math.ceil(staged_bytes(win.stage) / chunk) * STAGE_CALL_S
+    segs = schedule(items, workers, conc or Concurrency(), capacity)
+    windows = windows[:len(segs)]
+    for w, (entries, took) in zip(windows, segs, strict=True):
+        w.items, w.left_s, w.used_s = entries, w.left_s - took, took
+        here = {it.spec.run_id for it, _, _ in entries}
+        for it, _, _ in entries:  # what a run needs, unless another run of the same window trains it
+            w.stage |= {n for n in it.needs if n.split("/")[1] == it.spec.run_id or n.split("/")[1] not in here}
+        # staging calls eat into the window: recount with what it stages
+        w.left_s -= math.ceil(sum(manifest.entries.get(n, {}).get("bytes", 0) for n in w.stage) / chunk) * STAGE_CALL_S
     return windows, items
 
 
+def best_workers(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, conc: Concurrency) -> int:
+    """The measured process count that finishes the remaining protocol soonest (1 until a card is measured)."""
+    best = {n: sum(w.used_s for w in plan(base, runs_root, tree_bytes, prices, n, conc)[0])
+            for n in range(1, conc.measured_workers + 1)}
+    return min(best, key=lambda n: (round(best[n]), n))
+
+
+def concurrency_eta(profile: Profile, speeds: dict, counts: tuple[int, ...], runs_root: Path = Path("runs"),
+                    tree_bytes: int | None = None) -> dict[int, dict[str, float]]:
+    """The remaining protocol (runs_root's unfinished runs of `profile`) with 1..N processes at the measured
+    speeds: hours of device time and windows, per N; printed, and saved with the measurement."""
+    from .weights import tracked_bytes
+
+    conc = Concurrency({int(k): v for k, v in speeds["head"].items()},
+                       {int(k): v for k, v in speeds["rotnet_beside"].items()},
+                       {int(k): v for k, v in speeds["head_beside"].items()}, "this measurement")
+    tree = tracked_bytes(Path(".")) if tree_bytes is None else tree_bytes
+    prices = measured_prices(runs_root, profile.shared_runs or profile.name)
+    out = {}
+    for n in counts:
+        windows, items = plan(profile, runs_root, tree, prices, n, conc)
+        hours = sum(w.used_s for w in windows) / 3600
+        out[n] = {"device_h": hours, "windows": len(windows), "runs": len(items)}
+    base = out[counts[0]]["device_h"] or 1e-9
+    print("  remaining protocol by the planner (" + prices.source + "): " + "; ".join(
+        f"{n} process(es) {v['device_h'] * 60:.0f} min of training in {v['windows']} window(s), "
+        f"{base / max(v['device_h'], 1e-9):.2f}x" for n, v in out.items()))
+    return out
+
+
 def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes: int,
-           manifest_bytes: dict[str, int] | None = None) -> str:
+           manifest_bytes: dict[str, int] | None = None, workers: int = 1, conc: Concurrency | None = None) -> str:
     manifest_bytes = manifest_bytes or {}
     chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
     total = sum(it.cost_s for it in items)
-    lines = [f"remaining full protocol: {len(items)} runs, {total / 60:.0f} min of GPU training "
-             f"({len(windows)} window(s) of {WINDOW_S // 60} min; runs one at a time)",
+    side = sum(w.used_s for w in windows)
+    how = "runs one at a time" if workers == 1 else (
+        f"{workers} processes side by side: {side / 60:.0f} min of device time; speeds beside each other from "
+        f"{(conc or Concurrency()).source}")
+    lines = [f"remaining full protocol: {len(items)} runs, {total / 60:.0f} min of GPU training, each run priced alone "
+             f"({len(windows)} window(s) of {WINDOW_S // 60} min; {how})",
              f"priced from {prices.source}: RotNet "
              + ", ".join(f"{b} blocks {v * 1e6:.2f} us" for b, v in sorted(prices.rotated_sample_s.items()))
              + " per rotated sample; batch-128 step " + ", ".join(f"{h} head {v * 1e3:.2f} ms" for h, v in
@@ -219,7 +397,7 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
         groups[it.why] = groups.get(it.why, 0.0) + it.cost_s
     lines += [f"  {v / 60:6.1f} min  {k}" for k, v in groups.items()]
     for i, w in enumerate(windows, 1):
-        used = sum(h for _, h, _ in w.items)
+        used = w.used_s
         stage_bytes = DATA_BYTES + sum(manifest_bytes.get(n, 0) for n in w.stage)
         lines.append(f"\nwindow {i}: {used / 60:.1f} min of training; stages CIFAR-10"
                      + (f" + {', '.join(sorted(w.stage))}" if w.stage else "")
@@ -231,9 +409,15 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
     return "\n".join(lines)
 
 
+def _rotated(rotations: str, per_image: int) -> int:
+    """Rotated copies of each image a RotNet trains on per epoch (`rotations_per_image` caps them)."""
+    n = len(ROTATION_SETS.get(rotations, ()))
+    return min(n, per_image) if per_image else n
+
+
 def _price_key(s: RunSpec) -> tuple:
     if s.kind == "rotnet":
-        return ("rotnet", s.blocks, len(ROTATION_SETS[s.rotations]))
+        return ("rotnet", s.blocks, _rotated(s.rotations, s.profile.rotations_per_image))
     if s.kind == "supervised":
         return ("supervised", bool(s.n_per_class))
     return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
@@ -255,7 +439,8 @@ def to_train(specs: list[RunSpec], runs_root: Path) -> list[tuple[RunSpec, float
                 wall = json.loads(rec_file.read_text())["wall_s"]
             except (ValueError, OSError, KeyError):
                 continue
-            key = ("rotnet", spec["blocks"], len(ROTATION_SETS.get(spec["rotations"], ()))) if spec["kind"] == "rotnet" \
+            key = ("rotnet", spec["blocks"], _rotated(spec["rotations"], spec["profile"].get("rotations_per_image", 0))) \
+                if spec["kind"] == "rotnet" \
                 else ("supervised", bool(spec["n_per_class"])) if spec["kind"] == "supervised" \
                 else ("classifier", spec["head"], spec["finetune"], spec["tap"], bool(spec["n_per_class"]),
                       spec["pretext_epoch"] > 0)
@@ -263,13 +448,29 @@ def to_train(specs: list[RunSpec], runs_root: Path) -> list[tuple[RunSpec, float
     out = []
     for s in todo.values():
         w = walls.get((s.profile.name, *_price_key(s)))
-        out.append((s, statistics.median(w) if w else None))
+        ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
+        epochs = s.profile.schedule(_schedule_of(s))[0]
+        left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
+        out.append((s, statistics.median(w) * left if w else None))
     return out
 
 
-def eta_line(priced: list[tuple[RunSpec, float | None]]) -> str:
-    known = [w for _, w in priced if w is not None]
+def _schedule_of(s: RunSpec) -> str:
+    return "pretext" if s.kind == "rotnet" else "supervised" if s.kind == "supervised" else \
+        "finetune" if s.finetune else s.head
+
+
+def eta_line(priced: list[tuple[RunSpec, float | None]], workers: int = 1, conc: Concurrency | None = None) -> str:
+    """The training time left, and with `workers` processes the wall time they take side by side (the same
+    scheduler as the planner's; `conc`: each process's speed beside the others)."""
+    known = [(s, w) for s, w in priced if w is not None]
     unknown = len(priced) - len(known)
-    return (f"{len(priced)} run(s) to train: about {sum(known) / 3600:.1f} h of training by the median time of "
-            f"finished runs of each kind in runs/" + (f" ({unknown} of a kind never trained here: not counted)"
-                                                      if unknown else ""))
+    line = (f"{len(priced)} run(s) to train: about {sum(w for _, w in known) / 3600:.1f} h of training by the median "
+            f"time of finished runs of each kind in runs/")
+    if workers > 1 and known:
+        ids = {s.run_id for s, _ in known}
+        items = [Item(s if s.backbone is None or s.backbone.run_id in ids else replace(s, backbone=None), "", w)
+                 for s, w in known]
+        (_, took), = schedule(items, workers, conc or Concurrency())
+        line += f"; about {took / 3600:.1f} h of wall time with {workers} workers ({(conc or Concurrency()).source})"
+    return line + (f" ({unknown} of a kind never trained here: not counted)" if unknown else "")

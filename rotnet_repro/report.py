@@ -321,6 +321,23 @@ def bench_markdown(bench_dir: Path) -> str:
                 procs = [f"{rates.get(1, float('nan')):.0f}", f"{rates[many]:.0f} ({many})"] if i == 0 and rates \
                     else ["", ""]
                 lines.append(f"| {b['device']} ({b['width']:g}) | {kind} | " + " | ".join(ms + procs) + " |")
+        side = [b for b in tp if "speeds" in b]
+        if side:
+            lines += ["", "Processes side by side (`run --workers N` on one device): each process's speed against "
+                      "running alone, and the remaining protocol by the planner at that count (device time, "
+                      "windows; the speedup against one process at a time).", "",
+                      "| machine (width) | processes | a head among heads | a RotNet beside heads | a head beside a "
+                      "RotNet | remaining protocol | vs 1 process |", "|---|---|---|---|---|---|---|"]
+            for b in side:
+                sp = {k: {int(n): v for n, v in t.items()} for k, t in b["speeds"].items()}
+                eta = {int(n): v for n, v in b.get("remaining_eta", {}).items()}
+                for n in sorted(sp["head"]):
+                    e = eta.get(n)
+                    left = f"{e['device_h'] * 60:.0f} min ({e['windows']})" if e else "–"
+                    vs = f"{eta[1]['device_h'] / e['device_h']:.2f}x" if e and 1 in eta and e["device_h"] else "–"
+                    beside = f"{sp['head_beside'][n]:.2f}" if n in sp["head_beside"] else "–"
+                    lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {sp['head'][n]:.2f} | "
+                                 f"{sp['rotnet_beside'].get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
     return "\n".join(lines)
 
 

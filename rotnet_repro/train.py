@@ -6,6 +6,7 @@ Each builds its model, data and evaluation, then trains through `engine.fit`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def pretext_train_set(train: Split, profile: Profile) -> Split:
 def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder) -> dict:
     p = spec.profile
     torch.manual_seed(spec.seed)
-    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width, p.bn_init))
+    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width, p.bn_init), "rotnet")
     data = pretext_train_set(train, p)
 
     def batches(g: torch.Generator):
@@ -106,7 +107,7 @@ def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device,
     """A RotNet's rotation accuracy after each earlier pretext epoch it kept a snapshot of (Fig. 5(a)), but those
     in `skip`: one metric each, with that epoch as its pretext_epoch."""
     p = spec.profile
-    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width))
+    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width), "head")
     out = []
     for e in kept_snapshots(p):
         path = folder.snapshot(e)
@@ -125,11 +126,12 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     """The classifier's frozen/fine-tuned backbone: a RotNet (snapshot, from runs_dir/<its profile>/) or a random
     init."""
     p = spec.profile
+    kind = "rotnet" if spec.finetune else "head"  # a fine-tuned backbone steps like a supervised NIN
     if spec.backbone is None:
         torch.manual_seed(spec.seed)  # random init is part of the run's identity
-        return dev.model(NIN(spec.blocks, 4, p.width, p.bn_init)), 0
+        return dev.model(NIN(spec.blocks, 4, p.width, p.bn_init), kind), 0
     b = spec.backbone
-    model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width))
+    model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width), kind)
     path = RunFolder.of(runs_dir, b.profile.name, b.run_id).weights(spec.pretext_epoch)
     try:
         model.load_state_dict(load_file(path, dev.device))
@@ -172,7 +174,7 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     p = spec.profile
     backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
     torch.manual_seed(spec.seed + 1)
-    head = dev.model(make_head(spec.head, spec.tap, p.width))
+    head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
     schedule = "finetune" if spec.finetune else spec.head
 
@@ -266,7 +268,7 @@ def train_frozen_heads(specs: list[RunSpec], train: Split, test: Split, dev: Dev
     trainees = []
     for spec, folder in zip(specs, folders, strict=True):
         torch.manual_seed(spec.seed + 1)
-        head = dev.model(make_head(spec.head, spec.tap, p.width))
+        head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
         model = TapClassifier(backbone, spec.tap, head, frozen=True)
         trainees.append(engine.Trainee(model, [q for q in model.parameters() if q.requires_grad], spec.head,
                                        _frozen_eval(backbone, spec.tap, head, test, dev, p), folder.ckpt, spec.run_id,
@@ -285,7 +287,7 @@ def train_supervised(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     """The supervised 3-block NIN, on all labels or the first K per class (cycled)."""
     p = spec.profile
     torch.manual_seed(spec.seed)
-    model = dev.model(NIN(spec.blocks, 10, p.width, p.bn_init))
+    model = dev.model(NIN(spec.blocks, 10, p.width, p.bn_init), "rotnet")
     data = train.subset(first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device))
     batches, evaluate = labelled_batches(data, p), image_eval(model, test, dev, p)
     history, wall = fit(model, model.parameters(), p, "supervised", batches, evaluate, dev, folder.ckpt,
@@ -294,9 +296,10 @@ def train_supervised(spec: RunSpec, train: Split, test: Split, dev: Device, fold
 
 
 def acc_metrics(history: list[dict], pretext_epoch: int) -> list[dict]:
-    """The last epoch's test accuracy (reported) and the best test epoch's (labelled oracle)."""
+    """The last epoch's test accuracy (reported) and the best evaluated epoch's (labelled oracle; the profile's
+    `eval_every` sets which epochs are evaluated, the last always)."""
     last = history[-1]
-    best = max(history, key=lambda h: h["test_acc"])
+    best = max((h for h in history if math.isfinite(h["test_acc"])), key=lambda h: h["test_acc"], default=last)
     return [dict(metric="test_acc", value=last["test_acc"], selection="last", epoch=last["epoch"],
                  pretext_epoch=pretext_epoch),
             dict(metric="test_acc", value=best["test_acc"], selection="oracle", epoch=best["epoch"],

@@ -36,17 +36,22 @@ def test_heads_of_a_views_profile_never_share_a_pass():
     assert protocol_eta(p, 1e-4, 1.0, 0.0) == protocol_eta(p, 1e-4, 1.0)
 
 
-def test_the_throughput_measurement_runs_on_the_cpu():
-    """bench --throughput (gpu/measure.sh's first part) on the smoke width: step times per kind, processes side by
-    side, the top ops."""
-    from rotnet_repro.bench import processes_side_by_side, step_times, top_kernels
+def test_the_throughput_measurement_runs_on_the_cpu(tmp_path, monkeypatch):
+    """bench --throughput (gpu/measure.sh's first part) on the smoke width: step times per kind, 1 and 2 processes
+    side by side (heads alone, a RotNet beside a head), the speeds they give, the remaining protocol's ETA at each
+    count, the top ops."""
+    from rotnet_repro.bench import throughput
     from rotnet_repro.config import PROFILES
 
-    p = PROFILES["smoke"]
-    steps = step_times(p, "cpu", steps=2)
-    assert set(steps) == {"rotnet step, batch 512", "conv head step, batch 128"}
-    assert all(v["eager"] > 0 for v in steps.values())
-    rates = processes_side_by_side(p, "cpu", (1, 2), seconds=1.0)
-    assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
-    ops = top_kernels(p, "cpu", k=3)
-    assert len(ops) == 3 and ops[0]["self_ms"] >= ops[-1]["self_ms"] > 0
+    monkeypatch.chdir(tmp_path)  # no runs/ here: the whole smoke protocol remains
+    out = throughput(PROFILES["smoke"], "cpu", steps=2, processes=2, seconds=0.5, compile_model=False)
+    assert set(out["step_s"]) == {"rotnet step, batch 512", "conv head step, batch 128"}
+    assert all(v["eager"] > 0 for v in out["step_s"].values())
+    assert set(out["head_steps_per_s_by_processes"]) == {1, 2}
+    mixed = out["rotnet_beside_heads"]
+    assert mixed[1]["heads"] == 0 and mixed[2]["rotnet"] > 0 and mixed[2]["heads"] > 0
+    assert out["speeds"]["head"][1] == 1.0 and set(out["speeds"]["head_beside"]) == {2}
+    eta = out["remaining_eta"]
+    assert eta[1]["runs"] == eta[2]["runs"] > 0 and eta[1]["device_h"] > 0 and eta[2]["device_h"] > 0
+    ops = out["top_ops"]
+    assert len(ops) == 10 and ops[0]["self_ms"] >= ops[-1]["self_ms"] > 0

@@ -28,6 +28,13 @@ def test_compiled_model_matches_eager_and_keeps_its_state_dict_keys():
     g_eager = torch.cat([p.grad.flatten() for p in eager.parameters()])
     g_comp = torch.cat([p.grad.flatten() for p in compiled.parameters()])
     assert torch.allclose(g_eager, g_comp, atol=1e-4, rtol=1e-3)
+    # compiled once per architecture: the next run's model of the same shape reuses the graphs (no new capture)
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    again = dev.model(NIN(4, 4, 1 / 16))
+    again(dev.prep(x)).square().mean().backward()
+    assert counters["stats"]["unique_graphs"] == graphs
 
 
 def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog):

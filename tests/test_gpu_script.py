@@ -2,6 +2,7 @@
 trained in place of the paper one, the results packed within the limits and unpacked into a checkout."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,5 @@ def test_the_measurement_script_runs_on_the_cpu(tmp_path):
     md = bench_markdown(tmp_path)
     assert "| width 0.0625 (smoke) |" in md
     assert "| conv head step, batch 128 |" in md  # the throughput part's table
+    # processes side by side, with the remaining protocol at that count
+    assert re.search(r"\| cpu\b[^|]* \(0.0625\) \| 2 \| [0-9.]+ \|", md)

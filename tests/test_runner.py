@@ -312,6 +312,10 @@ def test_workers_split_the_runs_each_trained_once(tmp_path, workers):
     a = read_results(one / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
     b = read_results(many / "results" / "smoke.csv")[STABLE].sort_values(STABLE).reset_index(drop=True)
     assert a.equals(b)
+    for rec in (many / "runs" / "smoke").glob("*/result.json"):  # each process's history equals the run alone's
+        alone = json.loads((one / "runs" / "smoke" / rec.parent.name / "result.json").read_text())["history"]
+        side = json.loads(rec.read_text())["history"]
+        assert [h["loss"] for h in side] == pytest.approx([h["loss"] for h in alone], rel=1e-5, abs=1e-6)
 
 
 def test_run_all_includes_the_head_path_check(tmp_path):
