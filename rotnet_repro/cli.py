@@ -259,18 +259,13 @@ def cmd_list() -> None:
         print(f"  {p.name:12s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}, {heads}{shared}")
 
 
-def _card(dev) -> str:
-    """The card's model as measurement files name it ("NVIDIA H200" -> "h200"), as gpu/measure.sh does."""
-    return dev.name.split()[1].lower() if len(dev.name.split()) > 1 else ""
-
-
 def _concurrency(dev, out: str, workers: int):
     """How `workers` processes share this device: on CUDA as measured (results/bench/throughput-*.json); on a CPU
     the finished runs' times were recorded with workers side by side, so each keeps its recorded speed."""
     from .planner import Concurrency
 
     if dev.device.type == "cuda":
-        return Concurrency.load(Path(out) / "results" / "bench", _card(dev))
+        return Concurrency.load(Path(out) / "results" / "bench", dev.card)
     one = {n: 1.0 for n in range(1, workers + 1)}
     return Concurrency(one, dict(one), dict(one), "the CPU runs' recorded times, taken with workers side by side",
                        rotnets_share=False)
@@ -310,7 +305,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.compile == "auto" and runner.dev.device.type == "cuda":
         from .planner import measured_compile_modes
 
-        modes, source = measured_compile_modes(Path(args.out) / "results" / "bench", _card(runner.dev))
+        modes, source = measured_compile_modes(Path(args.out) / "results" / "bench", runner.dev.card)
         runner.dev.use_measured_compile(modes)
         if modes:
             print("--compile auto: " + ", ".join(f"{k} {m or 'eager'}" for k, m in modes.items()) + f" ({source})")

@@ -112,6 +112,12 @@ class Device:
         return n if self.device.type == "cuda" else min(n, 128)
 
     @property
+    def card(self) -> str:
+        """The card's model as measurement files name it ("NVIDIA H200" -> "h200"; gpu/measure.sh); "" on a CPU."""
+        parts = self.name.split()
+        return parts[1].lower() if self.device.type == "cuda" and len(parts) > 1 else ""
+
+    @property
     def name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
