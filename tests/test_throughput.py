@@ -44,7 +44,7 @@ def test_evaluation_cadence_changes_no_run_id_and_every_epoch_is_the_cpu_default
         q = apply_overrides(p, ["eval_every=3"])
         a = [c.spec.run_id for c in EXPERIMENTS["table3_comparison"].build(p, 0, 0)]
         assert a == [c.spec.run_id for c in EXPERIMENTS["table3_comparison"].build(q, 0, 0)]
-    assert PROFILES["cpu"].eval_every == 1 and PROFILES["paper"].eval_every > 1
+    assert PROFILES["cpu"].eval_every == PROFILES["paper-views"].eval_every == 1 and PROFILES["paper"].eval_every > 1
     history, calls = _fit_counting_evaluations(tmp_path, eval_every=1, epochs=3)
     assert len(calls) == 3
 
