@@ -154,3 +154,30 @@ def test_compile_auto_takes_the_mode_measured_fastest_for_each_kind_of_model(tmp
     dev.model(nn.Linear(2, 2), "head")
     dev.model(nn.Linear(2, 2))  # no kind: the device's own mode (eager here)
     assert compiled == [("Linear", "reduce-overhead")]
+
+
+def test_plan_with_a_measured_card_runs_side_by_side_in_fewer_windows(tmp_path, capsys):
+    """`plan` on the committed runs, with a card measured (results/bench/throughput-*.json): it defaults to the
+    process count that does the most work, and the same protocol takes fewer windows than one at a time."""
+    import json
+    import re
+    from pathlib import Path
+
+    from rotnet_repro.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "runs").symlink_to(root / "runs")
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    sp = {"head": {1: 1.0, 2: 0.8, 3: 0.67, 4: 0.55}, "rotnet_beside": {1: 1.0, 2: 0.9, 3: 0.85, 4: 0.8},
+          "head_beside": {2: 0.8, 3: 0.7, 4: 0.6}}
+    (tmp_path / "results" / "bench" / "throughput-paper-width-h200.json").write_text(
+        json.dumps({"device": "NVIDIA H200", "speeds": sp}))
+    windows = {}
+    for args in (["--workers", "1"], []):
+        assert main(["plan", "--out", str(tmp_path), "--tree-bytes", "8000000", *args]) == 0
+        out = capsys.readouterr().out
+        windows[len(args)] = int(re.search(r"\((\d+) window\(s\)", out).group(1))
+    assert "4 processes side by side" in out and "throughput-paper-width-h200.json" in out
+    if windows[2] <= 2:
+        pytest.skip("the committed runs leave too little of the protocol to compare window counts")
+    assert windows[0] < windows[2]
