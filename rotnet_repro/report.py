@@ -435,9 +435,16 @@ def ablation_markdown(df: pd.DataFrame) -> str:
                 "(`--set pretext_epochs=200`, `precision=fp32`, `bn_init=uniform`; docs/gpu-windows.md), and run "
                 "anywhere with `run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \\+ (non-linear|conv)$)' "
                 "--columns '^(rotation|accuracy)$' --set ...`.")
-    cells = [("table3", ROW["rotnet_nonlinear"], "accuracy", "test_acc"), ("table3", ROW["rotnet_conv"], "accuracy",
+    cells = [("table2", ROW["rot8"], "ConvB2", "test_acc"),
+             ("table3", ROW["rotnet_nonlinear"], "accuracy", "test_acc"), ("table3", ROW["rotnet_conv"], "accuracy",
                                                                             "test_acc")]
-    lines = ["| profile | variant (`--set`) | rotation acc. | RotNet + non-linear | RotNet + conv |", "|---|---|---|---|---|"]
+    lines = ["| profile | variant (`--set`) | rotation acc. (4-block, 4 rotations) | 8 rotations, conv2 (Table 2) "
+             "| RotNet + non-linear | RotNet + conv |", "|---|---|---|---|---|---|"]
+
+    def per_rotnet(v: pd.DataFrame) -> str:  # head seeds averaged within a RotNet first; n = RotNets
+        m = v.groupby("backbone_seed").value.mean()
+        return fmt_stat(m.mean(), m.std(), len(m)) if len(m) else "–"
+
     for label in sorted({c.split("-custom-")[0] for c in customs}) + customs:
         if label not in set(df.profile):
             continue
@@ -447,10 +454,10 @@ def ablation_markdown(df: pd.DataFrame) -> str:
         changed = ", ".join(f"{f.name}={getattr(base, f.name)}" for f in fields(Profile)
                             if f.name != "name" and getattr(base, f.name) != getattr(ref, f.name)) or "(base)"
         rot = d[(d.kind == "rotnet") & (d.metric == "rotation_acc") & (d.blocks == 4) & (d.rotations == "4")
-                & (d.pretext_epoch == d.epoch)]
-        vals = [fmt_stat(rot.value.mean(), rot.value.std(), len(rot)) if len(rot) else "–"]
+                & (d.epoch == base.pretext_epochs)].drop_duplicates("run_id")
+        vals = [per_rotnet(rot.assign(backbone_seed=rot.seed))]
         for a, row, col, metric in cells:
-            v = d[(d.artifact == a) & (d.row == row) & (d.column == col) & (d.metric == metric)].value
-            vals.append(fmt_stat(v.mean(), v.std(), len(v)) if len(v) else "–")
+            vals.append(per_rotnet(d[(d.artifact == a) & (d.row == row) & (d.column == col) & (d.metric == metric)]
+                                   .drop_duplicates("run_id")))
         lines.append(f"| {label} | {changed} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
