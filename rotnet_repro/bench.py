@@ -298,6 +298,8 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
 
 # ---- the first-call throughput measurement (gpu/measure.sh): steps as `run` takes them, and processes side by side ----
 
+ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"  # the step kinds, as the saved JSON names them
+
 def _steps(profile: Profile, dev: Device, mode: str) -> dict[str, Callable[[], None]]:
     """One training step of each kind `run` takes, on synthetic data already on the device: a RotNet step (batch
     128 x 4 rotations = 512) and a conv head step at batch 128 on a frozen 4-block backbone. `mode`: eager, or a
@@ -321,8 +323,7 @@ def _steps(profile: Profile, dev: Device, mode: str) -> dict[str, Callable[[], N
     yh = torch.randint(0, 10, (BATCH,), device=dev.device)
     rot.train()
     clf.train()
-    return {"rotnet step, batch 512": lambda: train_step(rot, opt_r, xr, yr, dev),
-            "conv head step, batch 128": lambda: train_step(clf, opt_h, xh, yh, dev)}
+    return {ROT: lambda: train_step(rot, opt_r, xr, yr, dev), HEAD: lambda: train_step(clf, opt_h, xh, yh, dev)}
 
 
 def step_times(profile: Profile, device: str = "auto", steps: int = 20, modes: tuple[str, ...] = ("eager",)
@@ -355,9 +356,6 @@ def _step_worker(profile_name: str, device: str, seconds: float, kind: str, queu
         n += 1
     _sync(dev)
     queue.put((kind, n / (time.perf_counter() - t0)))
-
-
-ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"
 
 
 def _side_by_side(profile: Profile, device: str, kinds: list[str], seconds: float) -> dict[str, list[float]]:

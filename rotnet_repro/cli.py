@@ -180,7 +180,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .planner import Concurrency, best_workers, measured_prices, plan, render
+    from .planner import Concurrency, Remaining, best_workers, measured_prices, plan, render
     from .weights import tracked_bytes
 
     runs = Path(args.out) / "runs"
@@ -189,14 +189,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
     conc = Concurrency.load(Path(args.out) / "results" / "bench")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
-    workers = args.workers or best_workers(get_profile(args.profile), runs, tree, prices, conc)
+    todo = Remaining.of(get_profile(args.profile), runs, prices)
+    workers = args.workers or best_workers(get_profile(args.profile), runs, tree, prices, conc, todo)
     if workers > conc.measured_workers:
         print(f"note: {workers} processes, {conc.measured_workers} measured ({conc.source}): the speeds past it are "
               "the largest measured count's")
-    windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc)
-    from .weights import Manifest
-
-    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in Manifest(runs).entries.items()},
+    windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc, todo)
+    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in todo.manifest.entries.items()},
                  workers, conc))
     if args.stage_list:
         Path(args.stage_list).write_text("".join(f"{n}\n" for n in sorted(windows[0].stage)) if windows else "")
@@ -302,13 +301,12 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label,
                     "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train, **patterns))
-    if args.compile == "auto" and runner.dev.device.type == "cuda":
-        from .planner import measured_compile_modes
+    if args.compile == "auto":
+        from .planner import compile_as_measured
 
-        modes, source = measured_compile_modes(Path(args.out) / "results" / "bench", runner.dev.card)
-        runner.dev.use_measured_compile(modes)
-        if modes:
-            print("--compile auto: " + ", ".join(f"{k} {m or 'eager'}" for k, m in modes.items()) + f" ({source})")
+        said = compile_as_measured(runner.dev, args.out)
+        if said:
+            print(f"--compile auto: {said}")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     cells = [(exp, c) for seed in seeds for exp in exps
              for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
@@ -316,16 +314,16 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
                         "list` names the experiments; the rows are those of their tables")
     priced = to_train([c.spec for _, c in cells], runner.runs_root) if runner.train_missing else []
-    if args.workers is None:
-        args.workers = _concurrency(runner.dev, args.out, 1).best() if runner.dev.device.type == "cuda" else 1
+    conc = _concurrency(runner.dev, args.out, args.workers or 1)
+    if args.workers is None:  # on CUDA the measured best; on a CPU 1
+        args.workers = conc.best()
         if args.workers > 1:
-            print(f"--workers {args.workers}: the most work per second measured on this card "
-                  f"({_concurrency(runner.dev, args.out, 1).source})")
+            print(f"--workers {args.workers}: the most work per second measured on this card ({conc.source})")
     if args.dry_run:
         for s, wall in priced:
             print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None else
                   f"  {s.run_id}  {_describe(s)}  (no finished run of its kind to time it by)")
-        print(eta_line(priced, args.workers, _concurrency(runner.dev, args.out, args.workers))
+        print(eta_line(priced, args.workers, conc)
               if priced else "nothing to train: every run is finished")
         return
     if priced and profile.data == "cifar10" and any(s.profile.name == profile.name for s, _ in priced):
@@ -344,7 +342,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         CUSTOM[label] = profile
     if priced:
         logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers,
-                                                             _concurrency(runner.dev, args.out, args.workers)))
+                                                             conc))
     runner.plan([c for _, c in cells])
     t0 = time.time()
     others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]

@@ -61,10 +61,9 @@ def run_job(job: Job, profile: str, overrides: list[str], out: str, data_dir: st
     base = PROFILES[profile]
     p = apply_overrides(base, overrides)
     runner = Runner(p, out, data_dir, False, device, custom_label(base, p))
-    if runner.dev.device.type == "cuda":  # as `run --compile auto`: the modes measured fastest on this card
-        from .planner import measured_compile_modes
+    from .planner import compile_as_measured
 
-        runner.dev.use_measured_compile(measured_compile_modes(Path(out) / "results" / "bench", runner.dev.card)[0])
+    compile_as_measured(runner.dev, out)  # as `run --compile auto`
     wanted = {(e, s, b): set() for e, s, b, _ in job.cells}
     for e, s, b, run_id in job.cells:
         wanted[(e, s, b)].add(run_id)

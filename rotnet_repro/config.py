@@ -300,15 +300,20 @@ class RunSpec:
     finetune: bool = False
     n_per_class: int = 0  # labelled images per class; 0 = all
 
+    @property
+    def schedule(self) -> str:
+        """The profile schedule this run trains on (the prefix of its `*_epochs` / `*_drops` fields)."""
+        return "pretext" if self.kind == "rotnet" else "supervised" if self.kind == "supervised" else \
+            "finetune" if self.finetune else self.head
+
     def profile_fields(self) -> tuple[str, ...]:
         """The profile fields that change this run's result (a classifier's backbone brings its own by hash)."""
         if self.kind == "rotnet":
             return COMMON_FIELDS + ("n_pretext", "pretext_epochs", "pretext_drops", "snapshot_every")
         if self.kind == "supervised":
             return COMMON_FIELDS + ("samples_per_epoch", "supervised_epochs", "supervised_drops")
-        schedule = "finetune" if self.finetune else self.head
         cached = () if self.finetune else ("cache_features", "head_views")
-        return COMMON_FIELDS + ("samples_per_epoch", f"{schedule}_epochs", f"{schedule}_drops") + cached
+        return COMMON_FIELDS + ("samples_per_epoch", f"{self.schedule}_epochs", f"{self.schedule}_drops") + cached
 
     def canonical(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("backbone", "profile")}

@@ -20,10 +20,11 @@ import json
 import math
 import re
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bench import HEAD, ROT
 from .config import ROTATION_SETS, Profile, RunSpec, apply_overrides
 from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS
@@ -77,8 +78,7 @@ class Prices:
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
             samples = (p.n_pretext or 5000) * 10 * _rotated(s.rotations, p.rotations_per_image)
             return (p.pretext_epochs - done_epochs) * samples * per
-        schedule = "supervised" if s.kind == "supervised" else "finetune" if s.finetune else s.head
-        epochs = getattr(p, f"{schedule}_epochs") - done_epochs
+        epochs = getattr(p, f"{s.schedule}_epochs") - done_epochs
         return epochs * math.ceil(p.samples_per_epoch / p.batch_size) * self.step(s.head if s.kind == "classifier"
                                                                                     and not s.finetune else "")
 
@@ -213,14 +213,16 @@ class Concurrency:
         return min(n for n, r in rate.items() if r >= 0.98 * top)
 
     @classmethod
+    def from_speeds(cls, sp: dict, source: str) -> Concurrency:
+        """From bench.concurrency_speeds' dict (JSON keys are strings)."""
+        return cls(*({int(k): v for k, v in sp[t].items()} for t in ("head", "rotnet_beside", "head_beside")), source)
+
+    @classmethod
     def load(cls, bench_dir: Path, device: str = "") -> Concurrency:
-        """From a GPU's throughput measurement in `bench_dir` (`gpu_measurement`), else one run at a time."""
+        """From a GPU's throughput measurement in `bench_dir` (`gpu_measurements`), else one run at a time."""
         for name, b in gpu_measurements(bench_dir, device):
             try:
-                sp = b["speeds"]
-                return cls({int(k): v for k, v in sp["head"].items()},
-                           {int(k): v for k, v in sp["rotnet_beside"].items()},
-                           {int(k): v for k, v in sp["head_beside"].items()}, name)
+                return cls.from_speeds(b["speeds"], name)
             except (KeyError, ValueError, AttributeError):
                 continue
         return cls()
@@ -241,7 +243,7 @@ def gpu_measurements(bench_dir: Path, device: str = "") -> list[tuple[str, dict]
     return out
 
 
-STEP_KINDS = {"rotnet step, batch 512": "rotnet", "conv head step, batch 128": "head"}
+STEP_KINDS = {ROT: "rotnet", HEAD: "head"}  # a measured step kind -> the kind of model `Device.model` compiles
 
 
 def measured_compile_modes(bench_dir: Path, device: str = "") -> tuple[dict[str, str], str]:
@@ -256,6 +258,16 @@ def measured_compile_modes(bench_dir: Path, device: str = "") -> tuple[dict[str,
         if modes:
             return modes, name
     return {}, "no GPU measurement in results/bench/ (gpu/measure.sh): eager"
+
+
+def compile_as_measured(dev: Any, out: str | Path) -> str:
+    """`--compile auto`: on CUDA, compile each kind of model in the mode measured fastest on this card (results/bench
+    under `out`); says what it chose ("" where nothing was measured, or on a CPU: eager)."""
+    if dev.device.type != "cuda":
+        return ""
+    modes, source = measured_compile_modes(Path(out) / "results" / "bench", dev.card)
+    dev.use_measured_compile(modes)
+    return ", ".join(f"{k} {m or 'eager'}" for k, m in modes.items()) + f" ({source})" if modes else ""
 
 
 def _is_rotnet(it: Item) -> bool:
@@ -318,12 +330,27 @@ def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any =
     return segments
 
 
+@dataclass
+class Remaining:
+    """The unfinished runs of the protocol, priced, and the weights manifest: read once, planned at any count."""
+
+    items: list[Item]
+    manifest: Manifest
+
+    @classmethod
+    def of(cls, base: Profile, runs_root: Path, prices: Prices) -> Remaining:
+        manifest = Manifest(runs_root)
+        items = _remaining(base, runs_root, manifest)
+        for it in items:
+            it.cost_s = prices.of(it.spec, it.resume_epoch)
+        return cls(items, manifest)
+
+
 def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, workers: int = 1,
-         conc: Concurrency | None = None) -> tuple[list[Window], list[Item]]:
-    manifest = Manifest(runs_root)
-    items = _remaining(base, runs_root, manifest)
-    for it in items:
-        it.cost_s = prices.of(it.spec, it.resume_epoch)
+         conc: Concurrency | None = None, todo: Remaining | None = None) -> tuple[list[Window], list[Item]]:
+    """The remaining runs cut into windows (`todo`: already read by `Remaining.of`)."""
+    todo = todo or Remaining.of(base, runs_root, prices)
+    items, manifest = todo.items, todo.manifest
     chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
     windows: list[Window] = []
 
@@ -344,9 +371,11 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, worker
     return windows, items
 
 
-def best_workers(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, conc: Concurrency) -> int:
+def best_workers(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, conc: Concurrency,
+                 todo: Remaining | None = None) -> int:
     """The measured process count that finishes the remaining protocol soonest (1 until a card is measured)."""
-    best = {n: sum(w.used_s for w in plan(base, runs_root, tree_bytes, prices, n, conc)[0])
+    todo = todo or Remaining.of(base, runs_root, prices)
+    best = {n: sum(w.used_s for w in plan(base, runs_root, tree_bytes, prices, n, conc, todo)[0])
             for n in range(1, conc.measured_workers + 1)}
     return min(best, key=lambda n: (round(best[n]), n))
 
@@ -357,14 +386,13 @@ def concurrency_eta(profile: Profile, speeds: dict, counts: tuple[int, ...], run
     speeds: hours of device time and windows, per N; printed, and saved with the measurement."""
     from .weights import tracked_bytes
 
-    conc = Concurrency({int(k): v for k, v in speeds["head"].items()},
-                       {int(k): v for k, v in speeds["rotnet_beside"].items()},
-                       {int(k): v for k, v in speeds["head_beside"].items()}, "this measurement")
+    conc = Concurrency.from_speeds(speeds, "this measurement")
     tree = tracked_bytes(Path(".")) if tree_bytes is None else tree_bytes
     prices = measured_prices(runs_root, profile.shared_runs or profile.name)
     out = {}
+    todo = Remaining.of(profile, runs_root, prices)
     for n in counts:
-        windows, items = plan(profile, runs_root, tree, prices, n, conc)
+        windows, items = plan(profile, runs_root, tree, prices, n, conc, todo)
         hours = sum(w.used_s for w in windows) / 3600
         out[n] = {"device_h": hours, "windows": len(windows), "runs": len(items)}
     base = out[counts[0]]["device_h"] or 1e-9
@@ -449,15 +477,10 @@ def to_train(specs: list[RunSpec], runs_root: Path) -> list[tuple[RunSpec, float
     for s in todo.values():
         w = walls.get((s.profile.name, *_price_key(s)))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
-        epochs = s.profile.schedule(_schedule_of(s))[0]
+        epochs = s.profile.schedule(s.schedule)[0]
         left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
         out.append((s, statistics.median(w) * left if w else None))
     return out
-
-
-def _schedule_of(s: RunSpec) -> str:
-    return "pretext" if s.kind == "rotnet" else "supervised" if s.kind == "supervised" else \
-        "finetune" if s.finetune else s.head
 
 
 def eta_line(priced: list[tuple[RunSpec, float | None]], workers: int = 1, conc: Concurrency | None = None) -> str:
@@ -468,9 +491,6 @@ def eta_line(priced: list[tuple[RunSpec, float | None]], workers: int = 1, conc:
     line = (f"{len(priced)} run(s) to train: about {sum(w for _, w in known) / 3600:.1f} h of training by the median "
             f"time of finished runs of each kind in runs/")
     if workers > 1 and known:
-        ids = {s.run_id for s, _ in known}
-        items = [Item(s if s.backbone is None or s.backbone.run_id in ids else replace(s, backbone=None), "", w)
-                 for s, w in known]
-        (_, took), = schedule(items, workers, conc or Concurrency())
+        (_, took), = schedule([Item(s, "", w) for s, w in known], workers, conc or Concurrency())
         line += f"; about {took / 3600:.1f} h of wall time with {workers} workers ({(conc or Concurrency()).source})"
     return line + (f" ({unknown} of a kind never trained here: not counted)" if unknown else "")

@@ -328,16 +328,18 @@ def bench_markdown(bench_dir: Path) -> str:
                       "windows; the speedup against one process at a time).", "",
                       "| machine (width) | processes | a head among heads | a RotNet beside heads | a head beside a "
                       "RotNet | remaining protocol | vs 1 process |", "|---|---|---|---|---|---|---|"]
+            from .planner import Concurrency
+
             for b in side:
-                sp = {k: {int(n): v for n, v in t.items()} for k, t in b["speeds"].items()}
+                c = Concurrency.from_speeds(b["speeds"], "")
                 eta = {int(n): v for n, v in b.get("remaining_eta", {}).items()}
-                for n in sorted(sp["head"]):
+                for n in sorted(c.head):
                     e = eta.get(n)
                     left = f"{e['device_h'] * 60:.0f} min ({e['windows']})" if e else "–"
                     vs = f"{eta[1]['device_h'] / e['device_h']:.2f}x" if e and 1 in eta and e["device_h"] else "–"
-                    beside = f"{sp['head_beside'][n]:.2f}" if n in sp["head_beside"] else "–"
-                    lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {sp['head'][n]:.2f} | "
-                                 f"{sp['rotnet_beside'].get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
+                    beside = f"{c.head_beside[n]:.2f}" if n in c.head_beside else "–"
+                    lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {c.head[n]:.2f} | "
+                                 f"{c.rotnet_beside.get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
     return "\n".join(lines)
 
 

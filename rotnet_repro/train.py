@@ -176,7 +176,7 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
-    schedule = "finetune" if spec.finetune else spec.head
+    schedule = spec.schedule
 
     if p.head_views and not spec.finetune:
         # cached crop+flip views (see views.py): a random one of `head_views` per sample and epoch
