@@ -6,7 +6,7 @@ PROFILE ?= cpu
 EXPERIMENT ?= all
 # CIFAR-10: $ROTNET_DATA if set (the folder holding cifar-10-batches-py/), else ./data; `make train` downloads it
 
-.PHONY: install test test-all reproduce train rotnet-seeds cpu-seeds cpu-ablations bench lint tables notebooks
+.PHONY: install test test-all reproduce train rotnet-seeds cpu-seeds cpu-ablations paper-views-seeds bench lint tables notebooks
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,16 @@ cpu-ablations: install
 		--download --seeds 3 --workers 2 --threads 1
 	$(PY) -m rotnet_repro run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \+ (non-linear|conv)$$)' \
 		--columns '^(rotation|accuracy)$$' --set bn_init=uniform --profile cpu --download --seeds 3 --workers 2 --threads 1
+
+# Full scale on the CPU (issue: claim 5 and Table 1's 4-block row with n=3 head seeds): head seeds 1 and 2 of the
+# conv2 non-linear head on each snapshot of the full-protocol 4-block RotNet (paper-views: 16 cached views), one
+# snapshot at a time so that one store of views is on disk at once (conv2, about 10 GB), then conv1, conv3 and
+# conv4. Hours on 2 cores; resumable (rerun to continue); rows land in results/paper-views.csv.
+PAPER_VIEWS_SEEDS := --profile paper-views --seeds 2 --first-seed 1 --backbone-seed 0
+paper-views-seeds: install
+	for e in 20 40 60 80 100; do \
+		$(PY) -m rotnet_repro run fig5a_epoch_curve --rows '^object' --columns "^$$e$$" $(PAPER_VIEWS_SEEDS) || exit 1; done
+	$(PY) -m rotnet_repro run table1_block_depth --rows '^RotNet 4 conv' --columns '^ConvB[134]$$' $(PAPER_VIEWS_SEEDS)
 
 bench: install
 	$(PY) -m rotnet_repro bench

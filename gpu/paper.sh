@@ -1,27 +1,24 @@
 #!/usr/bin/env bash
-# The exact `paper` profile on a lent GPU, window by window (docs/gpu-windows.md).
+# The exact `paper` profile on a lent GPU, window by window (docs/gpu-windows.md). `plan` is the one source of what
+# a window trains, in which order, and what it stages; this script keeps no order of its own.
 #
-# Here:              gpu/paper.sh plan            what the next windows train, in order, with ETAs and what they stage
-# Here, once:        gpu/paper.sh prepare         CIFAR-10 and the weights the next window needs (restored from the
-#                                                 git history, runs/weights.json), gzipped, as parts sized to fit
-# There, call k:     gpu/paper.sh stage NN        append part NN (carried alone) to $STAGE/c.tar
-# There, last call:  gpu/paper.sh train SECONDS   unpack, train what is missing in order, pack into $OUT
-# Here, after:       gpu/paper.sh unpack DIR      refuse a partial archive; import the runs that came back, write
+# Here:              gpu/paper.sh plan            the remaining protocol as windows of calls, with what each stages
+# Here, once:        gpu/paper.sh prepare         the first window's plan (window.json), CIFAR-10 (xz, kept in
+#                                                 $PARTS/cache while the data is unchanged) and the weights the plan
+#                                                 stages (restored from the git history), as call-sized parts, and
+#                                                 index.json (their SHA-256): carry index.json with every call
+# There, call k:     gpu/paper.sh stage NN        check part NN and every earlier part on this machine, keep it
+# There, last part:  gpu/paper.sh stage NN && gpu/paper.sh train SECONDS
+#                                                 unpack, train exactly the plan's list (one process, every run from
+#                                                 its last finished epoch), stop by SECONDS - pack_s, pack into $OUT
+# There, warm:       gpu/paper.sh train SECONDS   the second call: the same list goes on
+# Here, after each:  gpu/paper.sh unpack DIR      refuse a partial archive; import the runs that came back, write
 #                                                 their rows, store their weights and commit (COMMIT=0: no commit)
 #
-# `train` resumes: what a previous call left in $WORK (while the machine is held) or what the tracked tree and
-# the staged archive bring (runs/paper/) goes on from its last finished epoch. It stops SECONDS after it started
-# (an interrupted run loses only its current epoch) and leaves ~60 s to pack. It runs the steps of ORDER in turn
-# (default: the order the report needs, `plan`'s):
-#   rotnets     every RotNet of Tables 1 and 2       table1_35   Table 1's 3- and 5-block rows
-#   table2      Table 2                              table3      Table 3 (supervised NIN, fine-tuned, exact heads)
-#   semi        Fig. 5(b)                            fig5a       Fig. 5(a)'s exact heads
-#   all         everything else                      variant     a gap variant's RotNet and Table 3 heads
-#                                                    (with RUN_ARGS="--set ..."; older names: rotnet3, heads3,
-#                                                    supervised)
 # Environment: PROFILE (paper), DEVICE (cuda), DATA (${ROTNET_DATA:-data}), STAGE (/tmp/c), WORK (/tmp/w),
-# PY (python3), ORDER, RUN_ARGS (added to every `run`, e.g. "--set precision=fp32" for a gap variant),
-# CHUNK_BYTES (default: 64 MiB minus the tracked tree, minus 2 MiB), COMMIT (1).
+# PY (python3), PARTS (.device-data), COMMIT (1); CHUNK_BYTES (default: the plan's, 64 MiB minus the tracked tree
+# minus 2 MiB); for a rehearsal on an emulated device: STEPS (plan only these steps), PRICE_EPOCH_S (every epoch
+# at this price), BUDGET (train: the call's seconds of the plan's prices instead of wall time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-paper}
@@ -30,123 +27,160 @@ DATA=${DATA:-${ROTNET_DATA:-data}}
 STAGE=${STAGE:-/tmp/c}
 WORK=${WORK:-/tmp/w}
 PY=${PY:-python3}
-ORDER=${ORDER:-rotnets table1_35 table2 table3 semi fig5a all}
 PARTS=${PARTS:-.device-data}
-LIMIT=$((64 * 1024 * 1024))
 
 die() { echo "gpu/paper.sh: $*" >&2; exit 2; }
 
-travelling_bytes() {  # the tracked tree, which travels with every call
-  git ls-files -z | { xargs -0 -r du -cb 2>/dev/null || true; } | tail -1 | cut -f1
+json() {  # json FILE EXPR: a field of a JSON file (EXPR in Python, over `d`)
+  "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
-staged_files() {  # what the next window needs beside the data: weights listed by `plan`, with their folders'
-  # spec.json and record, and any local unfinished run's checkpoint
-  local list; list=$(mktemp)
-  "$PY" -m rotnet_repro plan --profile "$PROFILE" --stage-list "$list" >/dev/null
-  if [ -s "$list" ]; then
-    # shellcheck disable=SC2046
-    "$PY" -m rotnet_repro weights restore $(cat "$list") >&2
-  fi
-  { sed 's|^|runs/|' "$list"
-    find runs/"$PROFILE" -name ckpt.pt 2>/dev/null || true; } | sort -u | while read -r f; do
-    [ -f "$f" ] || continue
-    d=$(dirname "$f"); echo "$f"; echo "$d/spec.json"; [ -f "$d/result.json" ] && echo "$d/result.json"; true
-  done | sort -u
-  rm -f "$list"
-}
+PLAN_ARGS=(--profile "$PROFILE")
+[ -z "${STEPS:-}" ] || PLAN_ARGS+=(--steps "$STEPS")
+[ -z "${PRICE_EPOCH_S:-}" ] || PLAN_ARGS+=(--price-epoch-s "$PRICE_EPOCH_S")
 
-cmd_plan() { "$PY" -m rotnet_repro plan --profile "$PROFILE"; }
+cmd_plan() {
+  "$PY" -m rotnet_repro plan "${PLAN_ARGS[@]}" "$@"
+}
 
 cmd_prepare() {
   [ -d "$DATA/cifar-10-batches-py" ] || die "no $DATA/cifar-10-batches-py: set DATA to the folder that holds it"
   [ "$PARTS" != .device-data ] || grep -qx "/.device-data/" .git/info/exclude 2>/dev/null || echo "/.device-data/" >> .git/info/exclude
-  local tree chunk
-  tree=$(travelling_bytes)
-  chunk=${CHUNK_BYTES:-$((LIMIT - tree - 2 * 1024 * 1024))}
-  [ "$chunk" -gt 0 ] || die "what travels ($tree bytes) leaves no room for data in a 64 MiB call"
-  rm -rf "$PARTS" && mkdir -p "$PARTS"
-  local runs; runs=$(staged_files | tr '\n' ' ')
-  # gzip -1 takes ~9% off CIFAR-10 in 5 s
+  mkdir -p "$PARTS/cache"
+  local data="$PARTS/cache/cifar-10.tar.xz" key
+  key=$(cd "$DATA" && find cifar-10-batches-py -type f -printf '%p %s %T@\n' | sort | md5sum | cut -c1-32)
+  if [ ! -s "$data" ] || [ "$(cat "$data.key" 2>/dev/null)" != "$key" ]; then
+    echo "compressing CIFAR-10 (xz, delta filter: minutes, once while the data is unchanged)"
+    tar cf - -C "$DATA" cifar-10-batches-py | xz -T2 --delta=dist=32 --lzma2=preset=6 > "$data.tmp"
+    mv "$data.tmp" "$data" && echo "$key" > "$data.key"
+  fi
+  local window="$PARTS/cache/window.json"
+  "$PY" -m rotnet_repro plan "${PLAN_ARGS[@]}" --data-bytes "$(stat -c %s "$data")" --window-file "$window" | sed -n '/^window 1:/,/^$/p'
+  local stage; stage=$(json "$window" '" ".join(d["stage"])')
   # shellcheck disable=SC2086
-  tar cf - -C "$DATA" cifar-10-batches-py ${runs:+-C "$PWD" $runs} | gzip -1 | split -b "$chunk" -d - "$PARTS/part."
-  echo "tree $tree bytes; in the archive: CIFAR-10${runs:+ and }$runs; parts of $chunk bytes:"
-  ls "$PARTS"
-  local n; n=$(ls "$PARTS" | wc -l)
-  echo "calls: stage 00 .. stage $(printf %02d $((n - 2))) (carry [\"$PARTS/part.NN\"]), then the last part with"
-  echo "  gpu/paper.sh stage $(printf %02d $((n - 1))) && gpu/paper.sh train 540   (carry [\"$PARTS/part.$(printf %02d $((n - 1)))\"])"
+  [ -z "$stage" ] || "$PY" -m rotnet_repro weights restore $stage >&2
+  local files=() f d
+  for f in $stage; do
+    d=runs/$(dirname "$f"); files+=("runs/$f" "$d/spec.json"); [ -f "$d/result.json" ] && files+=("$d/result.json"); true
+  done
+  tar cf - -C "$PARTS/cache" window.json ${files[@]:+-C "$PWD" "${files[@]}"} | xz -0 > "$PARTS/cache/runs.tar.xz"
+  local chunk=${CHUNK_BYTES:-$(json "$window" 'd["chunk_bytes"]')}
+  rm -f "$PARTS"/part.* "$PARTS/index.json"
+  cat "$data" "$PARTS/cache/runs.tar.xz" | split -b "$chunk" -d - "$PARTS/part."
+  "$PY" - "$PARTS" "$(stat -c %s "$data")" <<'PY'
+import hashlib, json, sys
+from pathlib import Path
+parts = Path(sys.argv[1])
+names = sorted(p.name for p in parts.glob("part.*"))
+index = dict(parts=[dict(name=n, bytes=(parts / n).stat().st_size,
+                         sha256=hashlib.sha256((parts / n).read_bytes()).hexdigest()) for n in names],
+             data_bytes=int(sys.argv[2]), window=json.loads((parts / "cache" / "window.json").read_text()))
+(parts / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+PY
+  local n planned; n=$(ls "$PARTS"/part.* | wc -l); planned=$(json "$window" 'd["staging_calls"]')
+  [ -n "${CHUNK_BYTES:-}" ] || [ "$n" -le "$planned" ] || echo "note: $n parts, the plan counted $planned staging calls: run \`gpu/paper.sh plan\` again for the window's times" >&2
+  echo "in the archive: CIFAR-10 ($(stat -c %s "$data") bytes)${stage:+ and $stage}; $n part(s) of at most $chunk bytes"
+  echo "calls (carry \"$PARTS/part.NN\" and \"$PARTS/index.json\" each time; back to back, the machine goes 30 s after a call):"
+  "$PY" - "$window" "$n" <<'PY'
+import json, sys
+d, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+for i in range(n - 1):
+    print(f"  gpu/paper.sh stage {i:02d}   (timeout_s 60)")
+for i, c in enumerate(c for c in d["calls"] if c["what"] == "train"):
+    first = f"gpu/paper.sh stage {n - 1:02d} && " if i == 0 else ""
+    print(f"  {first}gpu/paper.sh train {c['seconds']}   (timeout_s {c['seconds'] + 15}{'; then give_back' if i else ''})")
+PY
+}
+
+part_ok() {  # part_ok FILE NN: the part is whole (its SHA-256 is the index's)
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$(json "$STAGE/index.json" "d['parts'][$((10#$2))]['sha256']")" ]
 }
 
 cmd_stage() {
-  local part="$PARTS/part.$1"
+  local n=$1 index="$PARTS/index.json" part="$PARTS/part.$1"
+  [ -f "$index" ] || die "$index did not travel: carry it with every stage call"
   [ -f "$part" ] || die "$part did not travel: name it in carry"
   mkdir -p "$STAGE"
-  if [ -f "$STAGE/part.$1.done" ]; then echo "part $1 staged already"; return; fi
-  cat "$part" >> "$STAGE/c.tar" && touch "$STAGE/part.$1.done"
-  echo "staged part $1: $(du -b "$STAGE/c.tar" | cut -f1) bytes"
-}
-
-run_step() {  # run_step ARGS...: one `run` command within what is left of the budget
-  local left=$((END - $(date +%s)))
-  [ "$left" -gt 30 ] || { echo "time is up: skipping run $*"; return 0; }
-  echo "== run $* ($left s left)"
-  # shellcheck disable=SC2086
-  timeout --signal=INT "$left" "$PY" -m rotnet_repro run "$@" --profile "$PROFILE" --device "$DEVICE" \
-    --data-dir "$STAGE" --out "$WORK" ${RUN_ARGS:-} || echo "(stopped: rc $?; the next call resumes)"
+  if ! cmp -s "$index" "$STAGE/index.json"; then  # another prepare's parts (or none): start this machine afresh
+    [ -f "$STAGE/index.json" ] && echo "the parts here came from another prepare: dropped"
+    rm -rf "${STAGE:?}"/* && cp "$index" "$STAGE/index.json"
+  fi
+  local total; total=$(json "$STAGE/index.json" 'len(d["parts"])')
+  [ $((10#$n)) -lt "$total" ] || die "part $n: prepare made $total part(s) (00..$(printf %02d $((total - 1))))"
+  part_ok "$part" "$n" || die "$part is not the one prepare made (its SHA-256 differs): carry the right part"
+  cp "$part" "$STAGE/part.$n.tmp" && mv "$STAGE/part.$n.tmp" "$STAGE/part.$n"
+  local i missing=""
+  for ((i = 0; i < 10#$n; i++)); do
+    part_ok "$STAGE/part.$(printf %02d "$i")" "$i" || missing+=" $(printf %02d "$i")"
+  done
+  [ -z "$missing" ] || die "part $n staged, but part(s)$missing are not on this machine (a fresh one?): stage them, then go on"
+  echo "staged part $n of $total"
 }
 
 cmd_train() {
-  local budget=${1:?train SECONDS} step
-  for step in $ORDER; do
-    case "$step" in rotnets|table1_35|table2|table3|semi|fig5a|all|variant|rotnet3|heads3|supervised) ;;
-      *) die "ORDER: unknown step $step (rotnets table1_35 table2 table3 semi fig5a all)" ;; esac
-  done
-  END=$(($(date +%s) + budget - 60))
-  if [ -f "$STAGE/c.tar" ] && [ ! -f "$STAGE/.unpacked" ]; then
-    tar xzf "$STAGE/c.tar" -C "$STAGE" || die "the staged archive does not unpack: were all parts staged, in order?"
-    touch "$STAGE/.unpacked"
+  local seconds=${1:?train SECONDS} start; start=$(date +%s)
+  [ -f "$STAGE/index.json" ] || die "nothing staged on this machine (a fresh one?): run the stage calls first"
+  if [ ! -f "$STAGE/.unpacked" ]; then
+    local total i missing=""; total=$(json "$STAGE/index.json" 'len(d["parts"])')
+    for ((i = 0; i < total; i++)); do part_ok "$STAGE/part.$(printf %02d "$i")" "$i" || missing+=" $(printf %02d "$i")"; done
+    [ -z "$missing" ] || die "part(s)$missing are not on this machine: stage them, then train"
+    # in Python (lzma, tarfile): the device's image need not have xz; CIFAR-10 and the weights are two xz streams
+    # of one tar each, one after the other
+    cat "$STAGE"/part.[0-9][0-9] > "$STAGE/c.tar.xz" && rm -f "$STAGE"/part.[0-9][0-9]
+    "$PY" - "$STAGE" <<'PY' || die "the staged archive does not unpack: stage its parts again"
+import lzma, sys, tarfile
+from pathlib import Path
+stage = Path(sys.argv[1])
+with lzma.open(stage / "c.tar.xz") as f, tarfile.open(fileobj=f, mode="r|", ignore_zeros=True) as tar:
+    try:
+        tar.extractall(stage, filter="data")
+    except TypeError:  # a Python without extraction filters
+        tar.extractall(stage)
+PY
+    rm -f "$STAGE/c.tar.xz" && touch "$STAGE/.unpacked"
   fi
-  [ "$PROFILE" = smoke ] || [ -d "$STAGE/cifar-10-batches-py" ] || die "nothing staged in $STAGE: run the stage calls first"
-  mkdir -p "$WORK/runs"
-  local src
-  for src in "$STAGE/runs/$PROFILE" "runs/$PROFILE"; do
-    if [ -d "$src" ]; then "$PY" -m rotnet_repro import "$src" --out "$WORK" || true; fi
-  done
+  local pack_s k measure_s
+  pack_s=$(json "$STAGE/window.json" 'd["pack_s"]')
+  k=$(( $(cat "$STAGE/.train-calls" 2>/dev/null || echo 0) + 1 )) && echo "$k" > "$STAGE/.train-calls"
+  # the plan keeps the end of the window's last call for the card's measurement while none is committed
+  measure_s=$(json "$STAGE/window.json" "int(([c['measure_s'] for c in d['calls'] if c['what'] == 'train'] + [0] * 9)[$k - 1])")
+  [ "$DEVICE" != cpu ] || measure_s=0
   if command -v nvidia-smi >/dev/null; then nvidia-smi -L; fi
-  for step in $ORDER; do
-    case "$step" in
-      rotnets) run_step table1_block_depth table2_rotations --columns '^rotation$' ;;
-      rotnet3) run_step table1_block_depth --rows '^RotNet 3 conv blocks$' --columns '^rotation$' ;;
-      table1_35) run_step table1_block_depth --rows '^RotNet [35] conv' ;;
-      table2) run_step table2_rotations ;;
-      table3) run_step table3_comparison ;;
-      heads3) run_step table3_comparison --rows '^RotNet \+ (non-linear|conv)$' ;;
-      variant) run_step table2_rotations table3_comparison --rows '^(4 rotations|RotNet \+ (non-linear|conv)$)' \
-                 --columns '^(rotation|accuracy)$' ;;
-      supervised) run_step table3_comparison --rows '^Supervised NIN$' ;;
-      semi) run_step fig5b_semi_supervised ;;
-      fig5a) run_step fig5a_epoch_curve ;;
-      all) run_step all ;;
-    esac
-  done
+  local until=$((start + seconds - pack_s - measure_s))
+  echo "== window train (call $k): $(json "$STAGE/window.json" 'len(d["runs"])') planned run(s), $((until - $(date +%s))) s to train"
+  # one process: imports the runs that travelled (tracked and staged), trains the plan's list, in its order
+  "$PY" -m rotnet_repro window train "$STAGE/window.json" --profile "$PROFILE" --out "$WORK" --data-dir "$STAGE" \
+    --device "$DEVICE" --until "$until" ${BUDGET:+--budget "$BUDGET"} --bench results/bench \
+    --import "runs/$PROFILE" --import "$STAGE/runs/$PROFILE" || echo "(stopped: rc $?; the next call resumes)"
+  local left=$((start + seconds - pack_s - $(date +%s)))
+  if [ "$measure_s" -gt 0 ] && [ "$left" -gt 30 ]; then  # gpu/measure.sh's throughput part, saved part by part
+    echo "== the card's measurement ($left s)"
+    timeout "$left" "$PY" -m rotnet_repro bench --throughput --compile --profile "$PROFILE" --device "$DEVICE" \
+      --processes 4 --seconds 5 --save "$WORK/results/bench/throughput-$PROFILE-width-$(card).json" || true
+  fi
   cmd_pack
+}
+
+card() {  # the card's name as measurement files have it (the package's Device.card)
+  "$PY" -c "from rotnet_repro.engine import Device; print(Device.pick('$DEVICE').card or 'cpu')"
 }
 
 cmd_pack() {
   local out=${OUT:?OUT is where the results go}
-  "$PY" -m rotnet_repro window pack "$WORK" --out "$out" --home runs
+  "$PY" -m rotnet_repro window pack "$WORK" --out "$out" --home runs --profile "$PROFILE"
   ls -l "$out"
 }
 
 cmd_unpack() {
   local dir=${1:?unpack DIR (the folder the files came back to)} dest=${DEST:-.}
-  # refuses a partial archive (a part missing or cut) before it imports anything
-  "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE"
-  # rows of every finished run, written here from their records (nothing is trained)
-  "$PY" -m rotnet_repro run all --profile "$PROFILE" --out "$dest" --no-train
-  [ "${COMMIT:-1}" = 1 ] && git -C "$dest" rev-parse --git-dir >/dev/null 2>&1 || { echo "not committed (COMMIT=0 or no git)"; return 0; }
-  # nothing is lost: the weights into the history (runs/weights.json), records, rows and logs into the tree
-  "$PY" -m rotnet_repro weights store --out "$dest"
+  # refuses a partial archive (a part missing or cut) before it imports anything; then the rows of every finished
+  # run of the protocol, from the records (nothing is trained)
+  if [ "${COMMIT:-1}" != 1 ] || ! git -C "$dest" rev-parse --git-dir >/dev/null 2>&1; then
+    "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE"
+    echo "not committed (COMMIT=0 or no git)"; return 0
+  fi
+  # nothing is lost: the weights into the history (runs/weights.json, --store), records, rows and logs into the tree
+  "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE" --store
   git -C "$dest" add -A "runs/$PROFILE"
   if [ -d "$dest/results" ]; then git -C "$dest" add -A results; fi
   if git -C "$dest" diff --cached --quiet; then echo "nothing new to commit"; return 0; fi
@@ -154,7 +188,7 @@ cmd_unpack() {
 }
 
 case "${1:-}" in
-  plan) cmd_plan ;;
+  plan) shift; cmd_plan "$@" ;;
   prepare) cmd_prepare ;;
   stage) cmd_stage "${2:?stage NN}" ;;
   train) cmd_train "${2:-}" ;;

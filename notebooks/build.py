@@ -7,6 +7,8 @@ from pathlib import Path
 
 import nbformat as nbf
 
+from rotnet_repro.results import write_atomic
+
 NOTEBOOKS = [
     ("01_table1_block_depth", "table1_block_depth", "table1",
      "Table 1: non-linear classifiers on the features of each block (conv1..convN) of RotNets with 3, 4 and 5 "
@@ -25,6 +27,7 @@ NOTEBOOKS = [
      "K = 20, 100, 400, 1000, 5000. Claim checked: RotNet wins below 1000 labels per class."),
 ]
 
+BUILT: dict[str, str] = {}  # each notebook's source, before it runs
 for name, exp, artifact, what in NOTEBOOKS:
     nb = nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -51,15 +54,23 @@ for name, exp, artifact, what in NOTEBOOKS:
     ]
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name[:2]}-{i}"  # stable ids keep diffs quiet
-    Path(__file__).with_name(f"{name}.ipynb").write_text(nbf.writes(nb))
+    BUILT[name] = nbf.writes(nb)
 
 
-def execute(path: Path) -> None:
-    """Run the notebook in place on the committed results; keep its outputs, drop run-dependent metadata."""
+def execute(path: Path, source: str) -> None:
+    """Run the notebook's source on the committed results and write it with its outputs, run-dependent metadata
+    dropped. It runs in temporary copies (papermill writes its output as cells run): the committed notebook is
+    replaced only once the executed one is whole, so an interrupted build leaves it as it was."""
     import papermill
 
-    papermill.execute_notebook(str(path), str(path), cwd=str(path.parent), progress_bar=False)
-    nb = nbf.read(path, as_version=4)
+    src, tmp = (path.with_name(f".{path.stem}.{k}.executing.ipynb") for k in ("source", "out"))
+    try:
+        src.write_text(source)
+        papermill.execute_notebook(str(src), str(tmp), cwd=str(path.parent), progress_bar=False)
+        nb = nbf.read(tmp, as_version=4)
+    finally:
+        src.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     nb.metadata.pop("papermill", None)
     nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
@@ -69,9 +80,11 @@ def execute(path: Path) -> None:
             cell.execution_count = None
             for out in cell.get("outputs", []):
                 out.pop("execution_count", None)
-    path.write_text(nbf.writes(nb))
+    write_atomic(path, nbf.writes(nb))
 
 
-if "--no-execute" not in sys.argv:
-    for name, *_ in NOTEBOOKS:
-        execute(Path(__file__).with_name(f"{name}.ipynb"))
+for name, *_ in NOTEBOOKS:
+    if "--no-execute" in sys.argv:
+        write_atomic(Path(__file__).with_name(f"{name}.ipynb"), BUILT[name])
+    else:
+        execute(Path(__file__).with_name(f"{name}.ipynb"), BUILT[name])

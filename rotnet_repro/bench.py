@@ -429,20 +429,33 @@ def top_kernels(profile: Profile, device: str = "auto", k: int = 10) -> list[dic
 
 
 def throughput(profile: Profile, device: str = "auto", steps: int = 20, processes: int = 4, seconds: float = 8.0,
-               compile_model: bool = True) -> dict:
-    """The first-call measurement: steps eager / compiled / graphed, 1 process against `processes`, top kernels."""
+               compile_model: bool = True, save: Callable[[dict], None] | None = None) -> dict:
+    """The first-call measurement: steps eager, 1 process against `processes` side by side, steps compiled /
+    graphed, top kernels; `save` gets what is measured so far after each part (a call cut short keeps it)."""
     dev = Device.pick(device)
-    modes = ("eager",) + (("default",) if compile_model else ()) + (
+    modes = (("default",) if compile_model else ()) + (
         ("reduce-overhead",) if compile_model and dev.device.type == "cuda" else ())
     t0 = time.perf_counter()
     out = {"device": dev.name, "torch_version": torch.__version__, "profile": profile.name, "width": profile.width,
-           "step_s": step_times(profile, device, steps, modes)}
+           "step_s": step_times(profile, device, steps, ("eager",))}
+
+    def part_done() -> None:
+        out["wall_s"] = time.perf_counter() - t0
+        if save is not None:
+            save(out)
+
+    part_done()
     counts = tuple(range(1, max(processes, 1) + 1))
     out["head_steps_per_s_by_processes"] = processes_side_by_side(profile, device, counts, seconds)
+    part_done()
     out["rotnet_beside_heads"] = rotnet_beside_heads(profile, device, counts, seconds)
     out["speeds"] = concurrency_speeds(out["head_steps_per_s_by_processes"], out["rotnet_beside_heads"])
+    part_done()
+    for kind, by_mode in step_times(profile, device, steps, modes).items():
+        out["step_s"].setdefault(kind, {}).update(by_mode)
+    part_done()
     out["top_ops"] = top_kernels(profile, device)
-    out["wall_s"] = time.perf_counter() - t0
+    part_done()
     for kind, by_mode in out["step_s"].items():
         print(f"  {kind}: " + ", ".join(f"{m} {s * 1e3:.2f} ms" for m, s in by_mode.items()))
     rates = out["head_steps_per_s_by_processes"]
@@ -453,4 +466,5 @@ def throughput(profile: Profile, device: str = "auto", steps: int = 20, processe
     from .planner import concurrency_eta
 
     out["remaining_eta"] = concurrency_eta(profile, out["speeds"], counts)
+    part_done()
     return out

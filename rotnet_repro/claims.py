@@ -16,9 +16,11 @@ The rule, for a check with margins m_1..m_n over its n RotNet seeds:
 - **inconclusive** otherwise: the replicates disagree, the interval contains 0, or n = 1 (no interval);
 - **not measurable** if no replicate has every cell.
 A correlation (claim 5) is averaged on Fisher's z scale and its interval mapped back, so it stays within [−1, 1].
-A claim holds if all its checks hold, does not hold if any does not hold, is not measurable if any check is not
-measurable, and is inconclusive otherwise. Every check passes on the paper's own numbers wherever the paper reports
-its cells (tested).
+A claim holds if all its checks hold, does not hold if any does not hold, is not measurable if no check is
+measurable, and is inconclusive otherwise; where only some checks are measurable (some RotNets not trained at that
+scale) the verdict is partial: what the measured checks show ("holds" only if all of them hold), and what is
+missing ("inconclusive for RotNet-4; RotNet-3, RotNet-5 not measurable"), never "holds" for the whole claim.
+Every check passes on the paper's own numbers wherever the paper reports its cells (tested).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ RULE = ("the unit of replication is the RotNet: head seeds on one RotNet are ave
         "mean margin lies above 0; it does not hold when the margin is negative for every seed and the interval lies "
         "below 0; otherwise (seeds disagree, the interval contains 0, or one seed only) it is inconclusive. "
         "Correlations get a Fisher-z interval. A claim holds when all its checks hold and does not hold when any "
-        "check does not.")
+        "check does not; where only some of its checks can be measured (RotNets not trained at that scale) its verdict "
+        "is partial: what the measured checks show, and what is missing.")
 NOISE: Cell = ("noise", "", "", "")  # the check's measured noise, passed to its margin with the cell values
 
 
@@ -120,13 +123,24 @@ def judge(check: Check, margins: list[float]) -> CheckResult:
 
 
 def combine(results: list[CheckResult]) -> str:
+    """The claim's verdict from its checks'. Where only some checks can be measured (a claim over several RotNets,
+    some not trained at this scale), a partial verdict: what the measured ones show and what is missing, never
+    "holds" for the whole claim."""
     verdicts = {r.verdict for r in results}
     if FAILS in verdicts:
         return FAILS
-    if MISSING in verdicts:
-        return MISSING
     if MIXED in verdicts:
         return MIXED
+    missing = [r for r in results if r.verdict == MISSING]
+    if missing and len(missing) < len(results):
+        measured = [r for r in results if r.verdict != MISSING]
+        part = HOLDS if all(r.verdict == HOLDS for r in measured) else INCONCLUSIVE
+        have, lack = (sorted({r.check.label.split(":")[0] for r in rs}) for rs in (measured, missing))
+        if all(x.startswith("RotNet-") for x in have + lack) and not set(have) & set(lack):
+            return f"{part} for {', '.join(have)}; {', '.join(lack)} not measurable (runs missing)"
+        return f"{part} on {len(measured)} of {len(results)} checks; the others not measurable (runs missing)"
+    if MISSING in verdicts:
+        return MISSING
     return HOLDS if verdicts == {HOLDS} else INCONCLUSIVE
 
 

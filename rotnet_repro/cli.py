@@ -4,7 +4,7 @@ list: experiments and profiles. run: train what is missing and write rows. impor
 elsewhere. prune: superseded rows and run folders. tables: figures, REPORT.md and README blocks from the CSVs.
 bench: where the time goes. submit: the same as cluster jobs (submitit). plan: the next GPU windows.
 weights: list, restore or store weight files.
-window: pack a GPU window's work, or unpack what came back.
+window: train a GPU window's plan, pack its work, unpack what came back, write the rows of finished runs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -117,8 +118,15 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
     plan.add_argument("--tree-bytes", type=int, default=None,
                       help="bytes of the tracked tree that travels with every call (default: measured with git)")
-    plan.add_argument("--stage-list", default=None, metavar="FILE",
-                      help="write the runs/-relative weight files the first window needs here (for gpu/paper.sh)")
+    plan.add_argument("--window-file", default=None, metavar="JSON",
+                      help="write the first window here: its runs in order, what it stages, its calls (gpu/paper.sh "
+                           "prepare stages it; `window train` runs exactly it)")
+    plan.add_argument("--steps", default=None, metavar="REGEX",
+                      help="only the protocol's steps whose reason matches (a rehearsal plays part of it)")
+    plan.add_argument("--price-epoch-s", type=float, default=0.0, metavar="S",
+                      help="price every epoch of every run at S seconds (an emulated device; default: measured prices)")
+    plan.add_argument("--data-bytes", type=int, default=None,
+                      help="CIFAR-10 as staged (default: measured by the last prepare, .device-data/index.json)")
     plan.add_argument("--workers", type=int, default=None,
                       help="processes side by side on the GPU (default: the measured best in results/bench/, else 1)")
     w = sub.add_parser("weights", help="weight files: list them, restore them from the git history, store new ones")
@@ -126,12 +134,30 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("files", nargs="*", help="restore: runs/-relative paths (default: every listed file missing here)")
     w.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
     w.add_argument("--no-commit", action="store_true", help="store: list them in runs/weights.json, commit nothing")
-    win = sub.add_parser("window", help="pack a GPU window's work into call-sized parts, or unpack what came back")
-    win.add_argument("action", choices=["pack", "unpack"])
-    win.add_argument("src", help="pack: the window's work folder; unpack: the folder the parts came back to")
-    win.add_argument("--out", default=".", help="pack: where the parts go; unpack: the checkout to import into")
+    win = sub.add_parser("window", help="a GPU window: train its plan, pack its work into call-sized parts, unpack "
+                                        "what came back, write the rows of the finished runs")
+    win.add_argument("action", choices=["train", "pack", "unpack", "rows"])
+    win.add_argument("src", nargs="?", default=None,
+                     help="train: the plan (window.json); pack: the window's work folder; unpack: the folder the "
+                          "parts came back to")
+    win.add_argument("--out", default=".", help="train: the work folder; pack: where the parts go; unpack, rows: the "
+                                                "checkout")
     win.add_argument("--profile", default="paper")
     win.add_argument("--home", default="runs", help="pack: the runs/ whose weights.json lists what is home already")
+    win.add_argument("--data-dir", default=None, help="train: the folder holding cifar-10-batches-py/")
+    win.add_argument("--device", default="auto", help="train: auto, cpu or cuda[:N]")
+    win.add_argument("--until", type=float, default=None, metavar="EPOCH_S",
+                     help="train: stop training by this time (seconds since the epoch; the caller packs after it)")
+    win.add_argument("--budget", type=float, default=None, metavar="S",
+                     help="train on an emulated device: S seconds of the plan's prices (a rehearsal), not wall time")
+    win.add_argument("--bench", default="results/bench",
+                     help="train: the card measurements (gpu/measure.sh) that pick each model's compile mode")
+    win.add_argument("--import", dest="imports", action="append", default=[], metavar="RUNS",
+                     help="train: first import these runs/<profile>/ folders (the tracked and the staged runs)")
+    win.add_argument("--store", action="store_true",
+                     help="unpack: then store the weight files in the git history (as `weights store`)")
+    win.add_argument("--pack", default=None, metavar="OUT",
+                     help="train: then pack the work folder into OUT (as `window pack`), whatever stopped it")
     return ap
 
 
@@ -180,25 +206,55 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from .planner import Concurrency, Remaining, best_workers, measured_prices, plan, render
+    from .planner import (
+        MEASURE_S,
+        Concurrency,
+        Remaining,
+        best_workers,
+        data_bytes,
+        gpu_measurements,
+        measured_prices,
+        plan,
+        render,
+    )
     from .weights import tracked_bytes
+    from .window import plan_file
 
     runs = Path(args.out) / "runs"
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
+    if args.price_epoch_s < 0:
+        raise UserError("--price-epoch-s must be 0 (measured prices) or more")
     prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
+    if args.price_epoch_s:
+        prices = replace(prices, epoch_s=args.price_epoch_s, source="an emulated device")
     conc = Concurrency.load(Path(args.out) / "results" / "bench")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
-    todo = Remaining.of(get_profile(args.profile), runs, prices)
+    if args.steps is not None:
+        try:
+            re.compile(args.steps)
+        except re.error as e:
+            raise UserError(f"bad --steps regex {args.steps!r}: {e}") from None
+    data = (args.data_bytes, "given") if args.data_bytes is not None else data_bytes(Path(args.out) / ".device-data")
+    todo = Remaining.of(get_profile(args.profile), runs, prices, args.steps)
     workers = args.workers or best_workers(get_profile(args.profile), runs, tree, prices, conc, todo)
     if workers > conc.measured_workers:
         print(f"note: {workers} processes, {conc.measured_workers} measured ({conc.source}): the speeds past it are "
               "the largest measured count's")
-    windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc, todo)
-    print(render(windows, items, prices, tree, {k: e["bytes"] for k, e in todo.manifest.entries.items()},
-                 workers, conc))
-    if args.stage_list:
-        Path(args.stage_list).write_text("".join(f"{n}\n" for n in sorted(windows[0].stage)) if windows else "")
+    measured = gpu_measurements(Path(args.out) / "results" / "bench")
+    windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc, todo, data[0],
+                          measure_s=0 if measured or args.price_epoch_s else MEASURE_S)
+    print(render(windows, items, prices, tree, workers, conc, data))
+    if args.window_file:
+        _write_json(Path(args.window_file), plan_file(windows, items, args.profile, prices, workers, args.steps, tree))
+
+
+def _write_json(path: Path, obj: object) -> None:
+    """Written whole or not at all (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def cmd_weights(args: argparse.Namespace) -> None:
@@ -225,16 +281,68 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
 
 def cmd_window(args: argparse.Namespace) -> None:
-    from .window import pack, unpack
+    from .runner import import_runs
+    from .window import train, unpack, write_rows
 
-    if args.action == "pack":
-        home = Path(args.home)
-        index = pack(Path(args.src), Path(args.out), home if home.is_dir() else None)
-        print(f"packed {index['files']} files ({index['bytes']} bytes) in {len(index['parts'])} part(s) + back.json"
-              + (f"; left out: {', '.join(index['dropped'])}" if index["dropped"] else ""))
-    else:
+    get_profile(args.profile)
+    if args.action in ("train", "pack", "unpack") and not args.src:
+        raise UserError(f"window {args.action} needs its source: " + {
+            "train": "the plan file (window.json)", "pack": "the window's work folder",
+            "unpack": "the folder the parts came back to"}[args.action])
+    if args.action == "train":
+        try:
+            window = json.loads(Path(args.src).read_text())
+            window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
+        if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
+            left = args.until - time.time()
+            if left <= 0:
+                raise UserError(f"--until {args.until:.0f} is past: nothing to train")
+            signal.signal(signal.SIGALRM, _time_is_up)
+            signal.setitimer(signal.ITIMER_REAL, left)
+        _logging(Path(args.out) / "logs" / f"{window['profile']}.log")
+        for src in args.imports:
+            if Path(src).is_dir():
+                try:
+                    import_runs(Path(src), Path(args.out) / "runs")
+                except UserError as e:
+                    print(f"{src}: {e}")
+        helper = os.environ.get("ROTNET_WORKER_ROLE") == "batch"
+        others = [] if helper or args.budget is not None else [
+            _spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
+        try:
+            for line in train(window, Path(args.out), args.data_dir, args.device, args.until, args.budget,
+                              Path(args.bench), helper):
+                print(line)
+        except KeyboardInterrupt as e:  # the hard stop outside a run: what is on disk is packed
+            print(f"stopped: {e}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            for w in others:
+                w.wait()
+            if args.pack and not helper:
+                _pack(Path(args.out), Path(args.pack), Path(args.home), args.profile)
+    elif args.action == "pack":
+        _pack(Path(args.src), Path(args.out), Path(args.home), args.profile)
+    elif args.action == "unpack":
         for line in unpack(Path(args.src), Path(args.out), args.profile):
             print(line)
+    if args.action in ("unpack", "rows"):  # the rows of every finished run of the protocol, from the records
+        print(f"{write_rows(args.profile, Path(args.out))} new row(s) in {Path(args.out) / 'results'}")
+    if args.action == "unpack" and args.store:
+        from .weights import store
+
+        print("\n".join(store(Path(args.out) / "runs")) or "no new weight file")
+
+
+def _pack(work: Path, out: Path, home: Path, profile: str) -> None:
+    from .planner import snapshot_rotnets
+    from .window import pack
+
+    index = pack(work, out, home if home.is_dir() else None, snapshots_of=snapshot_rotnets(get_profile(profile)))
+    print(f"packed {index['files']} files ({index['bytes']} bytes) in {len(index['parts'])} part(s) + back.json"
+          + (f"; left out: {', '.join(index['dropped'])}" if index["dropped"] else ""))
 
 
 def _logging(path: Path | None) -> None:
@@ -368,14 +476,22 @@ def cmd_run(args: argparse.Namespace) -> None:
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
         fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
         logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
+    if len(exps) == 1 and exps[0].paper and runner.results_path.exists():  # one table asked for: show it
+        from .report import comparison_markdown
+        from .results import read_results
+        from .tables import comparison
+
+        t = comparison(read_results(runner.results_path), exps[0].artifact, label)
+        print(f"{exps[0].title} ({label}; figure in {Path(args.out) / 'figures' / label}):\n\n"
+              f"{comparison_markdown(t)}\n")
     print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
     import shutil
 
-    from .report import superseded_runs
     from .results import drop_runs, read_results
+    from .tables import prunable_runs
 
     get_profile(args.profile)  # a named profile: an overridden one's CSV has one configuration, nothing to prune
     out = Path(args.out)
@@ -383,20 +499,22 @@ def cmd_prune(args: argparse.Namespace) -> None:
     if not path.exists():
         raise UserError(f"no results file {path}: pass --out to the folder holding results/ (and --profile)")
     df = read_results(path)
-    ids = superseded_runs(df, args.profile)
+    ids, kept = prunable_runs(df, args.profile)  # a superseded run that is a cell's only evidence stays
     runs = out / "runs" / args.profile
     folders = [runs / i for i in sorted(ids) if (runs / i).is_dir()]
     rows = int(df["run_id"].isin(ids).sum())
+    also = (f"; kept {len(kept)} superseded run(s) whose cells have no current rows yet (pruned once those cells are "
+            "retrained)") if kept else ""
+    print(f"{'would delete' if args.dry_run else 'deleting'} {rows} rows of {len(ids)} superseded runs from {path} "
+          f"and {len(folders)} run folders{also}")
+    for i in sorted(ids):
+        print(f"  {i}")
     if args.dry_run:
-        print(f"would delete {rows} rows of {len(ids)} superseded runs from {path} and {len(folders)} run folders")
-        for i in sorted(ids):
-            print(f"  {i}")
         return
-    n = drop_runs(path, ids)
+    drop_runs(path, ids)
     for f in folders:
         shutil.rmtree(f)
-    print(f"deleted {n} rows of {len(ids)} superseded runs from {path} and {len(folders)} run folders; "
-          "`python -m rotnet_repro tables` redraws the figures and REPORT.md")
+    print("done; `python -m rotnet_repro tables` redraws the figures and REPORT.md")
 
 
 def _spawn_worker(argv: list[str]) -> subprocess.Popen:
@@ -407,7 +525,7 @@ def _spawn_worker(argv: list[str]) -> subprocess.Popen:
             argv[j + 1] = "1"
         elif a.startswith("--workers="):
             argv[j] = "--workers=1"
-    if not any(a == "--workers" or a.startswith("--workers=") for a in argv):
+    if argv[:1] == ["run"] and not any(a == "--workers" or a.startswith("--workers=") for a in argv):
         argv += ["--workers", "1"]
     # on one GPU a second RotNet only time-slices with the first: the others take the batch-128 runs first
     return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv], env={**os.environ, "ROTNET_WORKER_ROLE": "batch"})
@@ -434,14 +552,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
         from .bench import throughput
 
         out = throughput(get_profile(args.profile), args.device, args.steps or 20, args.processes, args.seconds,
-                         compile_model=args.compile)
+                         compile_model=args.compile, save=(lambda o: _write_json(Path(args.save), o))
+                         if args.save else None)
     else:
         out = run_bench(get_profile(args.profile), args.steps, args.data_dir, args.device, args.compile)
     if args.save:
-        path = Path(args.save)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-        print(f"saved {path}")
+        _write_json(Path(args.save), out)
+        print(f"saved {args.save}")
 
 
 COMMANDS = {"list": lambda _: cmd_list(), "run": cmd_run, "import": cmd_import, "prune": cmd_prune,
@@ -451,6 +568,10 @@ COMMANDS = {"list": lambda _: cmd_list(), "run": cmd_run, "import": cmd_import, 
 
 def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
+
+
+def _time_is_up(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("the call's time is up (its epoch under way is trained again)")
 
 
 def main(argv: list[str] | None = None) -> int:

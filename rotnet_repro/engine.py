@@ -96,7 +96,29 @@ class Device:
         mode = self.compile_kinds.get(kind, self.compile_mode)
         if mode:
             m.compile(mode=mode)  # in place: parameter names and state_dict keys unchanged
+            self._eager_on_failure(m, kind, mode)
         return m
+
+    def _eager_on_failure(self, m: nn.Module, kind: str, mode: str) -> None:
+        """A compile (or CUDA-graph) failure on the real model, at its first calls, falls back to eager for this
+        model and every later one of its kind, with one line, instead of failing its runs."""
+        compiled = getattr(m, "_compiled_call_impl", None)
+        if compiled is None:  # a torch without in-place compile internals: nothing to guard
+            return
+
+        def guarded(*args, **kwargs):
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 (any compiler failure: the model runs eager)
+                if isinstance(e, torch.cuda.OutOfMemoryError):
+                    raise
+                log.warning("torch.compile (%s) failed on a %s model (%s: %s): eager for this kind from now on", mode,
+                            kind or "", type(e).__name__, str(e).splitlines()[0][:120] if str(e) else "")
+                m._compiled_call_impl = None
+                self.compile_kinds[kind] = ""
+                return m._call_impl(*args, **kwargs)
+
+        m._compiled_call_impl = guarded
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

@@ -27,7 +27,7 @@ from typing import Any
 from .bench import HEAD, ROT
 from .config import ROTATION_SETS, Profile, RunSpec, apply_overrides
 from .engine import checkpoint_epoch
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, Cell
 from .rundir import RunFolder
 from .runner import _describe
 from .weights import Manifest
@@ -35,32 +35,117 @@ from .weights import Manifest
 WINDOW_S = 900  # device time of a window, all calls together
 START_S = 80  # start-up of the machine (measured: 83 s on the H200)
 STAGE_CALL_S = 15  # one staging call: transfer and append (measured: about 12 s on the H100)
-PACK_S = 60  # what `train` leaves at the end of its call to pack
+CALL_S = 600  # the longest call
+CALL_GAP_S = 10  # between two calls of a window: the next call's tree travels and its command starts
+# A training call (`gpu/paper.sh train SECONDS`): its process starts (imports, CIFAR-10 out of the staged archive,
+# CUDA), trains the window's list until SECONDS minus PACK_S, then packs. The pack measured 2.6 s for 96 MB here;
+# a process start about 10 s on the H200 (logs/h200-2026-11-26): both with room to spare.
+PROCESS_S = 20
+PACK_S = 10
+NEW_RUN_S = 60  # a run starts only with this much of a call's training time left
 CALL_BYTES = 64 * 2**20
 MARGIN_BYTES = 2 * 2**20
-# CIFAR-10's python batches as `gpu/paper.sh prepare` compresses them (gzip -1; measured here: 166,044,229 bytes)
-DATA_BYTES = 166_044_229
-CALL_S = 600  # the longest call
+# CIFAR-10's python batches as `gpu/paper.sh prepare` packs them (tar | xz --delta=dist=32 --lzma2=preset=6:
+# 68.7% of data_batch_1 against 90.6% for gzip -1), measured by `prepare` (its index.json) where it has run,
+# else this figure, measured here on 2026-12-05 (the realdata test checks it against a real prepare)
+DATA_BYTES = 128_019_360
 
-# What the report needs most first (the GPU-window issue): (why, experiment, rows regex, overrides, seeds)
-PRIORITY: list[tuple[str, str, str | None, tuple[str, ...], tuple[int, ...]]] = [
-    ("Table 1: 3- and 5-block rows (claims 1, 2)", "table1_block_depth", r"^RotNet [35] conv", (), (0,)),
-    ("Table 2: the rotation RotNets and their heads (claim 3)", "table2_rotations", None, (), (0,)),
-    ("Table 3: supervised NIN, fine-tuned heads (claim 4)", "table3_comparison", None, (), (0,)),
-    ("Fig. 5(b) (claim 6)", "fig5b_semi_supervised", None, (), (0,)),
-    ("Fig. 5(a): exact heads on the snapshots", "fig5a_epoch_curve", None, (), (0,)),
-    ("Table 1: the rest of the 4-block row", "table1_block_depth", r"^RotNet 4 conv", (), (0,)),
+
+# No card measured yet (results/bench/throughput-*.json): the first window's last call keeps this much for
+# gpu/measure.sh's throughput part (saved after each of its parts), in place of training
+MEASURE_S = 150
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a window: what runs there and for how long (`train`: its training seconds, pack excluded)."""
+
+    what: str  # "stage" | "train"
+    seconds: int  # the command's own limit (timeout_s: a few seconds more)
+    train_s: float = 0.0
+    measure_s: float = 0.0  # kept at its end for the card's measurement
+
+
+def window_calls(staging_calls: int, window_s: float = WINDOW_S, measure_s: float = 0.0) -> list[Call]:
+    """The calls of a window that stages `staging_calls` parts: start-up, all but the last part alone, then the last
+    part with a training call of up to CALL_S, then a second training call with what is left of the window while
+    the machine is warm (if a run fits in it), then give_back. `measure_s`: kept at the end of the last call for
+    the card's measurement."""
+    calls = [Call("stage", STAGE_CALL_S) for _ in range(staging_calls - 1)]
+    first = CALL_S - STAGE_CALL_S  # the last part is staged in the same call
+    calls.append(Call("train", first, first - PROCESS_S - PACK_S))
+    second = int(window_s - START_S - (staging_calls - 1) * STAGE_CALL_S - CALL_S - 2 * CALL_GAP_S)
+    if second - PROCESS_S - PACK_S >= NEW_RUN_S:
+        calls.append(Call("train", second, second - PROCESS_S - PACK_S))
+    if measure_s:
+        calls[-1] = Call("train", calls[-1].seconds, max(calls[-1].train_s - measure_s, 0.0), measure_s)
+    return calls
+
+
+def data_bytes(parts_dir: Path = Path(".device-data")) -> tuple[int, str]:
+    """CIFAR-10 as `prepare` packs it: measured by the last prepare (its index.json), else DATA_BYTES."""
+    try:
+        return int(json.loads((Path(parts_dir) / "index.json").read_text())["data_bytes"]), "measured by prepare"
+    except (OSError, ValueError, KeyError, TypeError):
+        return DATA_BYTES, "measured 2026-12-05"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the protocol in the order the report needs it: an experiment's cells (rows matching `rows`) at
+    `seeds`, each seed's heads on its own RotNet or on the RotNet of `backbone_seed`."""
+
+    why: str
+    experiment: str
+    rows: str | None = None
+    overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    backbone_seed: int | None = None
+
+    def cells(self, base: Profile) -> list[tuple[Profile, Cell]]:
+        profile = apply_overrides(base, list(self.overrides)) if self.overrides else base
+        return [(profile, c) for seed in self.seeds
+                for c in EXPERIMENTS[self.experiment].build(profile, seed, seed if self.backbone_seed is None
+                                                            else self.backbone_seed)
+                if self.rows is None or re.search(self.rows, c.row)]
+
+
+# What the report needs most first
+PRIORITY: list[Step] = [
+    Step("Table 1: 3- and 5-block rows (claims 1, 2)", "table1_block_depth", r"^RotNet [35] conv"),
+    Step("Table 2: the rotation RotNets and their heads (claim 3)", "table2_rotations"),
+    Step("Table 3: supervised NIN, fine-tuned heads (claim 4)", "table3_comparison"),
+    Step("Fig. 5(b) (claim 6)", "fig5b_semi_supervised"),
+    Step("Fig. 5(a): exact heads on the snapshots", "fig5a_epoch_curve"),
+    # claim 5's plateau check needs several head seeds on one RotNet: before any other RotNet seed
+    Step("Fig. 5(a): head seeds 1 and 2 on the seed-0 RotNet (claim 5)", "fig5a_epoch_curve", r"^object",
+         seeds=(1, 2), backbone_seed=0),
+    Step("Table 1: the rest of the 4-block row, and Random Init.", "table1_block_depth",
+         r"^(RotNet 4 conv|Random Init\.$)"),
 ]
 VARIANTS = {  # the gap's suspects: one RotNet each, with Table 3's two exact heads on it (README, REPORT)
     "pretext200": ("pretext_epochs=200",),  # the official code's schedule
     "fp32": ("precision=fp32",),  # the paper trained in fp32; we train under bf16 autocast
     "bn_uniform": ("bn_init=uniform",),  # PyTorch 0.2 drew BatchNorm weights from U(0,1)
 }
-PRIORITY += [(f"gap variant {v}: RotNet + Table 3's exact heads", "table3_comparison",
-              r"^RotNet \+ (non-linear|conv)$", o, (0,)) for v, o in VARIANTS.items()]
-PRIORITY += [("seeds 1 and 2", e, None, (), (1, 2)) for e in
+for v, o in VARIANTS.items():  # (Table 2's 4-rotation row adds no run: its rotation accuracy and conv2 head)
+    PRIORITY += [Step(f"gap variant {v}: RotNet + Table 3's exact heads", "table3_comparison",
+                      r"^RotNet \+ (non-linear|conv)$", o),
+                 Step(f"gap variant {v}: RotNet + Table 3's exact heads", "table2_rotations", r"^4 rotations", o)]
+PRIORITY += [Step("seeds 1 and 2", e, seeds=(1, 2)) for e in
              ("table3_comparison", "fig5b_semi_supervised", "fig5a_epoch_curve", "table1_block_depth",
               "table2_rotations")]
+
+
+def steps(only: str | None = None) -> list[Step]:
+    """PRIORITY, or its steps whose reason matches `only` (a regex: a rehearsal plays part of the protocol)."""
+    return [s for s in PRIORITY if only is None or re.search(only, s.why)]
+
+
+def snapshot_rotnets(base: Profile) -> set[str]:
+    """The RotNets whose pretext snapshots a planned cell reads (Fig. 5(a)'s): only theirs are worth sending back."""
+    return {c.spec.backbone.run_id for st in PRIORITY for _, c in st.cells(base)
+            if c.spec.backbone is not None and c.spec.pretext_epoch}
 
 
 @dataclass
@@ -68,12 +153,15 @@ class Prices:
     rotated_sample_s: dict[int, float]  # by RotNet depth
     step128_s: dict[str, float]  # a batch-128 step by head ("nonlinear", "conv"), evaluation included
     source: str
+    epoch_s: float = 0.0  # > 0: every epoch of every run at this price (a rehearsal's emulated device)
 
     def step(self, head: str) -> float:
         return self.step128_s.get(head) or max(self.step128_s.values())
 
     def of(self, s: RunSpec, done_epochs: int = 0) -> float:
         p = s.profile
+        if self.epoch_s:
+            return (p.schedule(s.schedule)[0] - done_epochs) * self.epoch_s
         if s.kind == "rotnet":
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
             samples = (p.n_pretext or 5000) * 10 * _rotated(s.rotations, p.rotations_per_image)
@@ -122,6 +210,15 @@ class Item:
     resume_epoch: int = 0
     needs: list[str] = field(default_factory=list)  # weight files (runs/-relative) to stage
 
+    @property
+    def epochs_left(self) -> int:
+        return self.spec.profile.schedule(self.spec.schedule)[0] - self.resume_epoch
+
+    @property
+    def epoch_s(self) -> float:
+        """The price of one of its epochs (a run cut at a call's end has done whole epochs only)."""
+        return self.cost_s / max(self.epochs_left, 1)
+
 
 @dataclass
 class Window:
@@ -129,30 +226,31 @@ class Window:
     stage: set[str] = field(default_factory=set)
     left_s: float = 0.0
     used_s: float = 0.0  # seconds of training, the runs side by side counted once
+    calls: list[Call] = field(default_factory=list)
+    stage_bytes: int = 0  # what its staging calls carry: CIFAR-10 and the weights in `stage`
 
 
-def _remaining(base: Profile, runs_root: Path, manifest: Manifest) -> list[Item]:
-    """The unfinished runs of PRIORITY's steps, in order, each once (a RotNet whose heads need it counts as
-    unfinished when its record is here but its weights are not: it trains again from its checkpoint)."""
+def _remaining(base: Profile, runs_root: Path, manifest: Manifest, only: str | None = None) -> list[Item]:
+    """The unfinished runs of PRIORITY's steps, in order, each once. A finished RotNet is planned again only when an
+    unfinished head needs its weights and they are nowhere (not here, not in runs/weights.json): it trains again
+    from its checkpoint. A finished run is never planned otherwise."""
     specs: dict[str, tuple[RunSpec, str]] = {}
-    weights_needed: set[str] = set()
-    for why, exp, rows, overrides, seeds in PRIORITY:
-        profile = apply_overrides(base, list(overrides)) if overrides else base
-        for seed in seeds:
-            for c in EXPERIMENTS[exp].build(profile, seed, seed):
-                if rows is not None and not re.search(rows, c.row):
-                    continue
-                for s in (c.spec.backbone, c.spec):
-                    if s is not None:
-                        specs.setdefault(s.run_id, (s, why))
-                if c.spec.backbone is not None:
-                    weights_needed.add(c.spec.backbone.run_id)
+    heads_on: dict[str, list[RunSpec]] = {}
+    for st in steps(only):
+        for _, c in st.cells(base):
+            for s in (c.spec.backbone, c.spec):
+                if s is not None:
+                    specs.setdefault(s.run_id, (s, st.why))
+            if c.spec.backbone is not None:
+                heads_on.setdefault(c.spec.backbone.run_id, []).append(c.spec)
     out: list[Item] = []
     for run_id, (s, why) in specs.items():
         f = RunFolder.of(runs_root, s.profile.name, run_id)
-        has_weights = f.model.exists() or manifest.entry(f.model) is not None
-        if f.finished and (run_id not in weights_needed or has_weights):
-            continue
+        if f.finished:
+            has_weights = f.model.exists() or manifest.entry(f.model) is not None
+            needed = any(not RunFolder.of(runs_root, h.profile.name, h.run_id).finished for h in heads_on.get(run_id, ()))
+            if has_weights or not needed:
+                continue
         e = manifest.entry(f.ckpt)
         resume = max(checkpoint_epoch(f.ckpt), 0) if f.ckpt.exists() else (e or {}).get("epoch", 0)
         item = Item(s, why, 0.0, resume)
@@ -278,8 +376,10 @@ def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any =
              ) -> list[tuple[list[tuple[Item, float, bool]], float]]:
     """Run `items` (in priority order; a run waits for its RotNet) on `workers` processes: worker 1 takes the next
     run, the others the next batch-128 run if there is one, each at its measured speed beside the others. `capacity(k)` gives
-    segment k's seconds (a window's training time; None: one endless segment); a new run starts only with a minute
-    left. Returns, per segment, its (item, seconds in it, continues in the next) and the seconds it took."""
+    segment k's seconds (a training call's time; None: one endless segment); a new run starts only with NEW_RUN_S
+    and one of its epochs (at its speed beside the others) left. A run cut at a segment's end keeps whole epochs
+    only (the one under way is trained again), as `window train` stops. Returns, per segment, its (item, seconds
+    in it, continues in the next) and the seconds it took."""
     pending = list(items)
     waiting_for = {it.spec.run_id for it in items}
     running: list[dict] = []
@@ -291,18 +391,28 @@ def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any =
     def ready(it: Item) -> bool:
         return it.spec.backbone is None or it.spec.backbone.run_id not in waiting_for
 
+    def fits(it: Item) -> bool:
+        """Whether a whole epoch of `it` fits in what is left, at its speed beside the runs already going."""
+        rot_n = sum(_is_rotnet(r["item"]) for r in running) + _is_rotnet(it)
+        v_rot, v_other = conc.speeds(rot_n, len(running) + 1 - rot_n)
+        return it.epoch_s <= 1e-9 or it.epoch_s / max(v_rot if _is_rotnet(it) else v_other, 1e-9) <= left + 1e-9
+
+    work_at_cuts: list[float] = []
     while pending or running:
-        if left >= 60:
+        idle = False
+        if left >= NEW_RUN_S:
             for lane in range(workers):
                 if any(r["lane"] == lane for r in running):
                     continue
                 order = [i for i in pending if ready(i)]
                 if lane > 0:  # stable: the first batch-128 run in priority order, else the first run
                     order.sort(key=_is_rotnet)
-                if order:
+                if order and fits(order[0]):
                     pending.remove(order[0])
                     running.append(dict(item=order[0], left=order[0].cost_s, lane=lane, here=0.0))
-        if not running and left >= 60:
+                elif order:
+                    idle = True  # the next run's epoch would not fit in what is left: this lane waits
+        if not running and left >= NEW_RUN_S and not idle:
             raise ValueError("the plan is stuck: a run waits for a RotNet that is not planned")
         if running:
             rot_n = sum(_is_rotnet(r["item"]) for r in running)
@@ -319,10 +429,17 @@ def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any =
                 running.remove(r)
                 entries.append((r["item"], r["here"], False))
                 waiting_for.discard(r["item"].spec.run_id)
-        if (left < 60 and not running or left <= 1e-6) and (pending or running):
-            for r in running:  # cut at the window's end: each continues from its checkpoint in the next
+        if ((left < NEW_RUN_S or idle) and not running or left <= 1e-6) and (pending or running):
+            for r in running:  # cut at the call's end: each continues from its checkpoint in the next
                 entries.append((r["item"], r["here"], True))
                 r["here"] = 0.0
+                pe = r["item"].epoch_s
+                if pe > 0:  # whole epochs only
+                    r["left"] = math.ceil(r["left"] / pe - 1e-6) * pe
+            work_at_cuts.append(sum(r["left"] for r in running) + sum(i.cost_s for i in pending))
+            if len(work_at_cuts) > 3 and work_at_cuts[-4] - work_at_cuts[-1] <= 1e-6:
+                raise ValueError("the plan is stuck: three calls in a row finish no epoch (an epoch longer than a "
+                                 "call at the speeds measured?)")
             segments.append((entries, took))
             entries, took = [], 0.0
             left = capacity(len(segments))
@@ -338,36 +455,64 @@ class Remaining:
     manifest: Manifest
 
     @classmethod
-    def of(cls, base: Profile, runs_root: Path, prices: Prices) -> Remaining:
+    def of(cls, base: Profile, runs_root: Path, prices: Prices, only: str | None = None) -> Remaining:
         manifest = Manifest(runs_root)
-        items = _remaining(base, runs_root, manifest)
+        items = _remaining(base, runs_root, manifest, only)
         for it in items:
             it.cost_s = prices.of(it.spec, it.resume_epoch)
         return cls(items, manifest)
 
 
+def staging_calls(nbytes: int, tree_bytes: int) -> int:
+    return max(1, math.ceil(nbytes / (CALL_BYTES - tree_bytes - MARGIN_BYTES)))
+
+
 def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, workers: int = 1,
-         conc: Concurrency | None = None, todo: Remaining | None = None) -> tuple[list[Window], list[Item]]:
-    """The remaining runs cut into windows (`todo`: already read by `Remaining.of`)."""
+         conc: Concurrency | None = None, todo: Remaining | None = None, data: int = DATA_BYTES,
+         window_s: float = WINDOW_S, measure_s: float = 0.0) -> tuple[list[Window], list[Item]]:
+    """The remaining runs cut into windows of calls (`window_calls`): each training call is a segment of the
+    schedule (the first window keeps `measure_s` for the card's measurement). A window's staging calls depend on
+    the weights it stages, which depend on what it trains: planned again until they agree."""
     todo = todo or Remaining.of(base, runs_root, prices)
     items, manifest = todo.items, todo.manifest
-    chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
-    windows: list[Window] = []
+    parts: dict[int, int] = {}  # window -> its staging calls, where more than the data alone
+    for _ in range(5):
+        segs_of: list[tuple[int, Call]] = []  # each training call of the protocol: (window, call)
 
-    def capacity(k: int) -> float:
-        while len(windows) <= k:
-            windows.append(Window(left_s=WINDOW_S - START_S - math.ceil(DATA_BYTES / chunk) * STAGE_CALL_S - PACK_S))
-        return windows[k].left_s
+        def capacity(k: int, segs_of: list[tuple[int, Call]] = segs_of) -> float:
+            while len(segs_of) <= k:
+                w = segs_of[-1][0] + 1 if segs_of else 0
+                calls = window_calls(parts.get(w, staging_calls(data, tree_bytes)), window_s, measure_s if w == 0 else 0)
+                segs_of.extend((w, c) for c in calls if c.what == "train")
+            return segs_of[k][1].train_s
 
-    segs = schedule(items, workers, conc or Concurrency(), capacity)
-    windows = windows[:len(segs)]
-    for w, (entries, took) in zip(windows, segs, strict=True):
-        w.items, w.left_s, w.used_s = entries, w.left_s - took, took
-        here = {it.spec.run_id for it, _, _ in entries}
-        for it, _, _ in entries:  # what a run needs, unless another run of the same window trains it
-            w.stage |= {n for n in it.needs if n.split("/")[1] == it.spec.run_id or n.split("/")[1] not in here}
-        # staging calls eat into the window: recount with what it stages
-        w.left_s -= math.ceil(sum(manifest.entries.get(n, {}).get("bytes", 0) for n in w.stage) / chunk) * STAGE_CALL_S
+        segs = schedule(items, workers, conc or Concurrency(), capacity)
+        windows: list[Window] = []
+        for (w, _), (entries, took) in zip(segs_of, segs, strict=False):
+            if w == len(windows):
+                windows.append(Window(calls=window_calls(parts.get(w, staging_calls(data, tree_bytes)), window_s,
+                                                         measure_s if w == 0 else 0)))
+            win = windows[w]
+            for it, here, cont in entries:  # a run in both calls of a window is one line
+                same = [i for i, (x, _, _) in enumerate(win.items) if x is it]
+                if same:
+                    _, before, _ = win.items[same[0]]
+                    win.items[same[0]] = (it, before + here, cont)
+                else:
+                    win.items.append((it, here, cont))
+            win.used_s += took
+        changed = False
+        for w, win in enumerate(windows):
+            here = {it.spec.run_id for it, _, _ in win.items}
+            for it, _, _ in win.items:  # what a run needs, unless another run of the same window trains it
+                win.stage |= {n for n in it.needs if n.split("/")[1] == it.spec.run_id or n.split("/")[1] not in here}
+            win.stage_bytes = data + sum(manifest.entries.get(n, {}).get("bytes", 0) + 1024 for n in win.stage)
+            need = staging_calls(win.stage_bytes, tree_bytes)
+            if need != parts.get(w, staging_calls(data, tree_bytes)):
+                parts[w], changed = need, True
+            win.left_s = sum(c.train_s for c in win.calls) - win.used_s
+        if not changed:
+            break
     return windows, items
 
 
@@ -403,33 +548,38 @@ def concurrency_eta(profile: Profile, speeds: dict, counts: tuple[int, ...], run
 
 
 def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes: int,
-           manifest_bytes: dict[str, int] | None = None, workers: int = 1, conc: Concurrency | None = None) -> str:
-    manifest_bytes = manifest_bytes or {}
+           workers: int = 1, conc: Concurrency | None = None, data: tuple[int, str] = (DATA_BYTES, "")) -> str:
     chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
     total = sum(it.cost_s for it in items)
     side = sum(w.used_s for w in windows)
     how = "runs one at a time" if workers == 1 else (
         f"{workers} processes side by side: {side / 60:.0f} min of device time; speeds beside each other from "
         f"{(conc or Concurrency()).source}")
+    calls = window_calls(staging_calls(data[0], tree_bytes))
     lines = [f"remaining full protocol: {len(items)} runs, {total / 60:.0f} min of GPU training, each run priced alone "
              f"({len(windows)} window(s) of {WINDOW_S // 60} min; {how})",
-             f"priced from {prices.source}: RotNet "
-             + ", ".join(f"{b} blocks {v * 1e6:.2f} us" for b, v in sorted(prices.rotated_sample_s.items()))
-             + " per rotated sample; batch-128 step " + ", ".join(f"{h} head {v * 1e3:.2f} ms" for h, v in
-                                                             sorted(prices.step128_s.items()))
-             + " (host-bound, evaluation included; supervised and fine-tuned runs at the slower)",
+             f"priced from {prices.source}" + (f": every epoch {prices.epoch_s:g} s" if prices.epoch_s else
+                                              ": RotNet " + ", ".join(f"{b} blocks {v * 1e6:.2f} us" for b, v in
+                                                                       sorted(prices.rotated_sample_s.items()))
+                                              + " per rotated sample; batch-128 step " + ", ".join(
+                f"{h} head {v * 1e3:.2f} ms" for h, v in sorted(prices.step128_s.items()))
+                + " (host-bound, evaluation included; supervised and fine-tuned runs at the slower)"),
              f"each call carries the tracked tree ({tree_bytes / 2**20:.1f} MiB) + {chunk / 2**20:.1f} MiB of staged "
-             f"data; CIFAR-10 ({DATA_BYTES / 2**20:.0f} MiB, gzip -1) takes {math.ceil(DATA_BYTES / chunk)} calls"]
+             f"data; CIFAR-10 ({data[0] / 2**20:.0f} MiB, xz, {data[1]}) takes {staging_calls(data[0], tree_bytes)} "
+             "call(s)",
+             f"a window: start {START_S} s, " + ", ".join(
+                 f"a {c.what} call ({c.seconds} s" + (f", {c.train_s:.0f} s of training)" if c.what == "train" else ")")
+                 for c in calls) + f", then give_back: {sum(c.train_s for c in calls):.0f} s of training"]
     groups: dict[str, float] = {}
     for it in items:
         groups[it.why] = groups.get(it.why, 0.0) + it.cost_s
     lines += [f"  {v / 60:6.1f} min  {k}" for k, v in groups.items()]
     for i, w in enumerate(windows, 1):
-        used = w.used_s
-        stage_bytes = DATA_BYTES + sum(manifest_bytes.get(n, 0) for n in w.stage)
-        lines.append(f"\nwindow {i}: {used / 60:.1f} min of training; stages CIFAR-10"
+        lines.append(f"\nwindow {i}: {w.used_s / 60:.1f} min of training; stages CIFAR-10"
                      + (f" + {', '.join(sorted(w.stage))}" if w.stage else "")
-                     + f" ({math.ceil(stage_bytes / chunk)} staging calls)")
+                     + f" ({staging_calls(w.stage_bytes, tree_bytes)} staging calls); calls: "
+                     + ", ".join(f"{c.what} {c.seconds} s" + (f" (its last {c.measure_s:.0f} s: the card's "
+                                                               "measurement)" if c.measure_s else "") for c in w.calls))
         for it, here, cont in w.items:
             resume = f", resumes after epoch {it.resume_epoch}" if it.resume_epoch else ""
             tail = " (continues next window)" if cont else ""

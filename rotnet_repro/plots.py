@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # the backend is the caller's: Agg headless, inline in Jupyter
@@ -12,6 +13,7 @@ import seaborn as sns
 from .config import base_profile
 from .experiments import ROW
 from .report import comparison, gap_cells, paper_numbers, profiles_in, scale_label
+from .results import write_atomic
 
 PAPER = "#7f7f7f"
 # one colour per scale in every figure (ours); the paper's numbers are grey
@@ -148,6 +150,13 @@ PLOTS = {"table1": plot_table1, "table2": plot_table2, "table3": plot_table3, "f
          "fig5b": plot_fig5b}
 
 
+def _save(fig: plt.Figure, path: Path) -> None:
+    """A reproducible PNG, written whole or not at all (an interrupted `tables` leaves the previous one)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
+    write_atomic(path, buf.getvalue())
+
+
 def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | str = "figures") -> Path:
     """Draw one artifact from the results and write it as a reproducible PNG."""
     path = Path(out_dir) / profile / f"{artifact}.png"
@@ -157,7 +166,7 @@ def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | s
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = PLOTS[artifact](t, profile)
-    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -236,7 +245,7 @@ def save_scales_figure(df: pd.DataFrame, artifact: str, out_dir: Path | str = "f
     path = Path(out_dir) / "scales" / f"{artifact}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = plot_scales(df, artifact)
-    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -280,6 +289,6 @@ def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path |
         path.unlink(missing_ok=True)
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None}, bbox_inches="tight")
+    _save(fig, path)
     plt.close(fig)
     return path

@@ -26,6 +26,7 @@ from .report import (
     scales_section,
     summary_markdown,
 )
+from .results import write_atomic
 
 log = logging.getLogger("rotnet_repro")
 
@@ -44,8 +45,8 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
             if fig.exists():
                 written.append(fig)
             md = Path(figures_dir) / profile / f"{artifact}.md"
-            md.write_text(f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
-                          f"{comparison_markdown(comparison(df, artifact, profile))}\n")
+            write_atomic(md, f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
+                             f"{comparison_markdown(comparison(df, artifact, profile))}\n")
             written.append(md)
     # the report links its figures relative to where it lies
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
@@ -66,7 +67,7 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     for path, name, text in blocks:
         if path is not None and Path(path).exists():
             try:
-                Path(path).write_text(replace_block(Path(path).read_text(), name, text))
+                write_atomic(path, replace_block(Path(path).read_text(), name, text))
             except ValueError:  # no markers: the user's own file, or markers deleted by hand
                 log.warning("%s has no <!-- BEGIN/END GENERATED: %s --> markers: that block was not written "
                             "(restore them, e.g. git checkout %s)", path, name, Path(path).name)

@@ -78,6 +78,14 @@ def read_results(path: Path | str) -> pd.DataFrame:
                         f"({df.loc[wrong[0], 'value']!r}): an edited file? Restore it (git checkout) or delete those "
                         "lines and rerun the `run` command that made them")
     df["value"] = value
+    dup = df.duplicated(KEY, keep="first")
+    if dup.any():  # a row appended twice counts once; two different numbers for one key are refused
+        lines = ", ".join(str(i + 2) for i in df.index[dup][:5])
+        if df[df.duplicated(KEY, keep=False)].drop_duplicates().duplicated(KEY).any():
+            raise UserError(f"{path}: line(s) {lines} repeat the key (experiment, row, column, run, metric, selection) "
+                            "of an earlier row with other values: an edited or merged file? Restore it (git checkout)")
+        log.warning("%s: line(s) %s repeat earlier rows exactly: each counted once", path, lines)
+        df = df[~dup].reset_index(drop=True)
     return df
 
 
@@ -199,13 +207,24 @@ def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
         return len(lines) - len(keep)
 
 
+def write_atomic(path: Path | str, data: str | bytes) -> None:
+    """Write a file whole or not at all: into a temporary file beside it, synced, then renamed over it. A write
+    error (a full disk) or a kill leaves the previous version as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def validate(df: pd.DataFrame) -> None:

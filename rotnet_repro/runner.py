@@ -62,6 +62,9 @@ class RunOptions:
     columns: re.Pattern | None = None  # ... and whose column matches
     train_missing: bool = True  # False: only finished runs give rows
     share_passes: bool = True  # train planned exact frozen heads on one backbone together (same numbers)
+    # a finished RotNet whose weights are nowhere here is trained again from its checkpoint for the heads that need
+    # it; False (a GPU window, which trains only its plan): its heads are skipped with a line instead
+    retrain_lost_weights: bool = True
 
 
 class Runner:
@@ -77,6 +80,7 @@ class Runner:
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
         self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
         self.share_passes, self.train_missing = options.share_passes, options.train_missing
+        self.retrain_lost_weights = options.retrain_lost_weights
         self.rows, self.columns = options.rows, options.columns
         self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
         self.results_path = self.out / "results" / f"{self.label}.csv"
@@ -102,10 +106,7 @@ class Runner:
     def result(self, spec: RunSpec, weights_of: int | None = None) -> dict:
         """The run's finished record, training it (and what it depends on) first if needed. `weights_of`: the
         caller needs the RotNet's weights after that pretext epoch (0: its last), not only its record."""
-        folder = self.folder(spec)
-        if folder.finished and not folder.spec_file.exists():  # deleted by hand: the run's config is known here
-            log.warning("run %s: its spec.json was missing; written again from the run's config", spec.run_id)
-            folder.write_spec(spec.canonical())
+        folder = self._spec_back(spec)
         if folder.finished:
             try:
                 rec = folder.read_record()
@@ -131,6 +132,15 @@ class Runner:
                 return self._train_together(group)[0]
             return self._train(spec, folder)
 
+    def _spec_back(self, spec: RunSpec) -> RunFolder:
+        """The run's folder, its spec.json written again if a finished run lost it (deleted by hand: the run's
+        config is known here)."""
+        folder = self.folder(spec)
+        if folder.finished and not folder.spec_file.exists():
+            log.warning("run %s: its spec.json was missing; written again from the run's config", spec.run_id)
+            folder.write_spec(spec.canonical())
+        return folder
+
     def _has_weights(self, spec: RunSpec, folder: RunFolder, epoch: int) -> bool:
         """Whether a finished RotNet's weights after `epoch` are here (restored from the git history if listed in
         runs/weights.json). A missing snapshot skips its heads; a missing model.pt makes the run unfinished for
@@ -145,6 +155,8 @@ class Runner:
         if epoch or not self.train_missing or spec.profile.name != self.profile.name:
             raise RunNotTrained(f"{what} (not in the tree, nor in runs/{MANIFEST}): import it (python -m "
                                 "rotnet_repro import), or delete the run folder to train that RotNet again")
+        if not self.retrain_lost_weights:
+            raise RunNotTrained(f"{what}: it was not staged, and this process trains no finished run again")
         start = checkpoint_epoch(folder.ckpt)
         log.warning("run %s: %s: not finished for its heads; trained again (%s); its old record kept as "
                     "result.json.no-weights", spec.run_id, what,
@@ -201,17 +213,19 @@ class Runner:
             log.info("run %s: %s", s.run_id, _describe(s))
         train, test = self.data()
         log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         recs = train_frozen_heads(specs, train, test, self.dev, folders, self.runs_root)
         for s, f, rec in zip(specs, folders, recs, strict=True):
-            self._finish(s, f, rec, t0, f" (its share; {len(specs)} heads in this process)")
+            self._finish(s, f, rec, t0, f" (its share; {len(specs)} heads in this process)", c0)
         return recs
 
-    def _finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "") -> None:
-        """Stamp the record with where and how it was made, write it, and say so."""
+    def _finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "",
+                c0: float | None = None) -> None:
+        """Stamp the record with where and how it was made (and what this process spent on it: CPU seconds of
+        all its threads, its peak resident memory so far), write it, and say so."""
         rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
                    torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   segments=segments(rec.get("history", [])))
+                   segments=segments(rec.get("history", [])), cost=process_cost(t0, c0))
         if len(rec["segments"]) > 1:  # resumed elsewhere: `device` is where it finished, `segments` where each part ran
             log.info("run %s trained in %d segments: %s", spec.run_id, len(rec["segments"]), "; ".join(
                 f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']}" for s in rec["segments"]))
@@ -224,7 +238,7 @@ class Runner:
         folder.write_spec(spec.canonical())
         train, test = self.data()
         log.info("run %s: %s", spec.run_id, _describe(spec))
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         if spec.kind == "rotnet":
             rec = train_rotnet(spec, train, test, self.dev, folder)
         elif spec.kind == "classifier":
@@ -232,7 +246,7 @@ class Runner:
                                    self.view_store(spec))
         else:
             rec = train_supervised(spec, train, test, self.dev, folder)
-        self._finish(spec, folder, rec, t0)
+        self._finish(spec, folder, rec, t0, c0=c0)
         if self.view_store(spec) is not None:
             self._release(spec)
         return rec
@@ -306,8 +320,10 @@ class Runner:
         for _, c in cells:
             if c.spec.kind == "rotnet":
                 rotnets.setdefault(c.spec.run_id, (c.spec, None))
-            if c.spec.backbone is not None:
-                rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # its heads need its final weights
+            if c.spec.backbone is not None and not self.folder(c.spec).finished:
+                rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # an unfinished head needs its final weights
+            elif c.spec.backbone is not None:
+                self._spec_back(c.spec.backbone)  # its heads are finished: nothing to train, nothing to restore
         for s, weights_of in (rotnets.values() if self.train_missing else ()):  # --no-train: rows only
             try:
                 self.result(s, weights_of)
@@ -350,6 +366,18 @@ class Runner:
                     value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],
                     git_sha=m.get("git_sha", rec["git_sha"]), torch_version=m.get("torch_version", rec["torch_version"]),
                     device=m.get("device", rec["device"]), wall_s=round(rec["wall_s"], 1))
+
+
+def process_cost(t0: float, c0: float | None) -> dict:
+    """What this process spent on a run: wall and CPU seconds (all threads) since (t0, c0), and its peak resident
+    memory so far (GiB; the process's, so it may include earlier runs of the same process)."""
+    import resource
+
+    cost = dict(wall_s=round(time.time() - t0, 1), peak_rss_gib=round(resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), threads=torch.get_num_threads())
+    if c0 is not None:
+        cost["cpu_s"] = round(time.process_time() - c0, 1)
+    return cost
 
 
 def _describe(s: RunSpec) -> str:
@@ -410,16 +438,43 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
         dest.path.mkdir(parents=True, exist_ok=True)
         for f in src.path.iterdir():  # contents only: the source may be read-only, ours must stay writable
             if f.is_file():
-                shutil.copyfile(f, dest.path / f.name)
+                refused = _committed_elsewise(f, dest.path / f.name) if f.suffix == ".pt" else None
+                if refused:
+                    lines.append(refused)
+                else:
+                    shutil.copyfile(f, dest.path / f.name)
         state = "finished" if dest.finished else f"resumable after epoch {checkpoint_epoch(dest.ckpt)}"
         lines.append(f"{dest.path}: imported ({state})")
     return lines
 
 
+def _committed_elsewise(src_file: Path, dest_file: Path) -> str | None:
+    """None if `src_file` may be copied to `dest_file`; else (a final weight file listed in runs/weights.json with
+    other bytes: the weights finished heads were trained on) it is kept aside, never in its place, and the line
+    says so."""
+    from .weights import Manifest, is_final, runs_root_of, sha256
+
+    if not is_final(dest_file):
+        return None
+    e = Manifest(runs_root_of(dest_file)).entry(dest_file)
+    digest = sha256(src_file)
+    if e is None or e["sha256"] == digest:
+        return None
+    aside = dest_file.parent / "rejected" / f"{dest_file.stem}-{digest[:12]}.pt"
+    aside.parent.mkdir(exist_ok=True)
+    shutil.copyfile(src_file, aside)
+    return (f"{dest_file}: refused: the committed file (sha256 {e['sha256'][:12]}...) differs from the one that came "
+            f"back ({digest[:12]}...); the committed one is kept, the new one set aside as {aside}")
+
+
 def _import_weights(src: RunFolder, dest: RunFolder) -> str:
     """Into a finished run of ours: the weight files it lacks (snapshots; its model.pt), or, where its record has
-    no weights at all, the source's checkpoint (the run trains again from it when its heads need it)."""
-    if not dest.model.exists() and src.model.exists() and src.finished:  # trained again elsewhere, with weights
+    no weights at all (none here, none listed in runs/weights.json), the source's checkpoint or the run trained
+    again. A committed weight file is never replaced by other bytes."""
+    from .weights import Manifest, runs_root_of
+
+    listed = Manifest(runs_root_of(dest.model)).entry(dest.model) is not None
+    if not dest.model.exists() and not listed and src.model.exists() and src.finished:  # trained again elsewhere
         os.replace(dest.record_file, dest.record_file.with_suffix(".json.no-weights"))
         for f in src.path.iterdir():
             if f.is_file() and f.name != "ckpt.pt":
@@ -429,16 +484,19 @@ def _import_weights(src: RunFolder, dest: RunFolder) -> str:
         return f"{dest.path}: its record had no weights; imported the run trained again (record, weights), the " \
                "old record kept as result.json.no-weights"
     names = sorted(f.name for f in src.path.glob("*.pt") if f.name != "ckpt.pt" and not (dest.path / f.name).exists())
-    if not dest.model.exists() and not (src.path / "model.pt").exists() and src.ckpt.exists() \
+    if not dest.model.exists() and not listed and not (src.path / "model.pt").exists() and src.ckpt.exists() \
             and checkpoint_epoch(src.ckpt) > checkpoint_epoch(dest.ckpt):
         names.append("ckpt.pt")
+    refused = [line for name in names if (line := _committed_elsewise(src.path / name, dest.path / name))]
+    names = [n for n in names if not any(f"/{n}: refused" in line for line in refused)]
     for name in names:
         shutil.copyfile(src.path / name, dest.path / name)
         if name != "ckpt.pt":
             ensure_weights(dest.path / name)  # checked against runs/weights.json where it is listed
     if not names:
-        return f"{dest.path}: finished already, nothing to add"
+        return "\n".join(refused) or f"{dest.path}: finished already, nothing to add"
     what = ", ".join(names)
     if "ckpt.pt" in names:
         what += f" (after epoch {checkpoint_epoch(dest.ckpt)}; its record has no weights: trained again from it when needed)"
-    return f"{dest.path}: finished already; imported {what}"
+    return "\n".join(refused + [f"{dest.path}: finished already; imported {what}"])
+

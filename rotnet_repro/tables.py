@@ -75,6 +75,15 @@ def superseded_runs(df: pd.DataFrame, profile: str) -> set[str]:
     return set(d["run_id"]) - current
 
 
+def prunable_runs(df: pd.DataFrame, profile: str) -> tuple[set[str], set[str]]:
+    """(superseded runs whose every row's cell also has rows of current runs: safe to delete, superseded runs that
+    are still the only evidence of some cell: kept until those cells are retrained)."""
+    superseded = superseded_runs(df, profile)
+    kept_rows = current_rows(df, profile)[0]
+    still = set(kept_rows.loc[kept_rows["run_id"].isin(superseded), "run_id"])
+    return superseded - still, still
+
+
 def current_rows(df: pd.DataFrame, profile: str) -> tuple[pd.DataFrame, frozenset[str]]:
     """A profile's rows, where a cell has rows of current runs without those of superseded runs (a partly
     retrained profile reports each cell from what the current code trained, and the rest from the old runs,

@@ -180,13 +180,25 @@ def store(runs_root: Path | str, commit: bool = True) -> list[str]:
         if where == "history":
             new.append(p)
     for key in [k for k in m.entries if k.endswith("/ckpt.pt") and not (m.root / k).exists()
-                and (m.root / k).with_name("result.json").exists()]:
+                and (m.root / k).with_name("result.json").exists() and _has_final_weights(m, m.root / k)]:
         del m.entries[key]  # its run finished: the checkpoint is not needed any more (it stays in the history)
         lines.append(f"{key}: its run finished; no longer listed")
     m.save()
     if commit and (lines or new):
         _commit_to_history(m, new)
     return lines
+
+
+def _has_final_weights(m: Manifest, ckpt: Path) -> bool:
+    """Whether a run's final weights exist (here or listed): a RotNet with a record but no model.pt (its weights
+    lost) still resumes from its checkpoint, so the checkpoint stays listed. A head's record is its result."""
+    spec = ckpt.with_name("spec.json")
+    try:
+        is_rotnet = json.loads(spec.read_text()).get("kind") == "rotnet"
+    except (OSError, ValueError, AttributeError):
+        is_rotnet = ckpt.parent.name.startswith("rotnet-")
+    model = ckpt.with_name("model.pt")
+    return not is_rotnet or model.exists() or m.entry(model) is not None
 
 
 def _commit_to_history(m: Manifest, files: list[Path]) -> None:

@@ -79,7 +79,7 @@ def test_claim1_pairs_heads_on_the_same_rotnet_and_a_missing_cell_is_not_measura
     verdict, results = evaluate(df, CLAIMS[1])
     assert verdict == HOLDS and all(r.n == 3 for r in results)
     verdict, _ = evaluate(df[df.column != "ConvB5"], CLAIMS[1])
-    assert verdict == MISSING
+    assert verdict == "holds on 10 of 12 checks; the others not measurable (runs missing)"  # partial, not "holds"
 
 
 def test_head_seeds_are_averaged_within_a_rotnet_and_a_baseline_pairs_with_its_own_seed():
@@ -165,3 +165,17 @@ def test_a_check_comparing_heads_of_superseded_and_current_runs_is_not_measured(
     verdict, results = evaluate(df, CLAIMS[4], old)
     assert [r.verdict for r in results] == [MIXED, HOLDS]  # fine-tuned − frozen: both heads superseded, like for like
     assert verdict == MIXED and "retraining in progress" in results[0].describe()
+
+
+def test_a_claim_over_several_rotnets_gets_a_partial_verdict_where_some_are_missing():
+    from rotnet_repro.claims import HOLDS, INCONCLUSIVE, MISSING, CheckResult, _claim1, combine
+
+    claim = _claim1()
+    results = [CheckResult(ch, HOLDS if ch.label.startswith("RotNet-4") else MISSING, (1.0,) if
+                           ch.label.startswith("RotNet-4") else ()) for ch in claim.checks]
+    v = combine(results)
+    assert v == "holds for RotNet-4; RotNet-3, RotNet-5 not measurable (runs missing)" and v != HOLDS
+    i = [r.check.label.startswith("RotNet-4") for r in results].index(True)
+    results[i] = CheckResult(results[i].check, INCONCLUSIVE, (1.0,))
+    assert combine(results).startswith("inconclusive for")
+    assert combine([CheckResult(ch, MISSING, ()) for ch in claim.checks]) == MISSING

@@ -50,3 +50,26 @@ def test_compile_falls_back_to_eager_with_a_warning(monkeypatch, caplog):
 def test_unknown_compile_mode_is_refused():
     with pytest.raises(UserError, match="unknown compile mode"):
         Device.pick("cpu", "fastest")
+
+
+def test_a_compile_failure_on_the_real_model_falls_back_to_eager_for_its_kind(monkeypatch, caplog):
+    """Only a tiny function is probed before a run: a failure on the real model (a lowering the compiler lacks, CUDA
+    graphs that cannot capture) shows at its first call, and must not fail the run."""
+    import torch
+    from torch import nn
+
+    from rotnet_repro.engine import Device
+
+    def broken(fn, **kwargs):
+        def call(*args, **kw):
+            raise RuntimeError("InductorError: no lowering for this op")
+        return call
+
+    dev = Device(torch.device("cpu"), compile_mode="default")
+    monkeypatch.setattr(torch, "compile", broken)
+    m = dev.model(nn.Linear(3, 2), "head")
+    caplog.set_level("WARNING", "rotnet_repro")
+    x = torch.ones(4, 3)
+    assert torch.equal(m(x), m._call_impl(x)) and m(x).shape == (4, 2)
+    assert dev.compile_kinds["head"] == "" and caplog.text.count("eager for this kind") == 1
+    assert dev.model(nn.Linear(3, 2), "head")._compiled_call_impl is None  # the next model of the kind: eager

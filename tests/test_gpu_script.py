@@ -1,6 +1,7 @@
 """gpu/paper.sh end to end on the CPU: the data split into call-sized parts and staged back, the smoke profile
 trained in place of the paper one, the results packed within the limits and unpacked into a checkout."""
 
+import json
 import os
 import re
 import shutil
@@ -25,43 +26,53 @@ def sh(*args, **env):
     return r.stdout
 
 
-def test_stage_train_pack_unpack_on_the_smoke_profile(tmp_path):
+def test_stage_checks_itself_then_train_runs_the_plan_and_unpack_takes_it_in(tmp_path):
     data = tmp_path / "data" / "cifar-10-batches-py"
     data.mkdir(parents=True)
     (data / "data_batch_1").write_bytes(os.urandom(250_000))
     parts, stage, work, out, dest = (tmp_path / n for n in ("parts", "stage", "work", "out", "dest"))
     out.mkdir()
-    common = dict(PARTS=parts, STAGE=stage, WORK=work, OUT=out, DEST=dest, PROFILE="smoke", DEVICE="cpu")
-    sh("prepare", DATA=data.parent, CHUNK_BYTES=100_000, **common)
-    names = sorted(p.name for p in parts.iterdir())
+    common = dict(PARTS=parts, STAGE=stage, WORK=work, OUT=out, DEST=dest, PROFILE="smoke", DEVICE="cpu",
+                  STEPS="^Table 3")
+    said = sh("prepare", DATA=data.parent, CHUNK_BYTES=100_000, **common)
+    assert "gpu/paper.sh stage 02 && gpu/paper.sh train 585" in said
+    names = sorted(p.name for p in parts.iterdir() if p.name.startswith("part."))
     assert names == ["part.00", "part.01", "part.02"]
-    for p in names:
-        sh("stage", p.split(".")[1], **common)
-    sh("stage", "00", **common)  # a repeated call does not append twice
+    sh("stage", "00", **common)
+    r = run("stage", "02", **common)  # part 01 missing on the machine: said, and part 02 is kept
+    assert r.returncode == 2 and "part(s) 01 are not on this machine" in r.stderr
+    sh("stage", "01", **common)
+    sh("stage", "02", **common)
+    sh("stage", "00", **common)  # a repeated call is harmless
+    good = (parts / "part.01").read_bytes()
+    (parts / "part.01").write_bytes(good[:-10])
+    r = run("stage", "01", **common)
+    assert r.returncode == 2 and "SHA-256 differs" in r.stderr
+    (parts / "part.01").write_bytes(good)
     with open(tmp_path / "ref.tar", "wb") as f:
         subprocess.run(["tar", "cf", "-", "-C", str(data.parent), "cifar-10-batches-py"], stdout=f, check=True)
-    unzipped = subprocess.run(["gzip", "-dc", str(stage / "c.tar")], capture_output=True, check=True).stdout
-    assert unzipped == (tmp_path / "ref.tar").read_bytes()
+    window = json.loads((parts / "cache" / "window.json").read_text())
+    assert window["runs"] and window["steps"] == "^Table 3"
 
-    # the budget is a cap: the smoke profile needs well under a minute
-    log = sh("train", "3600", ORDER="rotnet3 heads3 all", **common)
-    assert log.index("== run table1_block_depth --rows") < log.index("== run table3_comparison") < log.index("== run all")
-
+    log = sh("train", "3600", **common)
+    assert (stage / "cifar-10-batches-py" / "data_batch_1").read_bytes() == (data / "data_batch_1").read_bytes()
+    done = [line.split(":")[0] for line in log.splitlines() if ": finished (" in line]
+    assert done == [r["run_id"] for r in window["runs"]]  # exactly the plan's list, in its order
     back = sorted(out.iterdir())
     assert 1 <= len(back) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in back)
 
     sh("unpack", str(out), **common)
     trained = {p.name for p in (work / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
-    assert trained and trained == {p.name for p in (dest / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
+    assert trained == set(done) == {p.name for p in (dest / "runs" / "smoke").iterdir() if (p / "result.json").exists()}
     rows = pd.read_csv(dest / "results" / "smoke.csv")
     assert set(rows.run_id) == trained and (rows.profile == "smoke").all()
+    r = run("train", "60", **{**common, "STAGE": str(tmp_path / "fresh")})  # a fresh machine: says what to do
+    assert r.returncode == 2 and "run the stage calls first" in r.stderr
 
 
-def test_an_unknown_step_is_refused(tmp_path):
-    e = {**os.environ, "PY": sys.executable, "PROFILE": "smoke", "DEVICE": "cpu", "ORDER": "rotnets nonsense",
-         "STAGE": str(tmp_path / "s"), "WORK": str(tmp_path / "w"), "OUT": str(tmp_path)}
-    r = subprocess.run(["bash", str(SCRIPT), "train", "5"], capture_output=True, text=True, env=e)
-    assert r.returncode == 2 and "unknown step nonsense" in r.stderr
+def run(*args, **env):
+    e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=e)
 
 
 def test_the_measurement_script_runs_on_the_cpu(tmp_path):

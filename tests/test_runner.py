@@ -469,3 +469,47 @@ def test_a_helper_worker_on_a_gpu_takes_the_batch_runs_before_the_rotnets(tmp_pa
     cells = EXPERIMENTS["table3_comparison"].build(r.profile, 0, 0)
     r.run_cells([(EXPERIMENTS["table3_comparison"], c) for c in cells])
     assert order[:2] == ["supervised", "classifier"]  # the supervised NIN and the random-init head first
+
+
+def test_prune_keeps_a_superseded_run_that_is_a_cells_only_evidence(tmp_path, capsys):
+    from pathlib import Path
+
+    fixture = (Path(__file__).parent / "fixtures" / "smoke_results.csv").read_text()
+    head, *rows = fixture.splitlines(keepends=True)
+    current = rows[0].split(",")[COLUMNS.index("run_id")]
+    only = [r.replace(current, "classifier-0000000000") for r in rows if current in r]  # its cell: no current rows
+    at = [COLUMNS.index(k) for k in ("artifact", "row", "column", "metric")]
+    cells = {tuple(r.split(",")[i] for i in at) for r in only}
+    (tmp_path / "results").mkdir()
+    csv = tmp_path / "results" / "smoke.csv"
+    csv.write_text(head + "".join([r for r in rows if tuple(r.split(",")[i] for i in at) not in cells] + only))
+    (tmp_path / "runs" / "smoke" / "classifier-0000000000").mkdir(parents=True)
+    before = csv.read_text()
+    assert main(["prune", "--profile", "smoke", "--out", str(tmp_path), "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert main(["prune", "--profile", "smoke", "--out", str(tmp_path)]) == 0
+    real = capsys.readouterr().out
+    assert "kept 1 superseded run(s)" in dry and dry.split("\n")[0].replace("would delete", "deleting") == \
+        real.split("\n")[0]  # the dry run and the real one list the same things
+    assert csv.read_text() == before and (tmp_path / "runs" / "smoke" / "classifier-0000000000").is_dir()
+
+
+def test_a_results_row_appended_twice_counts_once_and_a_conflicting_one_is_refused(tmp_path, caplog):
+    from pathlib import Path
+
+    from rotnet_repro.errors import UserError
+    from rotnet_repro.results import read_results
+
+    fixture = (Path(__file__).parent / "fixtures" / "smoke_results.csv").read_text()
+    head, *rows = fixture.splitlines(keepends=True)
+    (tmp_path / "results").mkdir()
+    csv = tmp_path / "results" / "smoke.csv"
+    csv.write_text(fixture + rows[0])
+    caplog.set_level("WARNING", "rotnet_repro")
+    assert len(read_results(csv)) == len(rows) and "repeat earlier rows exactly" in caplog.text
+    at = COLUMNS.index("value")
+    other = rows[0].split(",")
+    other[at] = "1.5"
+    csv.write_text(fixture + ",".join(other))
+    with pytest.raises(UserError, match="with other values"):
+        read_results(csv)

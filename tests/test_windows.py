@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -237,53 +236,105 @@ def test_the_plan_lists_the_remaining_protocol_as_windows(capsys):
     assert "gap variant fp32" in out and "seeds 1 and 2" in out
 
 
-def sh(repo, *args, **env):
-    e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
-    r = subprocess.run(["bash", str(repo / "gpu" / "paper.sh"), *args], capture_output=True, text=True, env=e,
-                       cwd=repo)
-    assert r.returncode == 0, f"gpu/paper.sh {args}: rc {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout + r.stderr
+@needs_git
+def test_store_keeps_a_checkpoint_listed_while_its_rotnet_has_no_final_weights(tmp_path):
+    repo = new_repo(tmp_path / "repo")
+    folder = repo / "runs" / "paper" / "rotnet-0123456789"
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text('{"kind": "rotnet"}')
+    torch.save({"epoch": 92}, folder / "ckpt.pt")
+    store(repo / "runs")
+    (folder / "result.json").write_text('{"metrics": []}')  # a record whose weights were lost
+    (folder / "ckpt.pt").unlink()  # not restored in this checkout
+    assert store(repo / "runs") == []
+    assert Manifest(repo / "runs").entries["paper/rotnet-0123456789/ckpt.pt"]["epoch"] == 92
+    torch.save({"w": 1}, folder / "model.pt")  # its final weights: the checkpoint is no longer needed
+    lines = store(repo / "runs")
+    assert any("no longer listed" in line for line in lines)
+    assert "paper/rotnet-0123456789/ckpt.pt" not in Manifest(repo / "runs").entries
 
 
 @needs_git
-def test_two_windows_with_nothing_between_them_but_the_repository(tmp_path):
-    """Window 1 leaves a RotNet unfinished; its checkpoint is committed on unpack; a fresh clone prepares window 2,
-    which stages the checkpoint from the history, resumes the RotNet and trains its heads."""
-    home = new_repo(tmp_path / "home")
-    shutil.copytree(ROOT / "gpu", home / "gpu")
-    git(home, "add", "gpu")
-    git(home, "commit", "-q", "-m", "the GPU script")
-    data = tmp_path / "data" / "cifar-10-batches-py"
-    data.mkdir(parents=True)
-    (data / "data_batch_1").write_bytes(os.urandom(50_000))
-    common = dict(PROFILE="smoke", DEVICE="cpu", DATA=data.parent)
+def test_unpack_never_replaces_a_committed_weight_file_with_other_bytes(tmp_path):
+    from rotnet_repro.runner import import_runs
 
-    def window(repo, n, **env):
-        stage, work, out = (tmp_path / f"{k}{n}" for k in ("stage", "work", "out"))
-        out.mkdir()
-        parts = tmp_path / f"parts{n}"
-        sh(repo, "prepare", PARTS=parts, **common)
-        for p in sorted(parts.iterdir()):
-            sh(repo, "stage", p.name.split(".")[1], PARTS=parts, STAGE=stage, **common)
-        log = sh(repo, "train", "3600", STAGE=stage, WORK=work, OUT=out, **common, **env)
-        sh(repo, "unpack", str(out), DEST=repo, **common)
-        return log
+    repo = new_repo(tmp_path / "repo")
+    r = Runner(PROFILES["smoke"], repo, device="cpu")
+    spec = rotnet(r.profile, 0)
+    r.result(spec)
+    store(repo / "runs")
+    committed = Manifest(repo / "runs").entry(r.folder(spec).model)["sha256"]
+    r.folder(spec).model.unlink()  # not restored in this checkout
+    other = tmp_path / "other" / "smoke" / spec.run_id  # trained again elsewhere: other weights
+    shutil.copytree(r.folder(spec).path, other)
+    torch.save({"w": torch.ones(3)}, other / "model.pt")
+    lines = import_runs(other.parent, repo / "runs")
+    assert any("refused" in line and "set aside" in line for line in lines)
+    assert ensure(r.folder(spec).model)  # the committed one comes back from the history, unchanged
+    assert Manifest(repo / "runs").entry(r.folder(spec).model)["sha256"] == committed
+    assert list((r.folder(spec).path / "rejected").glob("model-*.pt"))
 
-    log1 = window(home, 1, ORDER="rotnets", ROTNET_EPOCH_BUDGET=1)
-    assert "(stopped: rc 130" in log1
-    ckpts = [k for k in Manifest(home / "runs").entries if k.endswith("ckpt.pt")]
-    assert len(ckpts) == 1 and "GPU window (smoke)" in git(home, "log", "--format=%s")
-    assert not git(home, "ls-files", "--", "*.pt").strip()  # in the history, not in the tree
 
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(home), str(clone))
-    assert not (clone / "runs" / ckpts[0]).exists()
-    log2 = window(clone, 2, ORDER="rotnets table3")
-    assert "resuming after epoch 1" in log2
-    df = pd.read_csv(clone / "results" / "smoke.csv")
-    assert {"RotNet + non-linear", "RotNet + conv"} <= set(df.row)
-    rec = json.loads((clone / "runs" / ckpts[0]).with_name("result.json").read_text())
-    assert len(rec["history"]) == PROFILES["smoke"].pretext_epochs
+def test_a_finished_rotnet_is_not_trained_again_for_heads_that_are_finished(tmp_path, caplog):
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    r.run_experiment(EXPERIMENTS["table3_comparison"], seed=0)
+    spec = rotnet(r.profile, 0)
+    r.folder(spec).model.unlink()  # lost; every head on it is finished
+    caplog.set_level("INFO", "rotnet_repro")
+    Runner(PROFILES["smoke"], tmp_path, device="cpu").run_experiment(EXPERIMENTS["table3_comparison"], seed=0)
+    assert "trained again" not in caplog.text and not r.folder(spec).model.exists()
+    assert r.folder(spec).record_file.exists()
+
+
+def test_a_window_never_trains_a_finished_rotnet_whose_weights_were_not_staged(tmp_path):
+    from rotnet_repro.runner import RunNotTrained, RunOptions
+
+    r, spec = None, rotnet(PROFILES["smoke"], 0)
+    r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
+    r.result(spec)
+    r.folder(spec).model.unlink()
+    head = next(c.spec for c in EXPERIMENTS["table3_comparison"].build(r.profile, 0, 0) if c.row == "RotNet + conv")
+    w = Runner(PROFILES["smoke"], tmp_path, device="cpu", options=RunOptions(retrain_lost_weights=False))
+    with pytest.raises(RunNotTrained, match="not staged"):
+        w.result(head)
+    assert not r.folder(spec).model.exists() and r.folder(spec).record_file.exists()
+
+
+def test_the_plan_puts_claim_5s_head_seeds_before_other_rotnet_seeds_and_plans_random_init():
+    from rotnet_repro.planner import PRIORITY, snapshot_rotnets
+
+    whys = [st.why for st in PRIORITY]
+    claim5 = next(i for i, w in enumerate(whys) if "claim 5" in w)
+    assert claim5 < whys.index("seeds 1 and 2")
+    cells = [c for _, c in PRIORITY[claim5].cells(PROFILES["paper"])]
+    assert {c.spec.seed for c in cells} == {1, 2} and {c.spec.backbone.run_id for c in cells} == {"rotnet-9e6957a33b"}
+    assert {c.spec.pretext_epoch for c in cells} == {20, 40, 60, 80, 0}
+    rows = {c.row for st in PRIORITY if st.experiment == "table1_block_depth" and st.seeds == (0,)
+            for _, c in st.cells(PROFILES["paper"])}
+    assert "Random Init." in rows
+    assert snapshot_rotnets(PROFILES["paper"]) >= {"rotnet-9e6957a33b"}
+    assert "rotnet-c1d3b2dff4" not in snapshot_rotnets(PROFILES["paper"])  # Fig. 5(a) reads 4-block RotNets only
+
+
+def test_a_window_is_priced_from_its_calls():
+    from rotnet_repro.planner import CALL_S, NEW_RUN_S, PACK_S, PROCESS_S, START_S, WINDOW_S, window_calls
+
+    for staging in (1, 2, 3, 4):
+        calls = window_calls(staging)
+        assert [c.what for c in calls[:staging - 1]] == ["stage"] * (staging - 1)
+        train = [c for c in calls if c.what == "train"]
+        assert train[0].seconds + 15 <= CALL_S and all(c.train_s == c.seconds - PROCESS_S - PACK_S for c in train)
+        assert START_S + sum(c.seconds for c in calls) <= WINDOW_S  # the whole 15 minutes, no more
+        assert len(train) == 2 and train[1].train_s >= NEW_RUN_S
+
+
+def test_the_plan_file_is_the_plans_first_window(tmp_path, capsys):
+    assert main(["plan", "--out", str(ROOT), "--window-file", str(tmp_path / "w.json")]) == 0
+    out = capsys.readouterr().out
+    first = out[out.index("window 1:"):].split("\n\n")[0].splitlines()[1:]
+    window = json.loads((tmp_path / "w.json").read_text())
+    assert [line.split()[2] for line in first] == [r["run_id"] for r in window["runs"]]
+    assert window["stage"] == ["paper/rotnet-c1d3b2dff4/ckpt.pt"]  # the 3-block RotNet resumes after epoch 92
 
 
 def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp_path, monkeypatch):
