@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, PROFILES, apply_overrides, custom_label, get_profile, save_profile
+from .config import CUSTOM, MAX_INT, PROFILES, apply_overrides, custom_label, get_profile, save_profile
 from .data import DATA_ENV
 from .engine import COMPILE_MODES
 from .errors import UserError
@@ -390,6 +390,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise UserError(f"--seeds {args.seeds}: at most 100 seeds in one command")
     if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
         raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
+    if max(args.first_seed + args.seeds, args.backbone_seed or 0) > MAX_INT:
+        raise UserError(f"seeds are at most {MAX_INT:,} (what torch and numpy take)")
     if args.threads < 0:
         raise UserError("--threads must be 1 or more (or 0: torch's choice)")
     if args.workers is not None and args.workers < 1:
@@ -547,6 +549,11 @@ def cmd_import(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run_bench
+
+    if args.steps is not None and args.steps < 1:
+        raise UserError("--steps must be at least 1 (or left out: as many as fit in about a minute)")
+    if args.processes < 1 or not args.seconds > 0:
+        raise UserError("--processes must be at least 1 and --seconds positive")
 
     if args.throughput:
         from .bench import throughput

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -202,12 +203,19 @@ def custom_label(base: Profile, profile: Profile) -> str:
     return f"{base.name}-custom-{hashlib.md5(' '.join(changed).encode()).hexdigest()[:6]}"
 
 
+MAX_INT = 2**31 - 1  # what torch and numpy take for sizes and seeds everywhere
+
+
 def validate(p: Profile) -> Profile:
     """The profile, or a UserError naming every field out of range."""
     bad = []
     for f in fields(Profile):
         v = getattr(p, f.name)
-        if f.name.endswith("_drops") and not all(0 < x < 1 for x in v):
+        if isinstance(v, float) and not math.isfinite(v):
+            bad.append(f"{f.name}={v} (a finite number)")
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            bad.append(f"{f.name}={v} (at most {MAX_INT:,})")
+        elif f.name.endswith("_drops") and not all(0 < x < 1 for x in v):
             bad.append(f"{f.name}={','.join(map(str, v))} (fractions of the schedule, each in (0, 1))")
         elif f.name.endswith(("_epochs", "_every", "_size", "_batch")) and v < 1:
             bad.append(f"{f.name}={v} (at least 1)")
@@ -217,8 +225,10 @@ def validate(p: Profile) -> Profile:
             bad.append(f"{f.name}={v} (positive)")
         elif f.name in ("momentum", "lr_decay") and not 0 <= v < 1 or f.name == "weight_decay" and v < 0:
             bad.append(f"{f.name}={v} (momentum and lr_decay in [0, 1), weight_decay 0 or more)")
-        elif f.name == "semi_k" and not all(k > 0 for k in v):
-            bad.append(f"semi_k={v} (labels per class, each at least 1)")
+        elif f.name == "semi_k" and (not v or not all(0 < k <= MAX_INT for k in v)):
+            bad.append(f"semi_k={','.join(map(str, v))} (labels per class: one or more, each at least 1)")
+        elif f.name == "width" and v > 64:
+            bad.append(f"width={v} (a channel multiplier of at most 64)")
     if p.precision not in ("bf16", "fp32"):
         bad.append(f"precision={p.precision!r} (bf16 or fp32)")
     if p.bn_init not in ("ones", "uniform"):

@@ -50,7 +50,7 @@ def check_cifar10(root: Path) -> None:
     from torchvision.datasets.utils import check_integrity
 
     folder = root / CIFAR10.base_folder
-    for name, md5 in CIFAR10.train_list + CIFAR10.test_list:
+    for name, md5 in CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]:
         path = folder / name
         if not path.exists():
             raise UserError(

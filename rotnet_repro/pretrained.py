@@ -2,8 +2,9 @@
 
     from rotnet_repro.pretrained import load_rotnet, preprocess
     net = load_rotnet()                      # 4 blocks, 4 rotations, pretext epoch 100, eval mode
-    x = preprocess(uint8_images)             # (N, 3, 32, 32) uint8 -> normalised float
-    feats = net.all_features(x)              # {"conv1": (N, 96, 16, 16), "conv2": (N, 192, 8, 8), ...}
+    x = preprocess(uint8_images)             # (N, 3, 32, 32) or (N, 32, 32, 3) uint8 -> normalised float
+    with torch.no_grad():                    # features only: no graph kept (2.7 GB against 6.1 GB for 1,000 images)
+        feats = net.all_features(x)          # {"conv1": (N, 96, 16, 16), "conv2": (N, 192, 8, 8), ...}
 
 The weights are the `paper` profile's shared RotNet (full width, 100 pretext epochs,
 paper-text schedule), trained by this package on an H200 (its run record:
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .data import normalize as preprocess  # uint8 NCHW images -> the network's input (protocol's mean and std)
+from .data import normalize
 from .errors import UserError
 from .models import NIN
 from .weights import MANIFEST, WeightsError, ensure, sha256
@@ -39,6 +40,25 @@ WEIGHTS = {
     100: ("model.pt", "ab770f34a7be0acf637cb16a8cc6dc2e33fcceea70f47402144fc603b33a73d6"),
 }
 DEFAULT_RUNS = Path(__file__).resolve().parent.parent / "runs" / "paper"
+
+
+def preprocess(images) -> torch.Tensor:
+    """uint8 CIFAR-shaped images -> the network's input (the protocol's mean and std): a torch tensor or a numpy
+    array, (N, 3, 32, 32) or (N, 32, 32, 3) (as CIFAR-10's pickles and torchvision's `.data` hold them). Anything
+    else (floats already scaled, other shapes) is refused with a line that says what is expected."""
+    import numpy as np
+
+    x = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) else images
+    if not isinstance(x, torch.Tensor):
+        raise UserError(f"preprocess takes a uint8 torch tensor or numpy array, not {type(images).__name__}")
+    if x.dtype != torch.uint8:
+        raise UserError(f"preprocess takes uint8 images (0-255), not {x.dtype}: for floats in [0, 1] pass "
+                        "(x * 255).round().to(torch.uint8)")
+    if x.dim() == 4 and x.shape[1:] == (32, 32, 3):
+        x = x.permute(0, 3, 1, 2)
+    if x.dim() != 4 or x.shape[1:] != (3, 32, 32):
+        raise UserError(f"preprocess takes images of shape (N, 3, 32, 32) or (N, 32, 32, 3), not {tuple(x.shape)}")
+    return normalize(x.contiguous())
 
 
 def weights_path(epoch: int = 100, runs_dir: Path | str | None = None) -> Path:

@@ -89,7 +89,9 @@ def test_head_init_and_head_path_are_part_of_a_classifier_identity():
 
 
 @pytest.mark.parametrize("item", ["batch_size=0", "width=0", "nonlinear_drops=0.5,1.2", "data=imagenet",
-                                  "pretext_epochs=-1", "head_views=-2", "shared_runs=nope", "lr=0"])
+                                  "pretext_epochs=-1", "head_views=-2", "shared_runs=nope", "lr=0", "width=inf",
+                                  "lr=nan", "semi_k=", "batch_size=100000000000000000000", "width=1000",
+                                  "samples_per_epoch=4294967296"])
 def test_out_of_range_overrides_are_refused(item):
     with pytest.raises(UserError, match=item.split("=")[0]):
         apply_overrides(PROFILES["smoke"], [item])
@@ -143,3 +145,28 @@ def test_every_head_gets_the_same_budget_as_in_the_paper(name):
     assert p.conv_drops == p.finetune_drops
     if name == "cpu":
         assert p.nonlinear_drops == p.conv_drops
+
+
+def test_a_missing_or_corrupt_batches_meta_is_named(tmp_path):
+    from rotnet_repro.data import check_cifar10
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    from torchvision.datasets import CIFAR10
+
+    for name, _ in CIFAR10.train_list + CIFAR10.test_list:
+        (folder / name).write_bytes(b"x")
+    with pytest.raises(UserError, match="data_batch_1 is corrupt|batches.meta is missing"):
+        check_cifar10(tmp_path)
+    import torchvision.datasets.utils as u
+
+    real = u.check_integrity
+    try:
+        u.check_integrity = lambda path, md5: not path.endswith("batches.meta")
+        with pytest.raises(UserError, match="batches.meta is missing"):
+            check_cifar10(tmp_path)
+        (folder / "batches.meta").write_bytes(b"garbage")
+        with pytest.raises(UserError, match="batches.meta is corrupt"):
+            check_cifar10(tmp_path)
+    finally:
+        u.check_integrity = real

@@ -69,3 +69,16 @@ def test_rotation_accuracy_on_1000_test_images_is_at_least_90():
         pred = torch.cat([net(preprocess(b)).argmax(1) for b in x.split(500)])
     acc = 100 * (pred == y).float().mean().item()
     assert acc >= 90, acc
+
+
+def test_preprocess_takes_nchw_nhwc_and_numpy_and_refuses_the_rest():
+
+    from rotnet_repro.errors import UserError
+
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    ref = preprocess(x)
+    assert torch.equal(preprocess(x.permute(0, 2, 3, 1)), ref)
+    assert torch.equal(preprocess(x.permute(0, 2, 3, 1).numpy()), ref) and torch.equal(preprocess(x.numpy()), ref)
+    for bad, says in ((x.float() / 255, "uint8"), (x[:, :1], "shape"), ([1, 2], "list")):
+        with pytest.raises(UserError, match=says):
+            preprocess(bad)
