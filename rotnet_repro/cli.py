@@ -297,10 +297,12 @@ def cmd_window(args: argparse.Namespace) -> None:
             raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
         if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
             left = args.until - time.time()
-            if left <= 0:
-                raise UserError(f"--until {args.until:.0f} is past: nothing to train")
-            signal.signal(signal.SIGALRM, _time_is_up)
-            signal.setitimer(signal.ITIMER_REAL, left)
+            if left <= 0:  # what travelled is still imported and packed
+                print(f"--until {args.until:.0f} is past: nothing is trained in this call")
+                args.budget = 0.0
+            else:
+                signal.signal(signal.SIGALRM, _time_is_up)
+                signal.setitimer(signal.ITIMER_REAL, left)
         _logging(Path(args.out) / "logs" / f"{window['profile']}.log")
         for src in args.imports:
             if Path(src).is_dir():

@@ -77,6 +77,7 @@ def pack(work: Path, out: Path, home_runs: Path | None = None, max_files: int = 
     listed in `home_runs`/weights.json, or sent by an earlier call (work/.sent.json), are not sent again; snapshots
     only of `snapshots_of` (if given)."""
     work, out = Path(work), Path(out)
+    work.mkdir(parents=True, exist_ok=True)  # nothing trained yet: an archive of nothing, not an error
     sent_file = work / ".sent.json"
     sent = set(json.loads(sent_file.read_text())) if sent_file.exists() else set()
     known = sent | ({e["sha256"] for e in Manifest(home_runs).entries.values()} if home_runs else set())
@@ -208,15 +209,17 @@ class Clock:
         return self.end - self.now()
 
     def start(self, epoch_s: float, epochs: int) -> None:
-        self.epoch_s, self.epochs, self.last = epoch_s, epochs, time.time()
+        self.epoch_s, self.epochs, self.last, self.first = epoch_s, epochs, time.time(), True
 
     def epoch_done(self, epoch: int) -> None:
         if self.virtual:
             self.t += self.epoch_s
             need = self.epoch_s
-        else:
+        else:  # the next epoch takes about as long as the last; the first also held the run's start (data, compile)
             t = time.time()
             need, self.last = t - self.last, t
+            if self.first:
+                need, self.first = min(need, max(2 * self.epoch_s, 1.0)), False
         if epoch < self.epochs and self.left() < need - 1e-9:
             raise KeyboardInterrupt(f"the call's time is up after epoch {epoch}")
 

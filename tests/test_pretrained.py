@@ -82,3 +82,25 @@ def test_preprocess_takes_nchw_nhwc_and_numpy_and_refuses_the_rest():
     for bad, says in ((x.float() / 255, "uint8"), (x[:, :1], "shape"), ([1, 2], "list")):
         with pytest.raises(UserError, match=says):
             preprocess(bad)
+
+
+def test_torch_hub_loads_the_published_rotnet_from_a_fresh_clone(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("needs git and a checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    code = ("import sys, torch; net = torch.hub.load(sys.argv[1], 'rotnet', source='local', trust_repo=True); "
+            "import rotnet_repro; print(rotnet_repro.__file__, net.training, "
+            "float(sum(p.double().sum() for p in net.state_dict().values())))")
+    r = subprocess.run([sys.executable, "-c", code, str(clone)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    where, training, total = r.stdout.split()
+    assert where.startswith(str(clone)) and training == "False"  # the clone's own package and weights, eval mode
+    ref = float(sum(p.double().sum() for p in load_rotnet().state_dict().values()))
+    assert float(total) == pytest.approx(ref, rel=1e-12)

@@ -361,3 +361,18 @@ def test_a_variant_reaches_reports_ablation_table(tmp_path):
     assert line.startswith("| smoke-custom-") and line.count("(n=1)") == 3
     df = load_all(tmp_path / "results")
     assert "No variant trained yet" in ablation_markdown(df[~df.profile.str.contains("-custom-")])
+
+
+def test_the_window_clock_stops_a_run_when_its_next_epoch_would_not_fit():
+    from rotnet_repro.window import Clock
+
+    c = Clock(budget=250.0)  # an emulated device: 100 s an epoch
+    c.start(100.0, 5)
+    c.epoch_done(1)
+    with pytest.raises(KeyboardInterrupt, match="after epoch 2"):
+        c.epoch_done(2)  # 50 s left: the third epoch would not fit
+    c = Clock(budget=200.0)
+    c.start(100.0, 2)
+    c.epoch_done(1)
+    c.epoch_done(2)  # its last epoch: it finishes, whatever is left
+    assert c.left() == 0
