@@ -103,7 +103,7 @@ cmd_stage() {
   mkdir -p "$STAGE"
   if ! cmp -s "$index" "$STAGE/index.json"; then  # another prepare's parts (or none): start this machine afresh
     [ -f "$STAGE/index.json" ] && echo "the parts here came from another prepare: dropped"
-    rm -rf "${STAGE:?}"/* && cp "$index" "$STAGE/index.json"
+    rm -rf "${STAGE:?}"/* "${STAGE:?}"/.[!.]* && cp "$index" "$STAGE/index.json"
   fi
   local total; total=$(json "$STAGE/index.json" 'len(d["parts"])')
   [ $((10#$n)) -lt "$total" ] || die "part $n: prepare made $total part(s) (00..$(printf %02d $((total - 1))))"
