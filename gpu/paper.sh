@@ -88,7 +88,7 @@ for i in range(n - 1):
     print(f"  gpu/paper.sh stage {i:02d}   (timeout_s 60)")
 for i, c in enumerate(c for c in d["calls"] if c["what"] == "train"):
     first = f"gpu/paper.sh stage {n - 1:02d} && " if i == 0 else ""
-    print(f"  {first}gpu/paper.sh train {c['seconds']}   (timeout_s {c['seconds'] + 15}{'; then give_back' if i else ''})")
+    print(f"  {first}gpu/paper.sh train {c['seconds']}   (timeout_s {min(c['seconds'] + 15, 600)}{'; then give_back' if i else ''})")
 PY
 }
 
@@ -145,8 +145,9 @@ PY
   # the plan keeps the end of the window's last call for the card's measurement while none is committed
   measure_s=$(json "$STAGE/window.json" "int(([c['measure_s'] for c in d['calls'] if c['what'] == 'train'] + [0] * 9)[$k - 1])")
   [ "$DEVICE" != cpu ] || measure_s=0
-  if command -v nvidia-smi >/dev/null; then nvidia-smi -L; fi
-  local until=$((start + seconds - pack_s - measure_s))
+  if command -v nvidia-smi >/dev/null; then nvidia-smi -L || true; fi
+  local until=$((start + seconds - pack_s - measure_s)) name=""
+  [ "$measure_s" -eq 0 ] || name=$(card)
   echo "== window train (call $k): $(json "$STAGE/window.json" 'len(d["runs"])') planned run(s), $((until - $(date +%s))) s to train"
   # one process: imports the runs that travelled (tracked and staged), trains the plan's list, in its order
   "$PY" -m rotnet_repro window train "$STAGE/window.json" --profile "$PROFILE" --out "$WORK" --data-dir "$STAGE" \
@@ -155,8 +156,8 @@ PY
   local left=$((start + seconds - pack_s - $(date +%s)))
   if [ "$measure_s" -gt 0 ] && [ "$left" -gt 30 ]; then  # gpu/measure.sh's throughput part, saved part by part
     echo "== the card's measurement ($left s)"
-    timeout "$left" "$PY" -m rotnet_repro bench --throughput --compile --profile "$PROFILE" --device "$DEVICE" \
-      --processes 4 --seconds 5 --save "$WORK/results/bench/throughput-$PROFILE-width-$(card).json" || true
+    timeout -k 5 "$((left - 5))" "$PY" -m rotnet_repro bench --throughput --compile --profile "$PROFILE" \
+      --device "$DEVICE" --processes 4 --seconds 5 --save "$WORK/results/bench/throughput-$PROFILE-width-$name.json" || true
   fi
   cmd_pack
 }

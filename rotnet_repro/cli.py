@@ -269,6 +269,9 @@ def cmd_weights(args: argparse.Namespace) -> None:
     elif args.action == "restore":
         keys = args.files or [k for k in m.entries if not (runs / k).exists()]
         for key in keys:
+            if (runs / key).exists() and key not in m.entries:  # here already (a run's own checkpoint): nothing to do
+                print(f"{key}: here already")
+                continue
             if key not in m.entries:
                 raise UserError(f"{key} is not listed in {m.path}: `weights list` shows what is")
             if not ensure(runs / key):
@@ -295,22 +298,22 @@ def cmd_window(args: argparse.Namespace) -> None:
             window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
-        if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
-            left = args.until - time.time()
-            if left <= 0:  # what travelled is still imported and packed
-                print(f"--until {args.until:.0f} is past: nothing is trained in this call")
-                args.budget = 0.0
-            else:
-                signal.signal(signal.SIGALRM, _time_is_up)
-                signal.setitimer(signal.ITIMER_REAL, left)
         _logging(Path(args.out) / "logs" / f"{window['profile']}.log")
-        for src in args.imports:
+        helper = os.environ.get("ROTNET_WORKER_ROLE") == "batch"
+        for src in [] if helper else args.imports:  # the main process imports, before any run starts
             if Path(src).is_dir():
                 try:
                     import_runs(Path(src), Path(args.out) / "runs")
                 except UserError as e:
                     print(f"{src}: {e}")
-        helper = os.environ.get("ROTNET_WORKER_ROLE") == "batch"
+        if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
+            left = args.until - time.time()
+            if left <= 0:  # what travelled is imported and packed
+                print(f"--until {args.until:.0f} is past: nothing is trained in this call")
+                args.budget = 0.0
+            else:
+                signal.signal(signal.SIGALRM, _time_is_up)
+                signal.setitimer(signal.ITIMER_REAL, left)
         others = [] if helper or args.budget is not None else [
             _spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
         try:

@@ -33,10 +33,12 @@ from .runner import _describe
 from .weights import Manifest
 
 WINDOW_S = 900  # device time of a window, all calls together
-START_S = 80  # start-up of the machine (measured: 83 s on the H200)
+START_S = 85  # start-up of the machine (measured: 83 s on the H200)
 STAGE_CALL_S = 15  # one staging call: transfer and append (measured: about 12 s on the H100)
 CALL_S = 600  # the longest call
 CALL_GAP_S = 10  # between two calls of a window: the next call's tree travels and its command starts
+TIMEOUT_SLACK_S = 15  # a training call's timeout_s over its own limit (`train SECONDS` packs and exits by SECONDS)
+END_MARGIN_S = 10  # left unused at the window's end: the last call must pack before the device time runs out
 # A training call (`gpu/paper.sh train SECONDS`): its process starts (imports, CIFAR-10 out of the staged archive,
 # CUDA), trains the window's list until SECONDS minus PACK_S, then packs. The pack measured 2.6 s for 96 MB here;
 # a process start about 10 s on the H200 (logs/h200-2026-11-26): both with room to spare.
@@ -74,7 +76,8 @@ def window_calls(staging_calls: int, window_s: float = WINDOW_S, measure_s: floa
     calls = [Call("stage", STAGE_CALL_S) for _ in range(staging_calls - 1)]
     first = CALL_S - STAGE_CALL_S  # the last part is staged in the same call
     calls.append(Call("train", first, first - PROCESS_S - PACK_S))
-    second = int(window_s - START_S - (staging_calls - 1) * STAGE_CALL_S - CALL_S - 2 * CALL_GAP_S)
+    second = int(window_s - START_S - (staging_calls - 1) * STAGE_CALL_S - CALL_S - 2 * CALL_GAP_S - TIMEOUT_SLACK_S
+                 - END_MARGIN_S)
     if second - PROCESS_S - PACK_S >= NEW_RUN_S:
         calls.append(Call("train", second, second - PROCESS_S - PACK_S))
     if measure_s:
@@ -578,8 +581,9 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
         lines.append(f"\nwindow {i}: {w.used_s / 60:.1f} min of training; stages CIFAR-10"
                      + (f" + {', '.join(sorted(w.stage))}" if w.stage else "")
                      + f" ({staging_calls(w.stage_bytes, tree_bytes)} staging calls); calls: "
-                     + ", ".join(f"{c.what} {c.seconds} s" + (f" (its last {c.measure_s:.0f} s: the card's "
-                                                               "measurement)" if c.measure_s else "") for c in w.calls))
+                     + ", ".join(f"{c.what} {c.seconds} s" + (
+                         f" (up to {min(c.measure_s, c.seconds - PROCESS_S - PACK_S):.0f} s of it: the card's "
+                         "measurement)" if c.measure_s else "") for c in w.calls))
         for it, here, cont in w.items:
             resume = f", resumes after epoch {it.resume_epoch}" if it.resume_epoch else ""
             tail = " (continues next window)" if cont else ""

@@ -476,13 +476,18 @@ def _import_weights(src: RunFolder, dest: RunFolder) -> str:
     listed = Manifest(runs_root_of(dest.model)).entry(dest.model) is not None
     if not dest.model.exists() and not listed and src.model.exists() and src.finished:  # trained again elsewhere
         os.replace(dest.record_file, dest.record_file.with_suffix(".json.no-weights"))
+        refused = []
         for f in src.path.iterdir():
             if f.is_file() and f.name != "ckpt.pt":
-                shutil.copyfile(f, dest.path / f.name)
+                line = _committed_elsewise(f, dest.path / f.name) if f.suffix == ".pt" else None
+                if line:  # a committed snapshot that finished heads read: kept, the new one set aside
+                    refused.append(line)
+                else:
+                    shutil.copyfile(f, dest.path / f.name)
         dest.ckpt.unlink(missing_ok=True)
         ensure_weights(dest.model)
-        return f"{dest.path}: its record had no weights; imported the run trained again (record, weights), the " \
-               "old record kept as result.json.no-weights"
+        return "\n".join(refused + [f"{dest.path}: its record had no weights; imported the run trained again (record, "
+                                    "weights), the old record kept as result.json.no-weights"])
     names = sorted(f.name for f in src.path.glob("*.pt") if f.name != "ckpt.pt" and not (dest.path / f.name).exists())
     if not dest.model.exists() and not listed and not (src.path / "model.pt").exists() and src.ckpt.exists() \
             and checkpoint_epoch(src.ckpt) > checkpoint_epoch(dest.ckpt):

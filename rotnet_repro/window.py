@@ -80,9 +80,11 @@ def pack(work: Path, out: Path, home_runs: Path | None = None, max_files: int = 
     work.mkdir(parents=True, exist_ok=True)  # nothing trained yet: an archive of nothing, not an error
     sent_file = work / ".sent.json"
     sent = set(json.loads(sent_file.read_text())) if sent_file.exists() else set()
-    known = sent | ({e["sha256"] for e in Manifest(home_runs).entries.values()} if home_runs else set())
+    known = {e["sha256"] for e in Manifest(home_runs).entries.values()} if home_runs else set()
     digests = window_files(work, known, snapshots_of)
-    files = sorted(digests, key=lambda p: (_rank(p.relative_to(work).as_posix()), str(p)))
+    # a weight file an earlier call packed goes last, not nowhere: that call's files may not have come back whole
+    # (what came home is in runs/weights.json, which travels with the next call)
+    files = sorted(digests, key=lambda p: (digests[p] in sent, _rank(p.relative_to(work).as_posix()), str(p)))
     budget = (max_files - 1) * part_bytes - 1024 - 10240  # the tar's end blocks and a margin
     chosen, dropped, total = [], [], 0
     for p in files:
@@ -147,7 +149,10 @@ def unpack(src: Path, dest: Path, profile: str) -> list[str]:
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(tmp, filter="data")
+            try:
+                tar.extractall(tmp, filter="data")
+            except TypeError:  # a Python without extraction filters (before 3.10.12): our own archive
+                tar.extractall(tmp)
         runs = Path(tmp) / "runs" / profile
         if runs.is_dir() and any(runs.glob("*-*/spec.json")):
             lines += import_runs(runs, Path(dest) / "runs")
@@ -260,7 +265,7 @@ def train(plan: dict, work: Path, data_dir: Path | None, device: str = "auto", u
                     waiting.append(entry)
                     continue
                 lines.append(line)
-                if "stopped (" in line:
+                if "stopped (" in line or " s left" in line:  # the call's time is up: nothing later starts
                     return lines
             if waiting and len(waiting) == len(todo):
                 time.sleep(2)  # held by the other processes of this window: wait for them
@@ -289,7 +294,9 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
         except RunBusy:
             return None  # another process of this window trains it: wait
         return f"{spec.run_id}: its RotNet {spec.backbone.run_id} is not finished: not started"
-    if clock.left() < max(new_run_s, entry["epoch_s"]):  # as the planner starts runs: with an epoch's time left
+    # as the planner starts runs: a new one with a minute and an epoch left, one cut earlier (its checkpoint here)
+    # with an epoch left
+    if clock.left() < (entry["epoch_s"] if folder.ckpt.exists() else max(new_run_s, entry["epoch_s"])):
         return f"{spec.run_id}: not started, {max(clock.left(), 0):.0f} s left"
     clock.start(entry["epoch_s"], spec.profile.schedule(spec.schedule)[0])
     # a planned RotNet with a record but no weights anywhere (its heads need them) trains again from its checkpoint;
@@ -304,6 +311,9 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
         return None
     except (RunNotTrained, engine.DamagedFile) as e:
         return f"{spec.run_id}: skipped: {e}"
+    except (UserError, RuntimeError) as e:  # diverged, out of memory: the call goes on with the next run
+        log.exception("run %s failed", spec.run_id)
+        return f"{spec.run_id}: failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
     finally:
         runner.retrain_lost_weights = False
 
