@@ -250,11 +250,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
 
 def _write_json(path: Path, obj: object) -> None:
-    """Written whole or not at all (a temporary file renamed into place)."""
+    """Written whole or not at all (results.write_atomic)."""
+    from .results import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def cmd_weights(args: argparse.Namespace) -> None:
