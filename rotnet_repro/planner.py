@@ -466,8 +466,13 @@ class Remaining:
         return cls(items, manifest)
 
 
+def chunk_bytes(tree_bytes: int) -> int:
+    """What one call can carry beside the tracked tree: a staging part's size."""
+    return CALL_BYTES - tree_bytes - MARGIN_BYTES
+
+
 def staging_calls(nbytes: int, tree_bytes: int) -> int:
-    return max(1, math.ceil(nbytes / (CALL_BYTES - tree_bytes - MARGIN_BYTES)))
+    return max(1, math.ceil(nbytes / chunk_bytes(tree_bytes)))
 
 
 def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, workers: int = 1,
@@ -552,7 +557,7 @@ def concurrency_eta(profile: Profile, speeds: dict, counts: tuple[int, ...], run
 
 def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes: int,
            workers: int = 1, conc: Concurrency | None = None, data: tuple[int, str] = (DATA_BYTES, "")) -> str:
-    chunk = CALL_BYTES - tree_bytes - MARGIN_BYTES
+    chunk = chunk_bytes(tree_bytes)
     total = sum(it.cost_s for it in items)
     side = sum(w.used_s for w in windows)
     how = "runs one at a time" if workers == 1 else (
