@@ -24,18 +24,18 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m ''
 
-# The main job: every table and figure from the committed runs (records in runs/), in seconds; then what
+# The main job: every table and figure from the committed runs (records in runs/, the source of results/*.csv), in seconds; then what
 # training the rest would take. `make train` trains what is missing (hours on a CPU; it says how many first).
 # The seeds behind the tables: RotNet seed 0 with head seeds 0, 1, 2 on it; `rotnet-seeds`: RotNet seeds 1 and 2.
 SEEDS_ARGS := --seeds 2 --first-seed 1 --backbone-seed 0
 reproduce: install
-	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train
-	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --no-train $(SEEDS_ARGS)
+	$(PY) -m rotnet_repro rows  # results/*.csv as the committed run records say (missing rows written again)
 	$(PY) -m rotnet_repro tables
 	$(PY) notebooks/build.py
-	@echo "not trained here (make train trains them):"
-	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run | tail -1
-	@$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run $(SEEDS_ARGS) | tail -1
+	@echo "left to train at the $(PROFILE) profile (make train trains them):"
+	@printf "  seed 0: " && $(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run | tail -1
+	@printf "  head seeds 1 and 2 on RotNet 0: " && \
+		$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --dry-run $(SEEDS_ARGS) | tail -1
 
 train: install
 	$(PY) -m rotnet_repro run $(EXPERIMENT) --profile $(PROFILE) --download

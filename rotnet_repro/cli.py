@@ -1,7 +1,8 @@
-"""Command line: `python -m rotnet_repro {list,run,import,prune,tables,bench,submit,plan,weights,window}`.
+"""Command line: `python -m rotnet_repro {list,run,import,prune,rows,tables,bench,submit,plan,weights,window}`.
 
 list: experiments and profiles. run: train what is missing and write rows. import: run folders trained
-elsewhere. prune: superseded rows and run folders. tables: figures, REPORT.md and README blocks from the CSVs.
+elsewhere. prune: superseded rows and run folders. rows: results/*.csv as the run records say.
+tables: figures, REPORT.md and README blocks from the CSVs.
 bench: where the time goes. submit: the same as cluster jobs (submitit). plan: the next GPU windows.
 weights: list, restore or store weight files.
 window: train a GPU window's plan, pack its work, unpack what came back, write the rows of finished runs.
@@ -75,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--profile", default="cpu", help="whose results/<profile>.csv and runs/<profile>/ (default cpu)")
     prune.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
     prune.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
+    rows = sub.add_parser("rows", help="make results/*.csv what the committed run records (runs/) say: missing rows "
+                                       "written, rows no record gives dropped (make reproduce runs it)")
+    rows.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
+    rows.add_argument("--check", action="store_true", help="write nothing: say where the CSVs and records part "
+                                                           "(exit 2 if they do)")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
     tables.add_argument("--figures", default=None, help="default: figures/ beside the results folder")
@@ -161,7 +167,61 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _labels(out: Path) -> list[str]:
+    """The results labels a folder has rows or runs for: each CSV, each saved overridden profile, each profile with
+    a runs/ folder."""
+    results, runs = out / "results", out / "runs"
+    found = {p.stem for p in results.glob("*.csv")} | {p.name.removesuffix(".profile.json")
+                                                       for p in results.glob("*.profile.json")}
+    found |= {p.name for p in runs.iterdir() if p.name in PROFILES} if runs.is_dir() else set()
+    return sorted(found)
+
+
+def records_diff(out: Path, label: str):
+    """(profile, expected rows, diff) of a label's CSV against the run records; None where the records cannot say
+    (no runs/ folder of its profile, or an overridden profile whose saved profile is missing)."""
+    from .config import CUSTOM
+    from .records import compare, expected_rows
+
+    profile = CUSTOM.get(label) if "-custom-" in label else PROFILES.get(label)
+    if profile is None or not (out / "runs" / profile.name).is_dir():
+        return None
+    rows = expected_rows(out / "runs", profile, label)
+    return rows, compare(out / "results" / f"{label}.csv", rows)
+
+
+def cmd_rows(args: argparse.Namespace) -> None:
+    from .config import load_profiles
+    from .records import rebuild
+
+    out = Path(args.out)
+    if not (out / "runs").is_dir():
+        raise UserError(f"no run records in {out / 'runs'}: pass --out to the folder that holds runs/ and results/")
+    load_profiles(out / "results", strict=False)
+    parted = []
+    for label in _labels(out):
+        path = out / "results" / f"{label}.csv"
+        got = records_diff(out, label)
+        if got is None:
+            print(f"{path}: left as it is (" + (f"its saved profile {label}.profile.json is missing or damaged"
+                  if "-custom-" in label else "no run records of its profile") + ")")
+            continue
+        rows, diff = got
+        if not diff:
+            print(f"{path}: {len(rows)} rows, as the records say")
+        elif args.check:
+            parted.append(label)
+            print(f"{path}: {diff.says()}")
+        else:
+            rebuild(path, rows)
+            print(f"{path}: {len(rows)} rows, rewritten from the records: {diff.says()}")
+    if parted:
+        raise UserError(f"{len(parted)} results CSV(s) part from the run records: `python -m rotnet_repro rows` "
+                        "rewrites them from the records (or restore them: git checkout results/)")
+
+
 def cmd_tables(args: argparse.Namespace) -> None:
+    from .config import load_profiles
     from .publish import write_all
     from .report import SCALES
     from .results import read_results
@@ -170,6 +230,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+    load_profiles(results, strict=False)
     found, tabled = [], 0
     for path in sorted(results.glob("*.csv")):
         n = len(read_results(path))
@@ -177,6 +238,11 @@ def cmd_tables(args: argparse.Namespace) -> None:
         note = ("test rows, not tabled" if path.stem == "smoke" else "" if path.stem in SCALES
                 else "an overridden profile: REPORT's ablation table" if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
+        got = records_diff(results.parent, path.stem)
+        if got is not None and got[1]:
+            raise UserError(f"{path} parts from the run records in {results.parent / 'runs'}: {got[1].says()}: "
+                            "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does), or "
+                            f"restore it (git checkout {path})")
     print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))
     if not tabled:
         raise UserError(f"nothing to make: {results} holds no rows of the cpu, paper or paper-views profiles "
@@ -428,7 +494,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if not cells:
         raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
                         "list` names the experiments; the rows are those of their tables")
-    priced = to_train([c.spec for _, c in cells], runner.runs_root) if runner.train_missing else []
+    priced = to_train([c.spec for _, c in cells], runner.runs_root, runner.dev.device.type) if runner.train_missing else []
     conc = _concurrency(runner.dev, args.out, args.workers or 1)
     if args.workers is None:  # on CUDA the measured best; on a CPU 1
         args.workers = conc.best()
@@ -436,8 +502,9 @@ def cmd_run(args: argparse.Namespace) -> None:
             print(f"--workers {args.workers}: the most work per second measured on this card ({conc.source})")
     if args.dry_run:
         for s, wall in priced:
-            print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None else
-                  f"  {s.run_id}  {_describe(s)}  (no finished run of its kind to time it by)")
+            print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
+                  f"  {s.run_id}  {_describe(s)}  ~{wall:.0f} s" if wall is not None else
+                  f"  {s.run_id}  {_describe(s)}  (no finished run of its kind on this kind of device to time it by)")
         print(eta_line(priced, args.workers, conc)
               if priced else "nothing to train: every run is finished")
         return
@@ -480,6 +547,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     if any(w.wait() != 0 for w in others):
         raise UserError("a worker failed: see its lines in the log, then run the same command again (finished runs "
                         "are skipped)")
+    from .records import expected_rows, rebuild
+
+    # the rows its records give to cells of other experiments too (a run shared between them): the CSV stays what
+    # the records say, and `tables` (which checks that) takes it as it is
+    n += len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
         fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
         logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
@@ -574,8 +646,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"list": lambda _: cmd_list(), "run": cmd_run, "import": cmd_import, "prune": cmd_prune,
-            "tables": cmd_tables, "bench": cmd_bench, "submit": cmd_submit, "plan": cmd_plan, "weights": cmd_weights,
-            "window": cmd_window}
+            "tables": cmd_tables, "rows": cmd_rows, "bench": cmd_bench, "submit": cmd_submit, "plan": cmd_plan,
+            "weights": cmd_weights, "window": cmd_window}
 
 
 def _sigterm(signum: int, frame: object) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import typing
 from dataclasses import dataclass, fields, replace
@@ -261,16 +262,24 @@ def save_profile(path: Path, profile: Profile) -> None:
         tmp.replace(path)
 
 
-def load_profiles(results_dir: Path) -> None:
-    """Register the overridden profiles saved beside the CSVs of a results folder."""
+def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
+    """Register the overridden profiles saved beside the CSVs of a results folder. A damaged one raises, or with
+    `strict=False` is left out (its CSV's rows with it) with one line; returns the labels left out."""
+    left_out = []
     for path in sorted(Path(results_dir).glob("*.profile.json")):
         try:
             d = json.loads(path.read_text())
-            CUSTOM[path.name.removesuffix(".profile.json")] = Profile(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-        except (ValueError, TypeError) as e:
-            raise UserError(f"{path} is not a saved profile ({e}): delete it and rerun the `run` command that made "
-                            "its CSV") from None
+            CUSTOM[path.name.removesuffix(".profile.json")] = validate(Profile(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
+        except (ValueError, TypeError, AttributeError, UserError) as e:
+            if strict:
+                raise UserError(f"{path} is not a saved profile ({str(e)[:120]}): delete it and rerun the `run` "
+                                "command that made its CSV") from None
+            logging.getLogger("rotnet_repro").warning(
+                "%s is not a saved profile (%s): the rows of %s.csv are left out", path, str(e)[:120],
+                path.name.removesuffix(".profile.json"))
+            left_out.append(path.name.removesuffix(".profile.json"))
+    return left_out
 
 
 def apply_overrides(profile: Profile, items: list[str]) -> Profile:

@@ -610,35 +610,65 @@ def _price_key(s: RunSpec) -> tuple:
     return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
 
 
-def to_train(specs: list[RunSpec], runs_root: Path) -> list[tuple[RunSpec, float | None]]:
-    """The unfinished runs among `specs` and their backbones, each priced at the median training time of the
-    finished records of its kind in the same profile (None where there is none to go by)."""
+def _work(kind: str, rotations: str, pf: dict, schedule: str) -> float:
+    """Samples a run trains on in all (a RotNet's rotated copies counted): what its training time is in proportion
+    to, on one kind of device and one path."""
+    if kind == "rotnet":
+        return pf["pretext_epochs"] * (pf.get("n_pretext") or 5000) * 10 * _rotated(rotations,
+                                                                                  pf.get("rotations_per_image", 0))
+    return pf[f"{schedule}_epochs"] * pf["samples_per_epoch"]
+
+
+def _cost_key(kind: str, pf: dict, key: tuple) -> tuple:
+    """What a run's cost per sample depends on besides the device: its kind (and tap, head, blocks), the width,
+    and a head's path (exact, cached features, or cached views)."""
+    path = "views" if pf.get("head_views") else "cached" if pf.get("cache_features") else "exact"
+    return (*key, pf.get("width"), path if kind == "classifier" else "")
+
+
+def device_class(name: str) -> str:
+    """'cuda' for a GPU record or device ('NVIDIA H200', 'cuda:0'), else 'cpu'."""
+    return "cuda" if "nvidia" in name.lower() or "cuda" in name.lower() else "cpu"
+
+
+def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
+             ) -> list[tuple[RunSpec, float | None]]:
+    """The unfinished runs among `specs` and their backbones, each priced from its own schedule: the samples it
+    trains on times the median cost per sample of finished records of the same kind, width and path on the same
+    kind of `device` ('cpu' or 'cuda'; None where no such record exists)."""
     todo: dict[str, RunSpec] = {}
     for s in specs:
         for x in (s.backbone, s):
             if x is not None and not RunFolder.of(runs_root, x.profile.name, x.run_id).finished:
                 todo.setdefault(x.run_id, x)
-    walls: dict[tuple, list[float]] = {}
-    for name in {s.profile.name for s in todo.values()}:
-        for rec_file in (Path(runs_root) / name).glob("*/result.json"):
-            try:
-                spec = json.loads(rec_file.with_name("spec.json").read_text())
-                wall = json.loads(rec_file.read_text())["wall_s"]
-            except (ValueError, OSError, KeyError):
+    per_sample: dict[tuple, list[float]] = {}
+    for rec_file in Path(runs_root).glob("*/*/result.json"):
+        try:
+            spec = json.loads(rec_file.with_name("spec.json").read_text())
+            rec = json.loads(rec_file.read_text())
+            if device_class(str(rec.get("device", ""))) != device_class(device) or "not recorded" in rec["device"]:
                 continue
-            key = ("rotnet", spec["blocks"], _rotated(spec["rotations"], spec["profile"].get("rotations_per_image", 0))) \
-                if spec["kind"] == "rotnet" \
-                else ("supervised", bool(spec["n_per_class"])) if spec["kind"] == "supervised" \
+            kind, pf = spec["kind"], spec["profile"]
+            schedule = "pretext" if kind == "rotnet" else "supervised" if kind == "supervised" else \
+                "finetune" if spec["finetune"] else spec["head"]
+            key = ("rotnet", spec["blocks"], _rotated(spec["rotations"], pf.get("rotations_per_image", 0))) \
+                if kind == "rotnet" else ("supervised", bool(spec["n_per_class"])) if kind == "supervised" \
                 else ("classifier", spec["head"], spec["finetune"], spec["tap"], bool(spec["n_per_class"]),
                       spec["pretext_epoch"] > 0)
-            walls.setdefault((name, *key), []).append(wall)
+            per_sample.setdefault(_cost_key(kind, pf, key), []).append(
+                rec["wall_s"] / _work(kind, spec["rotations"], pf, schedule))
+        except (ValueError, OSError, KeyError, TypeError, ZeroDivisionError):
+            continue
     out = []
     for s in todo.values():
-        w = walls.get((s.profile.name, *_price_key(s)))
+        pf = {f: getattr(s.profile, f) for f in ("pretext_epochs", "n_pretext", "rotations_per_image",
+                                                 f"{s.schedule}_epochs", "samples_per_epoch", "head_views",
+                                                 "cache_features", "width")}
+        cost = per_sample.get(_cost_key(s.kind, pf, _price_key(s)))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
         epochs = s.profile.schedule(s.schedule)[0]
         left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
-        out.append((s, statistics.median(w) * left if w else None))
+        out.append((s, statistics.median(cost) * _work(s.kind, s.rotations, pf, s.schedule) * left if cost else None))
     return out
 
 
@@ -647,9 +677,13 @@ def eta_line(priced: list[tuple[RunSpec, float | None]], workers: int = 1, conc:
     scheduler as the planner's; `conc`: each process's speed beside the others)."""
     known = [(s, w) for s, w in priced if w is not None]
     unknown = len(priced) - len(known)
-    line = (f"{len(priced)} run(s) to train: about {sum(w for _, w in known) / 3600:.1f} h of training by the median "
-            f"time of finished runs of each kind in runs/")
+    line = (f"{len(priced)} run(s) to train: about {sum(w for _, w in known) / 3600:.1f} h of training, from each "
+            "run's schedule and the median time per sample of finished runs of its kind on this kind of device")
     if workers > 1 and known:
         (_, took), = schedule([Item(s, "", w) for s, w in known], workers, conc or Concurrency())
         line += f"; about {took / 3600:.1f} h of wall time with {workers} workers ({(conc or Concurrency()).source})"
-    return line + (f" ({unknown} of a kind never trained here: not counted)" if unknown else "")
+    if not known:
+        line = (f"{len(priced)} run(s) to train: no ETA (no finished run of their kinds on this kind of device to "
+                "time them by)")
+    return line + (f" ({unknown} of a kind never trained on this kind of device: not counted)"
+                   if unknown and known else "")

@@ -21,6 +21,7 @@ from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
+from .records import row_of
 from .results import append_rows
 from .rundir import RunBusy, RunFolder
 from .train import (
@@ -357,15 +358,7 @@ class Runner:
         return added
 
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
-        s = cell.spec
-        return dict(experiment=exp.id, artifact=exp.artifact, row=cell.row, column=cell.column, run_id=rec["run_id"],
-                    config_hash=rec["config_hash"], profile=self.label, seed=s.seed,
-                    backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == "rotnet" else ""), kind=s.kind,
-                    blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
-                    n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
-                    value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],
-                    git_sha=m.get("git_sha", rec["git_sha"]), torch_version=m.get("torch_version", rec["torch_version"]),
-                    device=m.get("device", rec["device"]), wall_s=round(rec["wall_s"], 1))
+        return row_of(exp, cell, rec, m, self.label)
 
 
 def process_cost(t0: float, c0: float | None) -> dict:

@@ -8,6 +8,7 @@ report.py renders them as markdown; plots.py draws them.
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .claims import CheckResult, Claim, evaluate, paper_claims
-from .config import base_profile, load_profiles
+from .config import CUSTOM, base_profile, load_profiles
 from .experiments import EXPERIMENTS, ROW
 from .results import read_results
+
+log = logging.getLogger("rotnet_repro")
 
 
 def paper_numbers() -> pd.DataFrame:
@@ -129,7 +132,8 @@ def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckR
     d, superseded = current_rows(df, profile)
     epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
-    return [(c, *evaluate(d, c, superseded)) for c in paper_claims(epochs, ks)]
+    paper = {(r.artifact, r.row, str(r.column)): float(r.value) for r in paper_numbers().itertuples()}
+    return [(c, *evaluate(d, c, superseded, paper)) for c in paper_claims(epochs, ks)]
 
 
 def row_seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
@@ -142,8 +146,16 @@ def row_seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
 
 
 def load_all(results_dir: Path | str = "results") -> pd.DataFrame:
-    load_profiles(Path(results_dir))
-    frames = [read_results(p) for p in sorted(Path(results_dir).glob("*.csv")) if p.stem != "smoke"]
+    load_profiles(Path(results_dir), strict=False)
+    frames = []
+    for p in sorted(Path(results_dir).glob("*.csv")):
+        if p.stem == "smoke":
+            continue
+        if "-custom-" in p.stem and p.stem not in CUSTOM:  # never shown under its base profile's cells
+            log.warning("%s: no saved profile beside it (%s.profile.json): its rows are left out; rerun the `run "
+                        "--set ...` command that made it to write the profile again", p, p.stem)
+            continue
+        frames.append(read_results(p))
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else read_results(Path("/nonexistent"))
 

@@ -1,0 +1,168 @@
+"""The results CSVs as the committed run records say they are.
+
+A row of `results/<label>.csv` is a function of an experiment cell and its run's record (`runs/<profile>/<run_id>/
+result.json`): the records are the source, the CSVs a tidy copy. `expected_rows` rebuilds every row a label's
+records give (every cell of every experiment, for each pair of seeds some run folder holds), `compare` names the
+rows where a CSV and the records part, and `rebuild` makes the CSV what the records say (`python -m rotnet_repro
+rows`, run by `make reproduce`). `tables` refuses a CSV that the records contradict, with one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Profile
+from .experiments import Cell, Experiment, resolve
+from .results import COLUMNS, KEY, _append, _write, damaged_lines, locked, upgrade
+from .rundir import RunFolder
+
+
+def row_of(exp: Experiment, cell: Cell, rec: dict, m: dict, label: str) -> dict:
+    """The results row of one metric `m` of a cell's finished record, under the results label `label`."""
+    s = cell.spec
+    return dict(experiment=exp.id, artifact=exp.artifact, row=cell.row, column=cell.column, run_id=rec["run_id"],
+                config_hash=rec["config_hash"], profile=label, seed=s.seed,
+                backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == "rotnet" else ""), kind=s.kind,
+                blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
+                n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
+                value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],
+                git_sha=m.get("git_sha", rec["git_sha"]), torch_version=m.get("torch_version", rec["torch_version"]),
+                device=m.get("device", rec["device"]), wall_s=round(rec["wall_s"], 1))
+
+
+def seed_pairs(runs_root: Path) -> list[tuple[int, int]]:
+    """(seed, RotNet seed) of every run folder: the seeds experiments were built with (a RotNet or a supervised
+    run: its own seed twice; a head: its seed and its RotNet's)."""
+    specs = {}
+    for path in Path(runs_root).glob("*/*/spec.json"):
+        try:
+            specs[path.parent.name.partition("-")[2]] = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError, OSError):
+            continue  # a damaged spec: `run` says so when it meets that run
+    pairs = set()
+    for spec in specs.values():
+        if not isinstance(spec, dict) or not isinstance(spec.get("seed"), int):
+            continue
+        backbone = spec.get("backbone")
+        bseed = specs.get(str(backbone)[:10], {}).get("seed") if backbone else spec["seed"]
+        if isinstance(bseed, int):
+            pairs.add((spec["seed"], bseed))
+    return sorted(pairs)
+
+
+def expected_rows(runs_root: Path, profile: Profile, label: str) -> list[dict]:
+    """Every row the finished records give for `label`: each cell of each experiment, built with each seed pair
+    that some run folder holds, whose run has a record with the cell's metric."""
+    rows, seen = [], set()
+    for exp in resolve(["all"]):
+        for seed, bseed in seed_pairs(runs_root):
+            for cell in exp.build(profile, seed, bseed):
+                folder = RunFolder.of(runs_root, cell.spec.profile.name, cell.spec.run_id)
+                if not folder.finished:
+                    continue
+                try:
+                    rec = folder.read_record()
+                except ValueError:
+                    continue  # a damaged record: `run` sets it aside and trains the run again
+                for m in rec["metrics"]:
+                    if cell.wants(m):
+                        row = row_of(exp, cell, rec, m, label)
+                        key = _key(row)
+                        if key not in seen:
+                            seen.add(key)
+                            rows.append(row)
+    return rows
+
+
+def _key(row: dict) -> tuple[str, ...]:
+    return tuple(str(row[k]) for k in KEY)
+
+
+def _line(row: dict) -> list[str]:
+    buf = io.StringIO()
+    csv.DictWriter(buf, COLUMNS, lineterminator="\n").writerow({k: row[k] for k in COLUMNS})
+    return next(csv.reader(io.StringIO(buf.getvalue())))
+
+
+@dataclass
+class Diff:
+    """How a results CSV parts from its records, by row key (experiment, row, column, run, metric, selection)."""
+    missing: list[tuple] = field(default_factory=list)  # in the records, not in the CSV
+    unbacked: list[tuple] = field(default_factory=list)  # in the CSV, no record gives it
+    changed: list[tuple] = field(default_factory=list)  # in both, other values
+    repeated: int = 0  # rows the CSV holds more than once
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unbacked or self.changed or self.repeated)
+
+    def says(self) -> str:
+        parts = [f"{len(keys)} row(s) {what} (first: {' / '.join(keys[0][:4])})" for what, keys in
+                 (("missing", self.missing), ("that no record gives", self.unbacked),
+                  ("with other values than their records", self.changed)) if keys]
+        return "; ".join(parts + ([f"{self.repeated} row(s) repeated"] if self.repeated else []))
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    text = path.read_text() if path.exists() else ""
+    if damaged_lines(text):
+        bad = damaged_lines(text)
+        if 1 in bad:
+            return [], []
+        text = "".join(line for i, line in enumerate(text.splitlines(keepends=True), 1) if i not in bad)
+    text = upgrade(text, path.parent.parent / "runs")
+    lines = list(csv.reader(io.StringIO(text)))
+    return (lines[0], lines[1:]) if lines else ([], [])
+
+
+def compare(path: Path, expected: list[dict]) -> Diff:
+    """Where the CSV at `path` and the expected rows part. Values are compared as the CSV writes them."""
+    header, lines = _csv_rows(path)
+    at = [header.index(k) for k in KEY] if header == COLUMNS else []
+    have: dict[tuple, list[str]] = {}
+    diff = Diff()
+    for line in lines:
+        key = tuple(line[i] for i in at)
+        if key in have:
+            diff.repeated += 1
+        have[key] = line
+    want = {_key(r): _line(r) for r in expected}
+    diff.missing = [k for k in want if k not in have]
+    diff.unbacked = [k for k in have if k not in want]
+    diff.changed = [k for k in want if k in have and have[k] != want[k]]
+    return diff
+
+
+def rebuild(path: Path, expected: list[dict], append_only: bool = False) -> Diff:
+    """Make the CSV at `path` what the records say: rows in the CSV's order, a changed row replaced by its record's,
+    a row no record gives dropped, a repeated one kept once, the missing ones appended (atomically, under the
+    append lock). `append_only`: only the missing rows are added. Returns what was changed (empty: nothing
+    written)."""
+    with locked(path.with_suffix(".csv.lock")):
+        diff = compare(path, expected)
+        if append_only:
+            diff = Diff(missing=diff.missing)
+            if diff.missing:
+                keys = set(diff.missing)
+                _append(path, [r for r in expected if _key(r) in keys])
+            return diff
+        if not diff and path.exists():
+            return diff
+        want = {_key(r): _line(r) for r in expected}
+        _, lines = _csv_rows(path)
+        at = [COLUMNS.index(k) for k in KEY]
+        out, seen = [COLUMNS], set()
+        for line in lines:
+            key = tuple(line[i] for i in at) if len(line) == len(COLUMNS) else None
+            if key in want and key not in seen:
+                seen.add(key)
+                out.append(want[key])
+        out += [want[k] for k in want if k not in seen]
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(out)
+        if len(out) > 1 or path.exists():
+            _write(path, buf.getvalue())
+        return diff
