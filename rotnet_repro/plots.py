@@ -12,7 +12,7 @@ import seaborn as sns
 
 from .config import base_profile
 from .experiments import ROW
-from .report import comparison, gap_cells, paper_numbers, profiles_in, scale_label
+from .report import REFERENCE, comparison, gap_cells, paper_numbers, profiles_in, scale_label
 from .results import write_atomic
 
 PAPER = "#7f7f7f"
@@ -252,14 +252,16 @@ def save_scales_figure(df: pd.DataFrame, artifact: str, out_dir: Path | str = "f
 
 def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
     """The headline: ours − paper for every test-accuracy cell the paper reports, at every scale, with the 95%
-    t-interval of our mean where a cell has several runs (over RotNet seeds' runs as the tables count them)."""
-    from scipy import stats
+    t-interval of our mean where a cell has several units: the RotNets where its runs sit on several (the std is
+    over their means), else its runs (head seeds on one RotNet, or seeds of a baseline)."""
+    from .stats import half_width
 
     rows = []
     for p in profiles_in(df):
         for r in gap_cells(df, p).itertuples():
-            half = (float(stats.t.ppf(0.975, r.n - 1)) * r.std / np.sqrt(r.n)) if r.n > 1 else 0.0
-            label = f"{ARTIFACT_TITLE[r.artifact]}: {r.row}" + (f" / {r.column}" if r.artifact != "table3" else "")
+            half = half_width(r.std, r.rotnets if r.rotnets > 1 else r.n)
+            label = f"{ARTIFACT_TITLE[r.artifact]}: {r.row}" + (f" / {r.column}" if r.artifact != "table3" else "") \
+                + (" (vs a third-party re-run)" if r.artifact in REFERENCE else "")
             rows.append((label, p, r.diff, half, r.n))
     if not rows:
         return None
@@ -275,7 +277,8 @@ def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("ours − paper (test accuracy points, last epoch); bars: 95% t-interval where n > 1")
+    ax.set_xlabel("ours − paper (test accuracy points, last epoch); bars: 95% t-interval over RotNets\n"
+                  "(over runs where a cell has one RotNet or none; no bar where n = 1)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("How close each scale comes to the paper (0 = the paper's number)", fontsize=9)
     fig.tight_layout()

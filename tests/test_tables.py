@@ -74,9 +74,12 @@ def test_write_all_is_pure_and_repeatable(tmp_path):
 def test_claims_table_states_the_rule_and_each_check_with_its_interval():
     df = read_results(FIXTURES / "smoke_results.csv")
     text = claims_markdown(df, "smoke")
-    assert "The rule: the unit of replication is the RotNet" in text and "95% interval" in text
+    from rotnet_repro.claims import RULES_SHA256
+
+    assert "the unit of replication is the RotNet" in text and "95% interval" in text
+    assert f"claim_rules.json`, version 1" in text and RULES_SHA256[:16] in text
     claim4 = next(line for line in text.splitlines() if line.startswith("| 4."))
-    assert "2.0 − (supervised − RotNet + conv):" in claim4 and "n=" in claim4
+    assert "(RotNet + conv − supervised) + 2:" in claim4 and "n=" in claim4
 
 
 def _pinned(package: str) -> str | None:
@@ -180,3 +183,18 @@ def test_a_cell_retrained_by_the_current_code_drops_its_superseded_rows():
     t = comparison(only_old, "table3", "smoke").set_index("row")  # no current run for the cell: old rows, marked
     assert t.loc["RotNet + conv", "superseded"] > 0 and t.loc["RotNet + conv", "mean"] == 0.0
     assert "†" in comparison_markdown(comparison(only_old, "table3", "smoke"))
+
+
+def test_every_number_report_quotes_by_hand_with_an_interval_or_std_is_a_generated_one():
+    """REPORT's hand-written readings quote intervals and mean ± std only as the generated blocks state them (the
+    claims tables, ablations, head path): a reading cannot drift from the numbers."""
+    import re
+
+    text = (ROOT / "REPORT.md").read_text().replace("−", "-")
+    block = r"<!-- BEGIN GENERATED: [\w-]+ -->(.*?)<!-- END GENERATED: [\w-]+ -->"
+    generated = "".join(re.findall(block, text, re.S))
+    hand = re.sub(block, "", text, flags=re.S)
+    quoted = re.findall(r"\[[+-]?\d+\.\d+, [+-]?\d+\.\d+\]", hand) + re.findall(r"\d+\.\d+ ± \d+\.\d+", hand)
+    assert quoted, "the readings quote no interval: the test would check nothing"
+    stale = [q for q in quoted if q not in generated]
+    assert not stale, f"REPORT quotes numbers no generated block holds: {stale}"
