@@ -19,9 +19,11 @@ sample counts.
 from __future__ import annotations
 
 import copy
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,6 +33,7 @@ from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_bat
 from .engine import Device, sgd, train_step
 from .errors import UserError
 from .models import NIN, NonLinearHead, tap_dim
+from .planner import HEAD, ROT, Concurrency, concurrency_eta
 
 BATCH = 128
 
@@ -298,7 +301,6 @@ def _bench_cached(profile: Profile, data: Split, dev: Device, steps: int) -> dic
 
 # ---- the first-call throughput measurement (gpu/measure.sh): steps as `run` takes them, and processes side by side ----
 
-ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"  # the step kinds, as the saved JSON names them
 
 def _steps(profile: Profile, dev: Device, mode: str) -> dict[str, Callable[[], None]]:
     """One training step of each kind `run` takes, on synthetic data already on the device: a RotNet step (batch
@@ -463,8 +465,74 @@ def throughput(profile: Profile, device: str = "auto", steps: int = 20, processe
     print("  a RotNet beside n-1 heads, steps/s (RotNet / heads together): " + ", ".join(
         f"n={n} {m['rotnet']:.0f} / {m['heads']:.0f}" for n, m in out["rotnet_beside_heads"].items()))
     print("  top ops: " + "; ".join(f"{r['name']} {r['self_ms']:.1f} ms" for r in out["top_ops"][:5]))
-    from .planner import concurrency_eta
-
     out["remaining_eta"] = concurrency_eta(profile, out["speeds"], counts)
     part_done()
     return out
+
+
+def bench_markdown(bench_dir: Path) -> str:
+    """The saved `bench` measurements, one row per file (REPORT's "Speed")."""
+    files = sorted(Path(bench_dir).glob("*.json"))
+    if not files:
+        return "No saved measurements: run `python -m rotnet_repro bench --save results/bench/NAME.json`."
+    lines = ["| model (profile) | machine | model compute alone, img/s | our data path, img/s | naive loader, img/s "
+             "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) "
+             "| our data path, TFLOP/s (% of measured matmul peak) "
+             "| protocol ETA (one seed, exact heads sharing backbone passes) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    flops: dict[float, float] = {}
+    saved = [json.loads(f.read_text()) for f in files]
+    for b in saved:
+        if "images_per_s" not in b:  # a `bench --throughput` file: its own table below
+            continue
+        ips = b["images_per_s"]
+        gf = b.get("gflop_per_rotated_sample") or flops.setdefault(b["width"], flops_per_rotated_sample(b["width"]) / 1e9)
+        tf = 4 * ips["our data path"] * gf / 1e3
+        peak = f" ({100 * tf / b['peak_tflops']:.1f}%)" if b.get("peak_tflops") else " (peak not measured)"
+        lines.append(
+            f"| width {b['width']:g} ({b['profile']}) | {b['cpu']}, {b['device']}, torch {b['torch_version']} "
+            f"| {ips['model compute alone']:.1f} | {ips['our data path']:.1f} | {ips['naive per-sample loader']:.1f} "
+            f"| {b['data_overhead_pct']:+.1f}% | {b['speedup_vs_naive']:.2f}x "
+            f"| {b['recompute_min']:.0f} min vs {b['cached_min']:.1f} min: {b['cached_speedup']:.1f}x "
+            f"| {tf:.3g}{peak} | {eta_from_saved(b):.2f} h |")
+        lines += [f"| … compiled: {k} | | {ips[k]:.1f} | | | | | | {4 * ips[k] * gf / 1e3:.3g} | |"
+                  for k in ips if k.startswith("model compute alone (")]
+    lines += ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
+              "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
+              "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
+              "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
+              "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
+              "per-sample times and the registry's sample counts (evaluations not counted)."]
+    tp = [b for b in saved if "step_s" in b]
+    if tp:
+        lines += ["", "`bench --throughput` (the first GPU call's measurement): seconds per training step as `run` "
+                  "takes them, and batch-128 head steps per second of all processes together.", "",
+                  "| machine (width) | step | eager | compiled | graphed | head steps/s: 1 process | N processes |",
+                  "|---|---|---|---|---|---|---|"]
+        for b in tp:
+            rates = {int(k): v for k, v in b.get("head_steps_per_s_by_processes", {}).items()}
+            many = max(rates) if rates else 0
+            for i, (kind, by_mode) in enumerate(b["step_s"].items()):
+                ms = [f"{by_mode[m] * 1e3:.2f} ms" if m in by_mode else "–" for m in ("eager", "default",
+                                                                                       "reduce-overhead")]
+                procs = [f"{rates.get(1, float('nan')):.0f}", f"{rates[many]:.0f} ({many})"] if i == 0 and rates \
+                    else ["", ""]
+                lines.append(f"| {b['device']} ({b['width']:g}) | {kind} | " + " | ".join(ms + procs) + " |")
+        side = [b for b in tp if "speeds" in b]
+        if side:
+            lines += ["", "Processes side by side (`run --workers N` on one device): each process's speed against "
+                      "running alone, and the remaining protocol by the planner at that count (device time, "
+                      "windows; the speedup against one process at a time).", "",
+                      "| machine (width) | processes | a head among heads | a RotNet beside heads | a head beside a "
+                      "RotNet | remaining protocol | vs 1 process |", "|---|---|---|---|---|---|---|"]
+            for b in side:
+                c = Concurrency.from_speeds(b["speeds"], "")
+                eta = {int(n): v for n, v in b.get("remaining_eta", {}).items()}
+                for n in sorted(c.head):
+                    e = eta.get(n)
+                    left = f"{e['device_h'] * 60:.0f} min ({e['windows']})" if e else "–"
+                    vs = f"{eta[1]['device_h'] / e['device_h']:.2f}x" if e and 1 in eta and e["device_h"] else "–"
+                    beside = f"{c.head_beside[n]:.2f}" if n in c.head_beside else "–"
+                    lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {c.head[n]:.2f} | "
+                                 f"{c.rotnet_beside.get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
+    return "\n".join(lines)

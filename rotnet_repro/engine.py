@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from . import weights
 from .config import Profile
 from .errors import UserError
+from .files import DamagedFile, read_tensors
 
 log = logging.getLogger("rotnet_repro")
 def segments(history: list[dict]) -> list[dict]:
@@ -160,22 +161,15 @@ def _compile_works(device: torch.device, mode: str) -> str:
         return ""
 
 
-class DamagedFile(UserError):
-    """A file of a run that cannot be read back (truncated, corrupt, or holding more than plain tensors)."""
-
-
 def load_file(path: Path, device: torch.device | str = "cpu") -> object:
-    """torch.load that runs no code (weights_only: tensors and plain containers only); a damaged file raises
-    DamagedFile naming it. A file listed in runs/weights.json is restored from the git history if missing, and a
-    final weight file is checked against its SHA-256 there."""
+    """torch.load that runs no code (files.read_tensors); a damaged file raises DamagedFile naming it. A file
+    listed in runs/weights.json is restored from the git history if missing, and a final weight file is checked
+    against its SHA-256 there."""
     try:
         weights.ensure(path)
     except weights.WeightsError as e:
         raise DamagedFile(str(e)) from None
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # a truncated zip, a bad pickle, an unsafe global: all the same to the user
-        raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    return read_tensors(path, device)
 
 
 def checkpoint_epoch(ckpt: Path) -> int:

@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bench import HEAD, ROT
-from .config import ROTATION_SETS, Profile, RunSpec, apply_overrides
+from . import pretext
+from .config import Profile, RunSpec, apply_overrides
 from .engine import checkpoint_epoch
+from .errors import UserError
 from .experiments import EXPERIMENTS, Cell
 from .rundir import RunFolder
 from .runner import _describe
 from .weights import Manifest
 
+ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"  # the step kinds, as saved bench JSON names them
 WINDOW_S = 900  # device time of a window, all calls together
 START_S = 85  # start-up of the machine (measured: 83 s on the H200)
 STAGE_CALL_S = 15  # one staging call: transfer and append (measured: about 12 s on the H100)
@@ -598,7 +600,10 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
 
 def _rotated(rotations: str, per_image: int) -> int:
     """Rotated copies of each image a RotNet trains on per epoch (`rotations_per_image` caps them)."""
-    n = len(ROTATION_SETS.get(rotations, ()))
+    try:
+        n = pretext.classes(rotations)
+    except UserError:
+        n = 0
     return min(n, per_image) if per_image else n
 
 

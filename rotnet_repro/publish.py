@@ -7,11 +7,11 @@ import logging
 import os
 from pathlib import Path
 
+from .bench import bench_markdown
 from .plots import save_figure, save_gap_figure, save_scales_figure
 from .report import (
     ARTIFACT_TITLES,
     ablation_markdown,
-    bench_markdown,
     comparison,
     comparison_markdown,
     head_path_markdown,

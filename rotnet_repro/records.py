@@ -54,9 +54,10 @@ def seed_pairs(runs_root: Path) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-def expected_rows(runs_root: Path, profile: Profile, label: str) -> list[dict]:
+def expected_rows(runs_root: Path, profile: Profile, label: str, damaged: list[str] | None = None) -> list[dict]:
     """Every row the finished records give for `label`: each cell of each experiment, built with each seed pair
-    that some run folder holds, whose run has a record with the cell's metric."""
+    that some run folder holds, whose run has a record with the cell's metric. A damaged record gives no row (its
+    reason is appended to `damaged`)."""
     rows, seen = [], set()
     for exp in resolve(["all"]):
         for seed, bseed in seed_pairs(runs_root):
@@ -66,8 +67,10 @@ def expected_rows(runs_root: Path, profile: Profile, label: str) -> list[dict]:
                     continue
                 try:
                     rec = folder.read_record()
-                except ValueError:
-                    continue  # a damaged record: `run` sets it aside and trains the run again
+                except ValueError as e:  # `run` sets it aside and trains the run again
+                    if damaged is not None and str(e) not in damaged:
+                        damaged.append(str(e))
+                    continue
                 for m in rec["metrics"]:
                     if cell.wants(m):
                         row = row_of(exp, cell, rec, m, label)

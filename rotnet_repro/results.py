@@ -10,19 +10,12 @@ import csv
 import io
 import json
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import UserError
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no locking
-    fcntl = None
+from .files import fcntl, locked, write_atomic  # noqa: F401  (re-exported: callers write through results)
 
 COLUMNS = [
     "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "backbone_seed", "kind", "blocks",
@@ -65,8 +58,8 @@ def read_results(path: Path | str) -> pd.DataFrame:
                         f"{path.parent}")
     if bad:
         raise UserError(f"{path}: line(s) {', '.join(map(str, bad[:5]))} are not whole rows (a cut or edited file?): "
-                        "rerun the `run` command that made it (it drops damaged rows and rewrites them from the "
-                        "finished runs' records), or restore the file (git checkout)")
+                        "`python -m rotnet_repro rows` writes the file again from the run records, or restore it "
+                        "(git checkout)")
     text = upgrade(raw, path.parent.parent / "runs")
     df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
                      dtype={"rotations": str, "column": str, "backbone_seed": "Int64"})
@@ -75,8 +68,8 @@ def read_results(path: Path | str) -> pd.DataFrame:
     if len(wrong):
         lines = ", ".join(str(i + 2) for i in wrong[:5])
         raise UserError(f"{path}: line(s) {lines} hold a value that is not a percentage in [0, 100] "
-                        f"({df.loc[wrong[0], 'value']!r}): an edited file? Restore it (git checkout) or delete those "
-                        "lines and rerun the `run` command that made them")
+                        f"({df.loc[wrong[0], 'value']}): an edited file? `python -m rotnet_repro rows` writes it "
+                        "again from the run records, or restore it (git checkout)")
     df["value"] = value
     dup = df.duplicated(KEY, keep="first")
     if dup.any():  # a row appended twice counts once; two different numbers for one key are refused
@@ -144,23 +137,6 @@ def _backbone_seed(row: dict, runs_root: Path) -> str:
         return ""
 
 
-@contextmanager
-def locked(path: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on the file `path` (made if missing) for this process. Yields whether it is held:
-    False only when `wait` is off and another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        if fcntl is None:
-            yield True
-            return
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
 def append_rows(path: Path, rows: list[dict]) -> int:
     """Append rows whose key is not in the file yet; returns how many were added."""
     with locked(path.with_suffix(".csv.lock")):
@@ -176,7 +152,7 @@ def _append(path: Path, rows: list[dict]) -> int:
         keep = [line for i, line in enumerate(old.splitlines(keepends=True), 1) if i not in bad]
         old = upgrade("".join(keep), path.parent.parent / "runs")
         log.warning("%s: dropped damaged line(s) %s; this command writes its own cells' rows again, and `python -m "
-                    "rotnet_repro run all --no-train --profile <profile>` writes every finished run's", path, bad)
+                    "rotnet_repro rows` writes every finished run's", path, bad)
         _write(path, old)
     text, old = old, upgrade(old, path.parent.parent / "runs")
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
@@ -205,22 +181,6 @@ def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
         if head + "".join(keep) != old:
             _write(path, head + "".join(keep))
         return len(lines) - len(keep)
-
-
-def write_atomic(path: Path | str, data: str | bytes) -> None:
-    """Write a file whole or not at all: into a temporary file beside it, synced, then renamed over it. A write
-    error (a full disk) or a kill leaves the previous version as it was."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write(path: Path, text: str) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .results import locked
+from .files import locked
 
 
 class RunBusy(UserError):
@@ -66,8 +66,12 @@ class RunFolder:
             rec = json.loads(self.record_file.read_text())
             if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list):
                 raise ValueError("no metrics")
+            for m in rec["metrics"]:
+                v = m.get("value") if isinstance(m, dict) else None
+                if not isinstance(v, (int, float)) or not 0 <= v <= 100:  # NaN fails too
+                    raise ValueError(f"a metric value {v!r} is not a percentage in [0, 100]")
             return rec
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, IsADirectoryError) as e:
             raise ValueError(f"{self.record_file} is damaged ({str(e)[:80]})") from None
 
     def set_aside_record(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, RunSpec
+from .config import CUSTOM, Profile, RunSpec, save_profile
 from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
@@ -92,6 +92,13 @@ class Runner:
         self.batch_runs_first = os.environ.get("ROTNET_WORKER_ROLE") == "batch" and self.dev.device.type == "cuda"
         self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
 
+    def register_label(self) -> None:
+        """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
+        in this process and later ones). Nothing for a base profile."""
+        if self.label != self.profile.name:
+            save_profile(self.out / "results" / f"{self.label}.profile.json", self.profile)
+            CUSTOM[self.label] = self.profile
+
     def data(self) -> tuple[Split, Split]:
         if self._data is None:
             if self.profile.data == "synthetic":
@@ -114,6 +121,9 @@ class Runner:
                 if weights_of is None or self._has_weights(spec, folder, weights_of):
                     return rec
             except ValueError as e:
+                if not self.train_missing:  # --no-train: said, and left as it is
+                    raise DamagedFile(f"{e}: restore it (git checkout runs/), or run without --no-train to train "
+                                      "the run again") from None
                 log.warning("%s; moved to result.json.damaged, the run is trained again", e)
                 folder.set_aside_record()
         if not self.train_missing:

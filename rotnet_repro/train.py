@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import engine, weights
-from .config import ROTATION_SETS, Profile, RunSpec
-from .data import Split, augment, epoch_indices, first_k_per_class, normalize, rotate_batch
+from . import engine, pretext, weights
+from .config import Profile, RunSpec
+from .data import Split, augment, epoch_indices, first_k_per_class, normalize
 from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
 from .models import NIN, TapClassifier, make_head
 from .rundir import RunFolder
@@ -25,11 +25,11 @@ log = logging.getLogger("rotnet_repro")
 
 
 def rotation_accuracy(model: NIN, test: Split, rotations: str, dev: Device, batch: int) -> float:
-    """Rotation-prediction accuracy over all rotated copies of the test set."""
+    """Pretext accuracy (rotation prediction, for the paper's task) over all transformed copies of the test set."""
     model.eval()
     correct = total = 0
     for xb in test.images.split(dev.eval_batch(batch)):
-        x, y = rotate_batch(xb, rotations)
+        x, y = pretext.transform(xb, rotations)
         with torch.no_grad(), dev.autocast():
             correct += (model(dev.prep(normalize(x))).argmax(1) == y).sum().item()
         total += len(y)
@@ -61,14 +61,14 @@ def pretext_train_set(train: Split, profile: Profile) -> Split:
 def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder) -> dict:
     p = spec.profile
     torch.manual_seed(spec.seed)
-    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width, p.bn_init), "rotnet")
+    model = dev.model(NIN(spec.blocks, pretext.classes(spec.rotations), p.width, p.bn_init), "rotnet")
     data = pretext_train_set(train, p)
 
     def batches(g: torch.Generator):
         for b in epoch_indices(len(data), g).to(data.images.device).split(p.batch_size):
             # crop/flip once per image, then all its rotated copies (protocol)
-            x, y = rotate_batch(augment(data.images[b], g), spec.rotations)
-            if p.rotations_per_image and p.rotations_per_image < len(ROTATION_SETS[spec.rotations]):
+            x, y = pretext.transform(augment(data.images[b], g), spec.rotations)
+            if p.rotations_per_image and p.rotations_per_image < pretext.classes(spec.rotations):
                 x, y = some_rotations(x, y, len(b), p.rotations_per_image, g)
             yield normalize(x), y
 
@@ -107,7 +107,7 @@ def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device,
     """A RotNet's rotation accuracy after each earlier pretext epoch it kept a snapshot of (Fig. 5(a)), but those
     in `skip`: one metric each, with that epoch as its pretext_epoch."""
     p = spec.profile
-    model = dev.model(NIN(spec.blocks, len(ROTATION_SETS[spec.rotations]), p.width), "head")
+    model = dev.model(NIN(spec.blocks, pretext.classes(spec.rotations), p.width), "head")
     out = []
     for e in kept_snapshots(p):
         path = folder.snapshot(e)
@@ -131,7 +131,7 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
         torch.manual_seed(spec.seed)  # random init is part of the run's identity
         return dev.model(NIN(spec.blocks, 4, p.width, p.bn_init), kind), 0
     b = spec.backbone
-    model = dev.model(NIN(b.blocks, len(ROTATION_SETS[b.rotations]), p.width), kind)
+    model = dev.model(NIN(b.blocks, pretext.classes(b.rotations), p.width), kind)
     path = RunFolder.of(runs_dir, b.profile.name, b.run_id).weights(spec.pretext_epoch)
     try:
         model.load_state_dict(load_file(path, dev.device))

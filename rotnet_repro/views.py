@@ -29,8 +29,8 @@ import torch
 
 from .data import Split, augment, normalize
 from .errors import UserError
+from .files import fcntl, locked
 from .models import NIN
-from .results import fcntl, locked
 
 log = logging.getLogger("rotnet_repro")
 VIEW_SEED = 7_000_003  # views belong to the data, not to a head's seed

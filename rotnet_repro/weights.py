@@ -24,6 +24,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import UserError
+from .files import saved_epoch
 
 MANIFEST = "weights.json"
 
@@ -70,8 +71,14 @@ class Manifest:
         self.path = self.root / MANIFEST
         try:
             self.entries: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
-        except ValueError as e:
+        except (ValueError, OSError) as e:
             raise UserError(f"{self.path} is damaged ({e}): restore it with `git checkout -- {self.path}`") from None
+        wrong = ("not a JSON object" if not isinstance(self.entries, dict) else next(
+            (f"entry {k!r} is not an object with sha256, bytes and blob" for k, v in self.entries.items()
+             if not (isinstance(v, dict) and all(isinstance(v.get(f), t) for f, t in
+                                                 (("sha256", str), ("bytes", int), ("blob", str))))), ""))
+        if wrong:
+            raise UserError(f"{self.path} is damaged ({wrong}): restore it with `git checkout -- {self.path}`")
 
     def key(self, path: Path) -> str:
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
@@ -90,9 +97,7 @@ class Manifest:
     def record(self, path: Path, where: str, blob: str | None = None) -> dict:
         e = dict(sha256=sha256(path), bytes=path.stat().st_size, blob=blob or git_blob_id(path), where=where)
         if path.name == "ckpt.pt":  # the planner prices a resumed run from here, without the file
-            from .engine import checkpoint_epoch  # here: engine loads files through this module
-
-            e["epoch"] = max(checkpoint_epoch(path), 0)
+            e["epoch"] = max(saved_epoch(path), 0)
         self.entries[self.key(path)] = e
         return e
 
@@ -139,7 +144,7 @@ def ensure(path: Path) -> bool:
 def weight_files(runs_root: Path) -> list[Path]:
     """Weight files under runs/, but the checkpoints of runs a process is training now (rewritten every epoch;
     an interrupted run's checkpoint is stored, so that it resumes elsewhere)."""
-    from .results import locked
+    from .files import locked
 
     out = []
     for p in sorted(Path(runs_root).glob("*/*/*.pt")):

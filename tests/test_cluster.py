@@ -36,3 +36,19 @@ def test_submit_with_the_local_executor_trains_every_cell_once(tmp_path):
                            "RotNet + non-linear (fine-tuned)", "RotNet + conv (fine-tuned)"}
     assert not df.duplicated(["row", "run_id", "selection"]).any()
     assert len(list((out / "runs" / "smoke").glob("rotnet-*"))) == 1
+
+
+def test_a_cluster_job_with_overrides_saves_the_profile_its_tables_are_made_from(tmp_path):
+    """`submit --set ...` runs the same set-up as `run --set ...`: the override's profile lands beside its CSV, so
+    its tables are never built from the base profile's cells."""
+    from rotnet_repro import config
+    from rotnet_repro.cluster import groups, run_job
+
+    for job in groups(["table3_comparison"], "smoke", ["lr=0.05"], range(1)):
+        run_job(job, "smoke", ["lr=0.05"], str(tmp_path), None, "cpu")
+    saved = list((tmp_path / "results").glob("smoke-custom-*.profile.json"))
+    assert len(saved) == 1 and saved[0].with_suffix("").with_suffix(".csv").exists()
+    label = saved[0].name.removesuffix(".profile.json")
+    config.CUSTOM.clear()
+    config.load_profiles(tmp_path / "results")
+    assert config.CUSTOM[label].lr == 0.05

@@ -79,7 +79,7 @@ def test_the_measurement_script_runs_on_the_cpu(tmp_path):
     """gpu/measure.sh end to end, eager, on the smoke width: it saves a bench JSON that REPORT's table reads."""
     import json
 
-    from rotnet_repro.report import bench_markdown
+    from rotnet_repro.bench import bench_markdown
 
     e = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(ROOT), "DEVICE": "cpu", "PROFILE": "smoke",
          "STEPS": "3", "COMPILE": "", "OUT": str(tmp_path), "PROCESSES": "2", "SECONDS_EACH": "1"}
