@@ -11,6 +11,7 @@ window: train a GPU window's plan, pack its work, unpack what came back, write t
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, MAX_INT, PROFILES, apply_overrides, custom_label, get_profile, save_profile
+from .config import CUSTOM, MAX_INT, PROFILES, apply_overrides, custom_label, get_profile
 from .data import DATA_ENV
 from .engine import COMPILE_MODES
 from .errors import UserError
@@ -180,13 +181,17 @@ def _labels(out: Path) -> list[str]:
 def records_diff(out: Path, label: str):
     """(profile, expected rows, diff) of a label's CSV against the run records; None where the records cannot say
     (no runs/ folder of its profile, or an overridden profile whose saved profile is missing)."""
-    from .config import CUSTOM
     from .records import compare, expected_rows
 
     profile = CUSTOM.get(label) if "-custom-" in label else PROFILES.get(label)
     if profile is None or not (out / "runs" / profile.name).is_dir():
         return None
-    rows = expected_rows(out / "runs", profile, label)
+    damaged: list[str] = []
+    rows = expected_rows(out / "runs", profile, label, damaged)
+    if damaged:
+        raise UserError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}: a committed "
+                        "record is the source of its rows; restore it (git checkout runs/), or delete its run folder "
+                        "and train the run again (`run`); nothing was written")
     return rows, compare(out / "results" / f"{label}.csv", rows)
 
 
@@ -236,7 +241,8 @@ def cmd_tables(args: argparse.Namespace) -> None:
         n = len(read_results(path))
         tabled += n if path.stem in SCALES else 0
         note = ("test rows, not tabled" if path.stem == "smoke" else "" if path.stem in SCALES
-                else "an overridden profile: REPORT's ablation table" if "-custom-" in path.stem else "not a profile")
+                else ("an overridden profile: REPORT's ablation table" if path.stem in CUSTOM else
+                      "no saved profile beside it: left out") if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
         got = records_diff(results.parent, path.stem)
         if got is not None and got[1]:
@@ -328,13 +334,22 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
     runs = Path(args.out) / "runs"
     m = Manifest(runs)
+    from .weights import sha256
+
+    def state(key: str) -> str:
+        if not (runs / key).exists():
+            return "missing (weights restore)"
+        return "here" if sha256(runs / key) == m.entries[key]["sha256"] else "damaged: not its SHA-256 (weights restore)"
+
     if args.action == "list":
         for key, e in sorted(m.entries.items()):
-            here = "here" if (runs / key).exists() else "missing (weights restore)"
-            print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}, {here}")
+            print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}, {state(key)}")
     elif args.action == "restore":
-        keys = args.files or [k for k in m.entries if not (runs / k).exists()]
+        keys = args.files or [k for k in m.entries if state(k) != "here"]
         for key in keys:
+            if key in m.entries and state(key).startswith("damaged"):  # kept beside, then the listed bytes restored
+                os.replace(runs / key, (runs / key).with_name((runs / key).name + ".damaged"))
+                print(f"{key}: did not match its SHA-256, kept as {(runs / key).name}.damaged")
             if (runs / key).exists() and key not in m.entries:  # here already (a run's own checkpoint): nothing to do
                 print(f"{key}: here already")
                 continue
@@ -519,9 +534,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     _logging(Path(args.out) / "logs" / f"{profile.name}.log")
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    if label != profile.name:  # the report builds this CSV's tables from the overridden profile
-        save_profile(Path(args.out) / "results" / f"{label}.profile.json", profile)
-        CUSTOM[label] = profile
+    runner.register_label()  # an override: the report builds this CSV's tables from the overridden profile
     if priced:
         logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers,
                                                              conc))
@@ -670,6 +683,21 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.cmd](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        print(f"error: {e.filename or e}: {e.strerror} (a folder where a file belongs, or the reverse, or no write "
+              "permission): move it away or restore it (git checkout), then run the same command again",
+              file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"error: {e.filename or ''}: {e.strerror}: the previous files are whole (every output is written to a "
+              "temporary file, then renamed); run it where it can write, or free space, then run it again",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         how = " by SIGTERM" if str(e) == "SIGTERM" else ""

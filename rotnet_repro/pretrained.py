@@ -83,7 +83,8 @@ def load_rotnet(epoch: int = 100, runs_dir: Path | str | None = None, device: st
     expected = WEIGHTS[epoch][1]
     if sha256(path) != expected:
         raise UserError(f"{path} does not match its published SHA-256 ({expected[:12]}...): the file is damaged "
-                        "or not the published one; restore it (git checkout, or import it again)")
+                        "or not the published one; delete it and load again (it is restored from the git history: "
+                        "`python -m rotnet_repro weights restore`), or import it again")
     state = torch.load(path, map_location=device, weights_only=True)
     net = NIN(4, 4, 1.0)
     net.load_state_dict(state)

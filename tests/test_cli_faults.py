@@ -2,6 +2,7 @@
 when the data is missing, no silent no-op."""
 
 import os
+from pathlib import Path
 
 from rotnet_repro.cli import main
 
@@ -180,3 +181,47 @@ def test_every_subcommand_is_dispatched_and_named_in_the_docstring():
     assert set(subs.choices) == set(cli.COMMANDS)
     first = cli.__doc__.splitlines()[0]
     assert all(name in first for name in subs.choices)
+
+
+def test_a_folder_where_a_results_csv_belongs_and_a_closed_pipe_give_no_traceback(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    (tmp_path / "results" / "cpu.csv").mkdir(parents=True)
+    assert main(["tables", "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "cpu.csv" in err[0]
+    p = subprocess.run(f"{sys.executable} -m rotnet_repro plan | head -c 10", shell=True, capture_output=True,
+                       text=True, timeout=300)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_a_weights_manifest_of_the_wrong_shape_is_one_line(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    for bad in ("[]", '{"a": 1}', '{"paper/x/model.pt": "not a dict"}'):
+        (tmp_path / "runs" / "weights.json").write_text(bad)
+        assert main(["weights", "restore", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "weights.json is damaged" in err[0]
+
+
+def test_weights_restore_replaces_a_damaged_weight_file_and_list_says_it_is_damaged(tmp_path, capsys):
+    """A listed weight file present with other bytes: `weights list` says so, and a plain `weights restore` keeps it
+    aside and writes the listed bytes back from the git history (a clone of this repository)."""
+    import subprocess
+
+    from rotnet_repro.weights import Manifest, sha256
+
+    root = Path(__file__).resolve().parent.parent
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    m = Manifest(clone / "runs")
+    key = next(k for k, e in sorted(m.entries.items()) if k.endswith("snapshot_20.pt"))
+    assert main(["weights", "restore", key, "--out", str(clone)]) == 0
+    (clone / "runs" / key).write_bytes(b"not the weights")
+    capsys.readouterr()
+    assert main(["weights", "list", "--out", str(clone)]) == 0
+    assert f"{key}" in (out := capsys.readouterr().out) and "damaged" in out.split(key)[1].splitlines()[0]
+    assert main(["weights", "restore", "--out", str(clone)]) == 0
+    assert sha256(clone / "runs" / key) == m.entries[key]["sha256"]
+    assert (clone / "runs" / (key + ".damaged")).read_bytes() == b"not the weights"

@@ -108,3 +108,21 @@ def test_the_eta_follows_the_schedule_and_the_device(trained, capsys):
     assert main(["run", "table1_block_depth", "--profile", "smoke", "--out", str(trained), "--dry-run",
                  "--device", "cpu", "--set", f"pretext_epochs={base.pretext_epochs * 10}"]) == 0
     assert "from each run's schedule" in capsys.readouterr().out
+
+
+def test_a_record_holding_a_value_out_of_range_stops_rows_and_tables_with_one_line(trained, tmp_path, capsys):
+    import json
+
+    csv = _copy(trained, tmp_path)
+    rec_file = next((tmp_path / "runs" / "smoke").glob("classifier-*/result.json"))
+    rec = json.loads(rec_file.read_text())
+    rec["metrics"][0]["value"] = 250.0
+    rec_file.write_text(json.dumps(rec))
+    before = csv.read_text()
+    for command in (["rows", "--out", str(tmp_path)], ["tables", "--results", str(tmp_path / "results")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "not a percentage" in err[0] and rec_file.parent.name in err[0]
+    assert csv.read_text() == before  # nothing written
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path), "--no-train"]) == 2
+    assert rec_file.exists()  # --no-train leaves a damaged record where it is
