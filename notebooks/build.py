@@ -37,14 +37,16 @@ for name, exp, artifact, what in NOTEBOOKS:
     nb.cells = [
         nbf.v4.new_markdown_cell(
             f"# {what}\n\n"
-            "**Scale.** By default this notebook reads the committed `cpu`-profile results: a scaled protocol "
-            "(NIN width 1/4, short schedules; each RotNet trained once, heads and baselines over the seeds the table "
-            "states as n) whose numbers sit well below the paper's; the comparisons, "
-            "not the absolute numbers, are what it can test. Set `profile = \"paper\"` for full-protocol results "
-            "where they exist. **How close we got** is in the table below (paper, ours at the last epoch, "
-            "difference, and the test-set-selected *oracle* figure) and, in words, in `REPORT.md`."),
+            "**Every scale.** This notebook opens on the committed results of every scale side by side, as "
+            "`REPORT.md` shows them: the paper, the full protocol (GPU), the full RotNet with heads on cached views "
+            "(CPU), and the scaled CPU protocol (NIN width 1/4, short schedules), whose numbers sit well below the "
+            "paper's by design: its comparisons, not its absolute numbers, are what it can test. Set `profile` to "
+            "one scale (`\"cpu\"`, `\"paper\"`, `\"paper-views\"`, or `\"smoke\"` with `train_missing = True` "
+            "to train a seconds-long run here) for that scale's detail: ours at the last epoch, the difference, "
+            "and the test-set-selected *oracle* figure."),
         nbf.v4.new_code_cell(
-            "# parameters\nprofile = \"cpu\"  # smoke | cpu | paper\nout_dir = \"..\"  # holds results/<profile>.csv\n"
+            "# parameters\nprofile = \"all\"  # all (every scale) | cpu | paper | paper-views | smoke\n"
+            "out_dir = \"..\"  # holds results/<profile>.csv\n"
             "data_dir = None  # CIFAR-10 folder; None = $ROTNET_DATA or ./data\n"
             "train_missing = False  # train the runs that have no results yet (finished runs are skipped)",
             metadata={"tags": ["parameters"]}),

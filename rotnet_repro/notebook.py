@@ -1,4 +1,6 @@
-"""What the notebooks call: run what is missing, read the CSV, show tables and figures."""
+"""What the notebooks call: run what is missing, read the CSVs, show tables, verdicts and figures. A notebook opens
+on every scale (`profile = "all"`: REPORT's side-by-side table and figure, a verdict per scale); a profile name
+narrows it to that scale's table, as in REPORT's appendix."""
 
 from __future__ import annotations
 
@@ -12,10 +14,22 @@ from .plots import PLOTS
 from .report import comparison, comparison_markdown, profile_note
 from .results import read_results
 
+ALL = "all"
+
 
 def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | None = None,
             train_missing: bool = False) -> pd.DataFrame:
-    """The experiment's rows for `profile`, training missing runs first if asked (finished runs are skipped)."""
+    """The experiment's rows for `profile` ("all": every row of every scale), training missing runs first if asked
+    (finished runs are skipped)."""
+    if profile == ALL:
+        if train_missing:
+            raise ValueError('train_missing needs one profile: set profile = "cpu" (or smoke, paper, paper-views)')
+        from .report import load_all
+
+        df = load_all(Path(out_dir) / "results")
+        if df.empty:
+            raise FileNotFoundError(f"no results in {Path(out_dir) / 'results'}: run `make reproduce`")
+        return df  # every row: a scale's column is there even where it has none of this artifact's cells yet
     path = Path(out_dir) / "results" / f"{profile}.csv"
     if train_missing:
         from . import engine
@@ -31,10 +45,21 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
 
 
 def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
+    if profile == ALL:
+        from .report import scales_markdown
+
+        return ("**Every scale** (the paper; the full protocol on a GPU; the full RotNet with heads on cached views; "
+                "the scaled CPU protocol, whose numbers sit far below the paper's by design: its comparisons, not its "
+                "absolute numbers, are what it tests). Columns never mix scales; set `profile` to one of them for "
+                "its detail (oracle figures, differences).\n\n" + scales_markdown(df, artifact))
     return f"**{profile_note(profile)}**\n\n" + comparison_markdown(comparison(df, artifact, profile))
 
 
 def figure(artifact: str, df: pd.DataFrame, profile: str):
+    if profile == ALL:
+        from .plots import plot_scales
+
+        return plot_scales(df, artifact)
     return PLOTS[artifact](comparison(df, artifact, profile), profile)
 
 
@@ -44,9 +69,17 @@ CLAIMS_OF = {"table1": (1, 2), "table2": (3,), "table3": (4,), "fig5a": (5,), "f
 
 def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
     """The verdicts of the claims this artifact tests, at this profile, by REPORT's rule (from every row)."""
-    from .report import claims, load_all
+    from .report import claims, load_all, profiles_in, scale_label
 
     df = load_all(Path(out_dir) / "results")
+    if profile == ALL:
+        lines = ["**The paper's claims here, at every scale** (the frozen rules and each check's numbers: REPORT.md):", ""]
+        for c in (c for c, _, _ in claims(df, profiles_in(df)[0])) if profiles_in(df) else ():
+            if c.number in CLAIMS_OF[artifact]:
+                per = "; ".join(f"{scale_label(p)}: **{v}**" for p in profiles_in(df) for c2, v, _ in claims(df, p)
+                                if c2.number == c.number)
+                lines.append(f"- Claim {c.number}, *{c.text}*: {per}")
+        return "\n".join(lines)
     lines = [f"**The paper's claims here, at the {profile} profile** (rule and numbers: REPORT.md):", ""]
     for c, v, results in claims(df, profile):
         if c.number in CLAIMS_OF[artifact]:

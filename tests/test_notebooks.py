@@ -40,9 +40,10 @@ def test_a_committed_notebook_shows_the_tables_the_committed_results_give(path):
     from rotnet_repro.experiments import EXPERIMENTS
 
     exp = next(e for e in EXPERIMENTS.values() if path.stem[3:] == e.id)
-    df = notebook.prepare(exp.id, "cpu", ROOT)
-    assert stored(path) == [notebook.table(exp.artifact, df, "cpu"), notebook.verdict(exp.artifact, "cpu", ROOT)], \
+    df = notebook.prepare(exp.id, "all", ROOT)
+    assert stored(path) == [notebook.table(exp.artifact, df, "all"), notebook.verdict(exp.artifact, "all", ROOT)], \
         "run `make tables` (it executes the notebooks again) and commit"
+    assert "Every scale" in stored(path)[0] and "at every scale" in stored(path)[1]
 
 
 def shows_its_figures(nb) -> None:
@@ -66,10 +67,15 @@ def test_notebook_runs_on_smoke_profile(path, tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_on_committed_cpu_results(path, tmp_path):
+def test_notebook_runs_on_committed_results_at_every_scale_and_at_one(path, tmp_path):
     nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
     shows_its_figures(nb)
     assert stored(tmp_path / path.name) == stored(path)  # executing it again gives the committed tables
+    one = tmp_path / f"cpu-{path.name}"
+    nb = papermill.execute_notebook(str(path), str(one), cwd=str(path.parent), progress_bar=False,
+                                    parameters={"profile": "cpu"})
+    shows_its_figures(nb)
+    assert "cpu profile" in stored(one)[0] and "at the cpu profile" in stored(one)[1]
 
 
 @pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
@@ -88,3 +94,8 @@ def test_a_notebook_table_equals_the_reports(experiment):
     assert notebook.table(artifact, rows, "cpu").split("\n", 2)[2] == \
         notebook.table(artifact, everything[everything.experiment == experiment], "cpu").split("\n", 2)[2]
     assert comparison(rows, artifact, "cpu").equals(comparison(everything, artifact, "cpu"))
+    # every scale: the notebook's opening table is REPORT's "Results at every scale" table for the artifact
+    from rotnet_repro.report import scales_markdown
+
+    opening = notebook.table(artifact, notebook.prepare(experiment, "all", ROOT), "all").split("\n\n", 1)[1]
+    assert opening == scales_markdown(everything, artifact) and opening in (ROOT / "REPORT.md").read_text()
