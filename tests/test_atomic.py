@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rotnet_repro import results
+from rotnet_repro import files
 from rotnet_repro.publish import write_all
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +37,14 @@ def test_a_write_error_or_a_kill_during_tables_leaves_readme_and_report_whole(tm
             raise fault
         real_fsync(fd)
 
-    monkeypatch.setattr(results.os, "fsync", failing_fsync)
+    monkeypatch.setattr(files.os, "fsync", failing_fsync)
     with pytest.raises(type(fault)):
         write_all(home / "results", home / "figures", home / "REPORT.md", home / "README.md")
     assert {n: (home / n).read_bytes() for n in ("README.md", "REPORT.md")} == before
     assert not list(home.rglob("*.tmp"))  # nothing half-written left behind
     for png in (home / "figures").rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    monkeypatch.setattr(results.os, "fsync", real_fsync)
+    monkeypatch.setattr(files.os, "fsync", real_fsync)
     write_all(home / "results", home / "figures", home / "REPORT.md", home / "README.md")  # the next run is whole
     assert (home / "REPORT.md").stat().st_size > 1000
 
