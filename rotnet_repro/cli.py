@@ -255,9 +255,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
                         "(run `make reproduce`, or pass --results)")
     home = results.parent  # reports are written beside the results they are made from
     written = write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
-                        args.readme or home / "README.md")
+                        args.readme or home / "README.md", home / "MODEL_CARD.md")
     figures = [p for p in written if p.suffix == ".png"]
-    docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md")]
+    docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md", "MODEL_CARD.md")]
     print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"
           + (f", and the generated blocks of {', '.join(str(p) for p in docs)}" if docs else ""))
 

@@ -32,7 +32,8 @@ log = logging.getLogger("rotnet_repro")
 
 
 def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
-              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md") -> list[Path]:
+              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md",
+              model_card: Path | str | None = "MODEL_CARD.md") -> list[Path]:
     """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
     df = load_all(results_dir)
     written = []
@@ -63,7 +64,8 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
               (report, "head-path", head_path_markdown(df)),
               (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
               (readme, "summary", readme_summary(df)),
-              (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)))
+              (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)),
+              (model_card, "pretrained", pretrained_markdown(df)))
     for path, name, text in blocks:
         if path is not None and Path(path).exists():
             try:

@@ -97,7 +97,7 @@ def test_committed_tables_and_figures_are_what_make_tables_writes(tmp_path, monk
     import matplotlib
 
     shutil.copytree(ROOT / "results", tmp_path / "results")
-    for name in ("REPORT.md", "README.md"):
+    for name in ("REPORT.md", "README.md", "MODEL_CARD.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     written = write_all()
