@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="train nothing, write nothing: list the runs this command would train, with an ETA")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
+    run.add_argument("--batch-worker", action="store_true", help=argparse.SUPPRESS)  # a helper `--workers` starts
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
     imp.add_argument("source", help="a runs/<profile>/ folder, e.g. one trained on another machine")
     imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
@@ -165,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="unpack: then store the weight files in the git history (as `weights store`)")
     win.add_argument("--pack", default=None, metavar="OUT",
                      help="train: then pack the work folder into OUT (as `window pack`), whatever stopped it")
+    win.add_argument("--batch-worker", action="store_true", help=argparse.SUPPRESS)  # a helper the plan's workers start
     return ap
 
 
@@ -380,7 +382,7 @@ def cmd_window(args: argparse.Namespace) -> None:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
         _logging(Path(args.out) / "logs" / f"{window['profile']}.log")
-        helper = os.environ.get("ROTNET_WORKER_ROLE") == "batch"
+        helper = args.batch_worker
         for src in [] if helper else args.imports:  # the main process imports, before any run starts
             if Path(src).is_dir():
                 try:
@@ -496,7 +498,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         except re.error as e:
             raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label,
-                    "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train, **patterns))
+                    "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train,
+                                                                             batch_runs_first=args.batch_worker,
+                                                                             **patterns))
     if args.compile == "auto":
         from .planner import compile_as_measured
 
@@ -620,7 +624,7 @@ def _spawn_worker(argv: list[str]) -> subprocess.Popen:
     if argv[:1] == ["run"] and not any(a == "--workers" or a.startswith("--workers=") for a in argv):
         argv += ["--workers", "1"]
     # on one GPU a second RotNet only time-slices with the first: the others take the batch-128 runs first
-    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv], env={**os.environ, "ROTNET_WORKER_ROLE": "batch"})
+    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv, "--batch-worker"])
 
 
 def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) -> Path:

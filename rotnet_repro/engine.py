@@ -43,16 +43,6 @@ def segments(history: list[dict]) -> list[dict]:
 # Called with the epoch number after each epoch's checkpoint is on disk (tests
 # use it to simulate an interruption).
 EPOCH_HOOKS: list[Callable[[int], None]] = []
-# ROTNET_EPOCH_BUDGET=N: this process stops (as if interrupted) once N epochs have finished in it, over all its
-# runs: the end of a GPU window at a known point (the two-window test of gpu/paper.sh uses it).
-_EPOCHS_DONE = [0]
-
-
-def _epoch_budget(_: int) -> None:
-    _EPOCHS_DONE[0] += 1
-    budget = os.environ.get("ROTNET_EPOCH_BUDGET", "")
-    if budget and _EPOCHS_DONE[0] >= int(budget):
-        raise KeyboardInterrupt(f"ROTNET_EPOCH_BUDGET={budget} epochs done")
 PROGRESS = True  # per-epoch progress bars (on a terminal); notebooks turn them off
 
 
@@ -345,7 +335,6 @@ def fit_many(
                          "epoch": epoch + 1}, r["t"].ckpt)
         for hook in EPOCH_HOOKS:
             hook(epoch + 1)
-        _epoch_budget(epoch + 1)
     return [(r["history"], r["wall"]) for r in runs]
 
 

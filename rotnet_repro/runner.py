@@ -66,6 +66,8 @@ class RunOptions:
     # a finished RotNet whose weights are nowhere here is trained again from its checkpoint for the heads that need
     # it; False (a GPU window, which trains only its plan): its heads are skipped with a line instead
     retrain_lost_weights: bool = True
+    # a helper process beside a first one on one GPU (`--workers N`): the batch-128 runs before RotNets
+    batch_runs_first: bool = False
 
 
 class Runner:
@@ -89,7 +91,7 @@ class Runner:
         self.cache = FeatureCache()
         self.sha = git_sha()
         # a worker started by `run --workers N` on CUDA beside the first one: batch-128 runs before RotNets
-        self.batch_runs_first = os.environ.get("ROTNET_WORKER_ROLE") == "batch" and self.dev.device.type == "cuda"
+        self.batch_runs_first = options.batch_runs_first and self.dev.device.type == "cuda"
         self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
 
     def register_label(self) -> None:

@@ -245,7 +245,7 @@ def train(plan: dict, work: Path, data_dir: Path | None, device: str = "auto", u
     specs = {s.run_id: s for st in steps(plan.get("steps")) for _, c in st.cells(base)
              for s in (c.spec.backbone, c.spec) if s is not None}
     runner = Runner(base, work, data_dir, device=device, options=RunOptions(
-        share_passes=budget is None, retrain_lost_weights=False))  # emulated: one run per epoch hook
+        share_passes=budget is None, retrain_lost_weights=False, batch_runs_first=helper))  # emulated: one run per hook
     lines = []
     if bench_dir is not None:
         said = compile_as_measured(runner.dev, bench_dir.parent.parent)

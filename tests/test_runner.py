@@ -515,3 +515,18 @@ def test_a_results_row_appended_twice_counts_once_and_a_conflicting_one_is_refus
     csv.write_text(fixture + ",".join(other))
     with pytest.raises(UserError, match="with other values"):
         read_results(csv)
+
+
+def test_a_helper_worker_is_told_its_role_by_an_option_not_the_environment(monkeypatch):
+    """`--workers N` starts its helpers with `--batch-worker` (no environment variable carries options)."""
+    import subprocess
+
+    from rotnet_repro import cli
+
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda argv, **kw: started.append((argv, kw)))
+    cli._spawn_worker(["run", "all", "--profile", "smoke", "--workers", "2"])
+    (argv, kw), = started
+    assert argv[-1] == "--batch-worker" and "env" not in kw and argv[argv.index("--workers") + 1] == "1"
+    args = cli._parser().parse_args(argv[3:])
+    assert args.batch_worker and not cli._parser().parse_args(["run", "all"]).batch_worker
