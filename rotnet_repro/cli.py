@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     rows = sub.add_parser("rows", help="make results/*.csv what the committed run records (runs/) say: missing rows "
                                        "written, rows no record gives dropped (make reproduce runs it)")
     rows.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
-    rows.add_argument("--check", action="store_true", help="write nothing: say where the CSVs and records part "
+    rows.add_argument("--check", action="store_true", help="write nothing: say where the CSVs and records disagree "
                                                            "(exit 2 if they do)")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
@@ -223,7 +223,7 @@ def cmd_rows(args: argparse.Namespace) -> None:
             rebuild(path, rows)
             print(f"{path}: {len(rows)} rows, rewritten from the records: {diff.says()}")
     if parted:
-        raise UserError(f"{len(parted)} results CSV(s) part from the run records: `python -m rotnet_repro rows` "
+        raise UserError(f"{len(parted)} results CSV(s) disagree with the run records: `python -m rotnet_repro rows` "
                         "rewrites them from the records (or restore them: git checkout results/)")
 
 
@@ -248,7 +248,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
         got = records_diff(results.parent, path.stem)
         if got is not None and got[1]:
-            raise UserError(f"{path} parts from the run records in {results.parent / 'runs'}: {got[1].says()}: "
+            raise UserError(f"{path} disagrees with the run records in {results.parent / 'runs'}: {got[1].says()}: "
                             "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does), or "
                             f"restore it (git checkout {path})")
     print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))

@@ -3,7 +3,7 @@
 A row of `results/<label>.csv` is a function of an experiment cell and its run's record (`runs/<profile>/<run_id>/
 result.json`): the records are the source, the CSVs a tidy copy. `expected_rows` rebuilds every row a label's
 records give (every cell of every experiment, for each pair of seeds some run folder holds), `compare` names the
-rows where a CSV and the records part, and `rebuild` makes the CSV what the records say (`python -m rotnet_repro
+rows where a CSV and the records disagree, and `rebuild` makes the CSV what the records say (`python -m rotnet_repro
 rows`, run by `make reproduce`). `tables` refuses a CSV that the records contradict, with one line.
 """
 
@@ -93,7 +93,7 @@ def _line(row: dict) -> list[str]:
 
 @dataclass
 class Diff:
-    """How a results CSV parts from its records, by row key (experiment, row, column, run, metric, selection)."""
+    """How a results CSV disagrees with its records, by row key (experiment, row, column, run, metric, selection)."""
     missing: list[tuple] = field(default_factory=list)  # in the records, not in the CSV
     unbacked: list[tuple] = field(default_factory=list)  # in the CSV, no record gives it
     changed: list[tuple] = field(default_factory=list)  # in both, other values
@@ -122,7 +122,7 @@ def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def compare(path: Path, expected: list[dict]) -> Diff:
-    """Where the CSV at `path` and the expected rows part. Values are compared as the CSV writes them."""
+    """Where the CSV at `path` and the expected rows disagree. Values are compared as the CSV writes them."""
     header, lines = _csv_rows(path)
     at = [header.index(k) for k in KEY] if header == COLUMNS else []
     have: dict[tuple, list[str]] = {}

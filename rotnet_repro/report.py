@@ -317,8 +317,9 @@ def _distinct(g: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_lines(df: pd.DataFrame) -> list[str]:
-    """One bullet per scale: how many of the paper's own cells it measures and how far from them, each run counted
-    once, then the same against the third-party references apart."""
+    """One bullet per scale: how far from the paper's own cells, over the distinct results it has (a run shared by
+    several cells counted once), then apart the third-party Fig. 5(b) references. The scaled protocol's bullet says
+    what it is for."""
     lines = []
     for p in profiles_in(df):
         g = gap_cells(df, p)
@@ -330,17 +331,20 @@ def verdict_lines(df: pd.DataFrame) -> list[str]:
             if h.empty:
                 continue
             d = _distinct(h)
-            n = f"n={int(d.n.min())}" if d.n.min() == d.n.max() else f"n={int(d.n.min())}-{int(d.n.max())} runs"
-            what = (f"{len(h)} of the paper's {_paper_cells(own)} test-accuracy cells" if own else
-                    f"against the third-party Fig. 5(b) re-run (not the paper's own numbers), {len(h)} of its "
-                    f"{_paper_cells(own)} cells")
-            ref = "paper" if own else "re-run"
-            spread = (f"ours − {ref} {d['diff'].iloc[0]:+.2f} points" if len(d) == 1 else
-                      f"ours − {ref} from {d['diff'].min():+.2f} to {d['diff'].max():+.2f} points, median "
-                      f"{d['diff'].median():+.2f} over the {len(d)} distinct sets of runs")
-            parts.append(f"{what} measured; {spread} ({n})")
-        lines.append(f"- **{scale_label(p)[0].upper() + scale_label(p)[1:]}** (`--profile {p}`): " + "; ".join(parts)
-                     + ".")
+            n = ("one run each" if d.n.max() == 1 else f"{int(d.n.min())}-{int(d.n.max())} runs each"
+                 if d.n.min() != d.n.max() else f"{int(d.n.min())} runs each")
+            spread = (f"{d['diff'].iloc[0]:+.2f} points" if len(d) == 1 else
+                      f"{d['diff'].min():+.2f} to {d['diff'].max():+.2f} points (median {d['diff'].median():+.2f})")
+            if own:
+                parts.append(f"ours − paper {spread} on {len(h)} of the paper's {_paper_cells(True)} test-accuracy "
+                             f"cells ({len(d)} distinct result{'s' if len(d) > 1 else ''}, {n})")
+            else:
+                parts.append(f"against the third-party Fig. 5(b) re-run (not the paper's numbers): {spread} on "
+                             f"{len(h)} of its {_paper_cells(False)} cells")
+        what = (" (a scaled-down check of the paper's comparisons; its numbers are not comparable to the paper's)"
+                if base_profile(p).name == "cpu" else "")
+        lines.append(f"- **{scale_label(p)[0].upper() + scale_label(p)[1:]}** (`--profile {p}`){what}: "
+                     + "; ".join(parts) + ".")
     return lines
 
 
@@ -351,7 +355,9 @@ def _rx(label: str) -> str:
 
 def readme_summary(df: pd.DataFrame) -> str:
     """The verdict per scale and the full-scale table, with the command that regenerates each row."""
-    lines = verdict_lines(df)
+    every = verdict_lines(df)
+    scaled = [x for x in every if "`--profile cpu`" in x]
+    lines = [x for x in every if x not in scaled]
     full = [p for p in ("paper", "paper-views") if p in profiles_in(df)]
     rows, seen = [], set()
     for p in full:
@@ -363,13 +369,14 @@ def readme_summary(df: pd.DataFrame) -> str:
             rx = _rx(r.row)
             cmd = f"`run {EXPERIMENT_OF[r.artifact]} --profile {p} --rows '^{rx}$'`"
             std = f" ± {r.std:.2f}" if r.n > 1 else ""
-            conf = "" if r.confidence == "confirmed" else f" ({r.confidence})"
+            conf = (" (a third-party re-run)" if r.artifact in REFERENCE else
+                    "" if r.confidence == "confirmed" else f" ({r.confidence})")
             rows.append(f"| {SHORT[r.artifact]}: {r.row}{col} | {r.paper:.2f}{conf} | {r.mean:.2f}{std} ({scale_label(p)}) | "
                         f"{r.diff:+.2f} | {r.n} | {cmd} |")
     if rows:
-        lines += ["", "| cell | paper | ours, full scale | gap | n | regenerate (`python -m rotnet_repro ...`) |",
-                  "|---|---|---|---|---|---|", *rows]
-    return "\n".join(lines)
+        lines += ["", "| cell | paper (or reference) | ours, full scale | gap | n | regenerate (`python -m rotnet_repro "
+                  "...`; one command fills a table's row) |", "|---|---|---|---|---|---|", *rows]
+    return "\n".join(lines + (["", *scaled] if scaled else []))
 
 
 def summary_markdown(df: pd.DataFrame) -> str:
@@ -386,7 +393,11 @@ def summary_markdown(df: pd.DataFrame) -> str:
     rules = [
         f"- Verdicts by the rules frozen in `rotnet_repro/claim_rules.json` (version {RULES['version']}, frozen "
         f"{RULES['frozen']} before the full-scale head seeds, SHA-256 `{RULES_SHA256[:16]}`; a test ties them to the "
-        "code). **Inconclusive** means the replicates disagree in sign, the 95% interval contains 0, or there is one "
+        "code). **Holds**: every check of the claim holds (its margin positive on every replicate, the 95% interval "
+        "above 0); **does not hold**: a check's margin is negative on every replicate with the interval below 0; "
+        "**not measurable (runs missing)**: the runs it needs are not trained at that scale yet (the GPU windows "
+        "plan them); a partial verdict (\"holds on 1 of 2 checks; ...\") names how many checks it rests on, and the "
+        "appendix's claims table of that scale gives each check. **Inconclusive** means the replicates disagree in sign, the 95% interval contains 0, or there is one "
         "replicate: each such check states the smallest effect it could detect at 80% power and about how many "
         "RotNets would decide its measured mean (appendix). **Not testable at this scale**: a check of a paper-scale "
         "quantity (claim 4's absolute gap, claim 6's crossover at 1000 labels) where that scale's cells lie more than "

@@ -49,7 +49,7 @@ def test_rows_rebuilds_a_damaged_csv_from_the_records(trained, tmp_path, capsys,
         csv.write_text(text[:-40])
     assert main(["rows", "--check", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr()
-    assert "smoke.csv: " in err.out and "part from the run records" in err.err
+    assert "smoke.csv: " in err.out and "disagree with the run records" in err.err
     assert main(["rows", "--out", str(tmp_path)]) == 0
     assert _sorted_lines(csv) == before
     assert main(["rows", "--check", "--out", str(tmp_path)]) == 0
