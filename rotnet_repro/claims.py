@@ -29,6 +29,7 @@ not hold, and is otherwise inconclusive; where only some checks can be measured 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .experiments import ROW
-from .stats import detectable, half_width, holm, p_below, t975, units_needed, welch
+from .stats import detectable, half_width, holm, p_below, t975, t_quantile, units_needed, welch
 
 Cell = tuple[str, str, str, str]  # artifact, row, column, metric
 Values = dict[Cell, float]
@@ -103,6 +104,7 @@ class CheckResult:
     p_below: float = 1.0  # one-sided p-value that the mean margin is below 0
     note: str = ""
     n_text: str = ""  # "3 vs 3" for an unpaired check
+    welch_df: float = math.nan  # an unpaired check's Welch degrees of freedom (its power uses them)
 
     @property
     def n(self) -> int:
@@ -114,9 +116,15 @@ class CheckResult:
         if self.verdict != INCONCLUSIVE or not self.n or math.isnan(self.mean):
             return ""
         if self.n < 2 or math.isnan(self.sd):
-            return f"one {self.unit}: no interval, 2 or more give one"
+            return (f"one {self.unit} or one baseline seed: no interval, 2 or more of each give one" if self.n_text
+                    else f"one {self.unit}: no interval, 2 or more give one")
         need = units_needed(self.mean, self.sd, ALPHA, POWER)
-        return (f"detects {detectable(self.sd, self.n, ALPHA, POWER):.2f} at 80% power; "
+        if not math.isnan(self.welch_df):  # unpaired: the Welch standard error on its own degrees of freedom
+            se = self.sd / math.sqrt(min(int(x) for x in self.n_text.split(" vs ")))
+            found = (t_quantile(1 - ALPHA / 2, self.welch_df) + t_quantile(POWER, self.welch_df)) * se
+        else:
+            found = detectable(self.sd, self.n, ALPHA, POWER)
+        return (f"detects {found:.2f} at 80% power; "
                 + (f"about {need} {self.unit}s would decide {self.mean:+.2f}" if need else
                    f"over 100 {self.unit}s to decide {self.mean:+.2f}"))
 
@@ -176,8 +184,9 @@ def judge_unpaired(check: Check, a: list[float], b: list[float], unit: str = "Ro
     half = t975(df) * se if se > 0 else 0.0
     low, high = mean - half, mean + half
     verdict = HOLDS if low > 0 else FAILS if high < 0 else INCONCLUSIVE
-    sd = se * math.sqrt(min(len(a), len(b)))  # the noise of one pair of units, for the power figures
-    return CheckResult(check, verdict, margins, mean, low, high, sd, unit, p_below(mean, se, df), "Welch", n_text)
+    sd = se * math.sqrt(min(len(a), len(b)))  # the noise of one pair of units, for the units-needed figure
+    return CheckResult(check, verdict, margins, mean, low, high, sd, unit, p_below(mean, se, df), "Welch", n_text,
+                       df)
 
 
 def corrected(results: list[CheckResult]) -> list[CheckResult]:
@@ -189,8 +198,8 @@ def corrected(results: list[CheckResult]) -> list[CheckResult]:
     for i, kept in zip(family, keep, strict=True):
         if out[i].verdict == FAILS and not kept:
             r = out[i]
-            out[i] = CheckResult(r.check, INCONCLUSIVE, r.margins, r.mean, r.low, r.high, r.sd, r.unit, r.p_below,
-                                 f"below 0, not after Holm over {len(family)} checks", r.n_text)
+            out[i] = dataclasses.replace(r, verdict=INCONCLUSIVE,
+                                         note=f"below 0, not after Holm over {len(family)} checks")
     return out
 
 

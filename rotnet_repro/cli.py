@@ -336,18 +336,22 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
     runs = Path(args.out) / "runs"
     m = Manifest(runs)
-    from .weights import sha256
+    from .weights import is_final, sha256
 
     def state(key: str) -> str:
         if not (runs / key).exists():
             return "missing (weights restore)"
-        return "here" if sha256(runs / key) == m.entries[key]["sha256"] else "damaged: not its SHA-256 (weights restore)"
+        if sha256(runs / key) == m.entries[key]["sha256"]:
+            return "here"
+        if not is_final(runs / key):  # a checkpoint trains on after it is stored: newer, not damaged
+            return "here, changed since stored (a run that trained on)"
+        return "damaged: not its SHA-256 (weights restore)"
 
     if args.action == "list":
         for key, e in sorted(m.entries.items()):
             print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}, {state(key)}")
     elif args.action == "restore":
-        keys = args.files or [k for k in m.entries if state(k) != "here"]
+        keys = args.files or [k for k in m.entries if not state(k).startswith("here")]
         for key in keys:
             if key in m.entries and state(key).startswith("damaged"):  # kept beside, then the listed bytes restored
                 os.replace(runs / key, (runs / key).with_name((runs / key).name + ".damaged"))

@@ -60,7 +60,8 @@ def read_tensors(path: Path, device: object = "cpu") -> object:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a truncated zip, a bad pickle, an unsafe global: all the same to the user
-        raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        first = (str(e).splitlines() or [""])[0][:120]  # an empty file raises EOFError('')
+        raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {first})") from None
 
 
 def saved_epoch(ckpt: Path) -> int:

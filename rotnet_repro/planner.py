@@ -666,9 +666,10 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
             continue
     out = []
     for s in todo.values():
-        pf = {f: getattr(s.profile, f) for f in ("pretext_epochs", "n_pretext", "rotations_per_image",
-                                                 f"{s.schedule}_epochs", "samples_per_epoch", "head_views",
-                                                 "cache_features", "width")}
+        # the fields its record would hold (a fine-tuned run's has no head path), and those its work is counted by
+        pf = {**{f: getattr(s.profile, f) for f in ("pretext_epochs", "n_pretext", "rotations_per_image",
+                                                    f"{s.schedule}_epochs", "samples_per_epoch", "width")},
+              **{k: v for k, v in s.canonical()["profile"].items() if k in ("head_views", "cache_features")}}
         cost = per_sample.get(_cost_key(s.kind, pf, _price_key(s)))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
         epochs = s.profile.schedule(s.schedule)[0]

@@ -33,8 +33,11 @@ log = logging.getLogger("rotnet_repro")
 
 def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
               report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md",
-              model_card: Path | str | None = "MODEL_CARD.md") -> list[Path]:
-    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md and README.md."""
+              model_card: Path | str | None = "") -> list[Path]:
+    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md, README.md and the model card
+    (by default the MODEL_CARD.md beside the report; None: not written)."""
+    if model_card == "":
+        model_card = Path(report).with_name("MODEL_CARD.md") if report is not None else None
     df = load_all(results_dir)
     written = []
     gap = save_gap_figure(df, figures_dir)

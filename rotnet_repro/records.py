@@ -48,7 +48,8 @@ def seed_pairs(runs_root: Path) -> list[tuple[int, int]]:
         if not isinstance(spec, dict) or not isinstance(spec.get("seed"), int):
             continue
         backbone = spec.get("backbone")
-        bseed = specs.get(str(backbone)[:10], {}).get("seed") if backbone else spec["seed"]
+        other = specs.get(str(backbone)[:10]) if backbone else spec
+        bseed = other.get("seed") if isinstance(other, dict) else None
         if isinstance(bseed, int):
             pairs.add((spec["seed"], bseed))
     return sorted(pairs)
@@ -71,13 +72,16 @@ def expected_rows(runs_root: Path, profile: Profile, label: str, damaged: list[s
                     if damaged is not None and str(e) not in damaged:
                         damaged.append(str(e))
                     continue
-                for m in rec["metrics"]:
-                    if cell.wants(m):
-                        row = row_of(exp, cell, rec, m, label)
-                        key = _key(row)
-                        if key not in seen:
-                            seen.add(key)
-                            rows.append(row)
+                try:
+                    got = [row_of(exp, cell, rec, m, label) for m in rec["metrics"] if cell.wants(m)]
+                except (KeyError, TypeError) as e:  # a record edited by hand: no field the rows need
+                    if damaged is not None:
+                        damaged.append(f"{folder.record_file} lacks {e} (a record edited by hand?)")
+                    continue
+                for row in got:
+                    if _key(row) not in seen:
+                        seen.add(_key(row))
+                        rows.append(row)
     return rows
 
 
@@ -98,35 +102,38 @@ class Diff:
     unbacked: list[tuple] = field(default_factory=list)  # in the CSV, no record gives it
     changed: list[tuple] = field(default_factory=list)  # in both, other values
     repeated: int = 0  # rows the CSV holds more than once
+    damaged: int = 0  # lines that are not whole rows (cut, glued)
 
     def __bool__(self) -> bool:
-        return bool(self.missing or self.unbacked or self.changed or self.repeated)
+        return bool(self.missing or self.unbacked or self.changed or self.repeated or self.damaged)
 
     def says(self) -> str:
         parts = [f"{len(keys)} row(s) {what} (first: {' / '.join(keys[0][:4])})" for what, keys in
                  (("missing", self.missing), ("that no record gives", self.unbacked),
                   ("with other values than their records", self.changed)) if keys]
-        return "; ".join(parts + ([f"{self.repeated} row(s) repeated"] if self.repeated else []))
+        return "; ".join(parts + ([f"{self.repeated} row(s) repeated"] if self.repeated else [])
+                         + ([f"{self.damaged} damaged line(s)"] if self.damaged else []))
 
 
-def _csv_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], int]:
+    """(header, whole rows, how many damaged lines were left out)."""
     text = path.read_text() if path.exists() else ""
-    if damaged_lines(text):
-        bad = damaged_lines(text)
+    bad = damaged_lines(text)
+    if bad:
         if 1 in bad:
-            return [], []
+            return [], [], len(text.splitlines())
         text = "".join(line for i, line in enumerate(text.splitlines(keepends=True), 1) if i not in bad)
     text = upgrade(text, path.parent.parent / "runs")
     lines = list(csv.reader(io.StringIO(text)))
-    return (lines[0], lines[1:]) if lines else ([], [])
+    return (lines[0], lines[1:], len(bad)) if lines else ([], [], len(bad))
 
 
 def compare(path: Path, expected: list[dict]) -> Diff:
     """Where the CSV at `path` and the expected rows disagree. Values are compared as the CSV writes them."""
-    header, lines = _csv_rows(path)
+    header, lines, damaged = _csv_rows(path)
     at = [header.index(k) for k in KEY] if header == COLUMNS else []
     have: dict[tuple, list[str]] = {}
-    diff = Diff()
+    diff = Diff(damaged=damaged)
     for line in lines:
         key = tuple(line[i] for i in at)
         if key in have:
@@ -155,7 +162,7 @@ def rebuild(path: Path, expected: list[dict], append_only: bool = False) -> Diff
         if not diff and path.exists():
             return diff
         want = {_key(r): _line(r) for r in expected}
-        _, lines = _csv_rows(path)
+        _, lines, _ = _csv_rows(path)
         at = [COLUMNS.index(k) for k in KEY]
         out, seen = [COLUMNS], set()
         for line in lines:

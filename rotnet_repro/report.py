@@ -310,10 +310,8 @@ def _paper_cells(own: bool = True) -> int:
 
 def _distinct(g: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct set of runs: a run shared by several cells (the 4-block RotNet's conv2 head is in three
-    tables) counts once (cells with the same mean, std and n come from the same runs)."""
-    keys = [(round(m, 6), -1.0 if pd.isna(s) else round(s, 6), n) for m, s, n in zip(g["mean"], g["std"], g["n"],
-                                                                                   strict=True)]
-    return g[~pd.Series(keys, index=g.index).duplicated()]
+    tables) counts once."""
+    return g[~g["runs"].duplicated()]
 
 
 def verdict_lines(df: pd.DataFrame) -> list[str]:
@@ -394,16 +392,17 @@ def summary_markdown(df: pd.DataFrame) -> str:
         f"- Verdicts by the rules frozen in `rotnet_repro/claim_rules.json` (version {RULES['version']}, frozen "
         f"{RULES['frozen']} before the full-scale head seeds, SHA-256 `{RULES_SHA256[:16]}`; a test ties them to the "
         "code). **Holds**: every check of the claim holds (its margin positive on every replicate, the 95% interval "
-        "above 0); **does not hold**: a check's margin is negative on every replicate with the interval below 0; "
-        "**not measurable (runs missing)**: the runs it needs are not trained at that scale yet (the GPU windows "
-        "plan them); a partial verdict (\"holds on 1 of 2 checks; ...\") names how many checks it rests on, and the "
-        "appendix's claims table of that scale gives each check. **Inconclusive** means the replicates disagree in sign, the 95% interval contains 0, or there is one "
-        "replicate: each such check states the smallest effect it could detect at 80% power and about how many "
-        "RotNets would decide its measured mean (appendix). **Not testable at this scale**: a check of a paper-scale "
-        "quantity (claim 4's absolute gap, claim 6's crossover at 1000 labels) where that scale's cells lie more than "
+        "above 0); **does not hold**: a check's margin is negative on every replicate with the interval below 0 "
+        "(after Holm's correction over the claim's checks); **not measurable (runs missing)**: the runs it needs are "
+        "not trained at that scale yet (the GPU windows plan them); a partial verdict (\"holds on 1 of 2 checks; "
+        "...\") says how many checks it rests on, and the appendix's claims table of that scale gives each check. "
+        "**Inconclusive**: the replicates disagree in sign, the 95% interval contains 0, or there is one replicate; "
+        "each such check states the smallest effect it could detect at 80% power and about how many RotNets would "
+        "decide its measured mean. **Not testable at this scale**: a check of a paper-scale quantity (claim 4's "
+        "absolute gap, claim 6's crossover at 1000 labels) where that scale's cells lie more than "
         f"{RULES['not_testable_points']:g} points from the paper's; it says nothing for or against the paper there. "
-        "\"does not hold\" needs Holm's correction over the claim's checks; a scale with one RotNet judges a check over "
-        "its head seeds (when each cell has two or more), and says so."]
+        "A scale with one RotNet judges a check over its head seeds (when each cell has two or more), and says so in "
+        "the appendix."]
     return "\n".join(lines + ["", *verdict_lines(df), *cost, *rules])
 
 

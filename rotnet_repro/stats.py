@@ -21,7 +21,8 @@ def t975(df: float) -> float:
 
 
 def half_width(sd: float, n: int, level: float = 0.95) -> float:
-    """Half the t-interval of a mean of `n` independent units with standard deviation `sd` (0 where n < 2). The unit
+    """Half the t-interval of a mean of `n` independent units with standard deviation `sd` (0 where n < 2 or `sd`
+    is not finite: no bar is drawn). The unit
     is what varies independently: the RotNet where a cell's runs sit on several RotNets (head seeds averaged within
     each first), else the run."""
     if n < 2 or not math.isfinite(sd):

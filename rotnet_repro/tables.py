@@ -37,13 +37,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     RotNet seeds, mean and std are over the RotNet seeds' means (pretraining variance), `rotnets` counts them."""
     keys = ["artifact", "row", "column", "metric", "selection"]
     if df.empty:
-        return pd.DataFrame(columns=keys + ["mean", "std", "n", "rotnets"])
+        return pd.DataFrame(columns=keys + ["mean", "std", "n", "rotnets", "runs"])
     out = []
     for k, g in df.groupby(keys, sort=False):
         b = g["backbone_seed"] if "backbone_seed" in g else pd.Series(dtype="Int64")
         rotnets = int(b.nunique()) if b.notna().all() else 1
         v = g.groupby(b.astype("int64"))["value"].mean() if rotnets > 1 else g["value"]
-        out.append(dict(zip(keys, k, strict=True), mean=v.mean(), std=v.std(), n=len(g), rotnets=rotnets))
+        out.append(dict(zip(keys, k, strict=True), mean=v.mean(), std=v.std(), n=len(g), rotnets=rotnets,
+                        runs=tuple(sorted(set(g["run_id"]))) if "run_id" in g else ()))
     return pd.DataFrame(out)
 
 
@@ -119,7 +120,7 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
             paper=pv, confidence=pp.confidence.iloc[0] if len(pp) and metric == "test_acc" else "",
             mean=last["mean"] if last is not None else np.nan, std=last["std"] if last is not None else np.nan,
             n=int(last["n"]) if last is not None else 0, superseded=int(old["n"]) if old is not None else 0,
-            rotnets=int(last["rotnets"]) if last is not None else 0,
+            rotnets=int(last["rotnets"]) if last is not None else 0, runs=last["runs"] if last is not None else (),
             oracle=oracle["mean"] if oracle is not None else np.nan))
     t = pd.DataFrame(out)
     t["diff"] = t["mean"] - t["paper"]

@@ -74,9 +74,9 @@ class Manifest:
         except (ValueError, OSError) as e:
             raise UserError(f"{self.path} is damaged ({e}): restore it with `git checkout -- {self.path}`") from None
         wrong = ("not a JSON object" if not isinstance(self.entries, dict) else next(
-            (f"entry {k!r} is not an object with sha256, bytes and blob" for k, v in self.entries.items()
+            (f"entry {k!r} is not an object with sha256, bytes, blob and where" for k, v in self.entries.items()
              if not (isinstance(v, dict) and all(isinstance(v.get(f), t) for f, t in
-                                                 (("sha256", str), ("bytes", int), ("blob", str))))), ""))
+                                                 (("sha256", str), ("bytes", int), ("blob", str), ("where", str))))), ""))
         if wrong:
             raise UserError(f"{self.path} is damaged ({wrong}): restore it with `git checkout -- {self.path}`")
 

@@ -126,3 +126,22 @@ def test_a_record_holding_a_value_out_of_range_stops_rows_and_tables_with_one_li
     assert csv.read_text() == before  # nothing written
     assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path), "--no-train"]) == 2
     assert rec_file.exists()  # --no-train leaves a damaged record where it is
+
+
+def test_a_damaged_line_beside_whole_rows_is_repaired_not_reported_as_agreeing(trained, tmp_path):
+    csv = _copy(trained, tmp_path)
+    before = _sorted_lines(csv)
+    csv.write_text(csv.read_text() + "e,table1,r,ConvB2,rotnet-abc,cut\n")
+    assert main(["rows", "--check", "--out", str(tmp_path)]) == 2
+    assert main(["rows", "--out", str(tmp_path)]) == 0
+    assert _sorted_lines(csv) == before
+
+
+def test_an_empty_weight_file_is_a_damaged_file_not_a_traceback(tmp_path):
+    from rotnet_repro.files import DamagedFile, read_tensors, saved_epoch
+
+    empty = tmp_path / "ckpt.pt"
+    empty.write_bytes(b"")
+    assert saved_epoch(empty) == -1
+    with pytest.raises(DamagedFile, match="cannot be read"):
+        read_tensors(empty)
