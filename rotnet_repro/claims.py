@@ -282,7 +282,7 @@ def units(df: pd.DataFrame, cells: tuple[Cell, ...]) -> tuple[list[Values], str]
                     for c, v in per_cell.items()}
             if all(x is not None for x in vals.values()):
                 out.append(vals)
-        return out, f"head seed on RotNet seed {b}"
+        return out, f"RotNet-{b} head seed"
     bseeds = sorted({k[0] for v in per_cell.values() for k in v if k[0] != ANY})
     seeds = bseeds or sorted({k[1] for v in per_cell.values() for k in v if k[1] != ANY}) or [ANY]
     out = []

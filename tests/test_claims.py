@@ -132,7 +132,7 @@ def test_claim5_plateau_fails_a_steady_rise_and_passes_a_plateau():
 
 def test_one_rotnet_with_several_head_seeds_is_judged_over_its_head_seeds():
     _, results = evaluate(fig5a([70, 78, 81, 82, 82.1], [80, 85, 88, 90, 92], seeds=(0,), heads=(0, 1, 2)), CLAIMS[5])
-    assert results[0].unit == "head seed on RotNet seed 0" and results[0].n == 3 and results[0].verdict == HOLDS
+    assert results[0].unit == "RotNet-0 head seed" and results[0].n == 3 and results[0].verdict == HOLDS
     assert results[2].n == 1 and results[2].verdict == INCONCLUSIVE  # rotation accuracy: one RotNet, no interval
     _, results = evaluate(fig5a([70, 78, 81, 82, 82.1], [80, 85, 88, 90, 92], seeds=(0,), heads=(0,)), CLAIMS[5])
     assert results[0].unit == "RotNet" and results[0].n == 1
