@@ -74,9 +74,10 @@ def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
     df = load_all(Path(out_dir) / "results")
     if profile == ALL:
         lines = ["**The paper's claims here, at every scale** (the frozen rules and each check's numbers: REPORT.md):", ""]
-        for c in (c for c, _, _ in claims(df, profiles_in(df)[0])) if profiles_in(df) else ():
+        judged = {p: claims(df, p) for p in profiles_in(df)}  # each scale's claims judged once
+        for c, _, _ in next(iter(judged.values()), []):
             if c.number in CLAIMS_OF[artifact]:
-                per = "; ".join(f"{scale_label(p)}: **{v}**" for p in profiles_in(df) for c2, v, _ in claims(df, p)
+                per = "; ".join(f"{scale_label(p)}: **{v}**" for p, cs in judged.items() for c2, v, _ in cs
                                 if c2.number == c.number)
                 lines.append(f"- Claim {c.number}, *{c.text}*: {per}")
         return "\n".join(lines)

@@ -59,9 +59,9 @@ def expected_rows(runs_root: Path, profile: Profile, label: str, damaged: list[s
     """Every row the finished records give for `label`: each cell of each experiment, built with each seed pair
     that some run folder holds, whose run has a record with the cell's metric. A damaged record gives no row (its
     reason is appended to `damaged`)."""
-    rows, seen = [], set()
+    rows, seen, pairs = [], set(), seed_pairs(runs_root)  # every spec.json read once
     for exp in resolve(["all"]):
-        for seed, bseed in seed_pairs(runs_root):
+        for seed, bseed in pairs:
             for cell in exp.build(profile, seed, bseed):
                 folder = RunFolder.of(runs_root, cell.spec.profile.name, cell.spec.run_id)
                 if not folder.finished:
