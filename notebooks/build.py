@@ -1,4 +1,4 @@
-"""Writes the five notebooks and executes them on the committed results, so that they read on a code host with
+"""Writes the six notebooks and executes them on the committed results, so that they read on a code host with
 their tables, verdicts and figures. Run from the repository root: python notebooks/build.py (`--no-execute`:
 without outputs). `make tables` reruns it."""
 
@@ -10,25 +10,12 @@ from pathlib import Path
 
 import nbformat as nbf
 
+from rotnet_repro.experiments import EXPERIMENTS
 from rotnet_repro.results import write_atomic
 
-NOTEBOOKS = [
-    ("01_table1_block_depth", "table1_block_depth", "table1",
-     "Table 1: non-linear classifiers on the features of each block (conv1..convN) of RotNets with 3, 4 and 5 "
-     "blocks. Claims checked: conv2 is the best block in every RotNet; deeper RotNets improve early blocks."),
-    ("02_table2_rotations", "table2_rotations", "table2",
-     "Table 2: the 4-block RotNet trained with 4, 8, 2 (0/180) and 2 (90/270) rotations; non-linear classifier "
-     "on conv2. Claim checked: 4 > 8 > 2 rotations and (0,180) > (90,270)."),
-    ("03_table3_comparison", "table3_comparison", "table3",
-     "Table 3: RotNet features (non-linear and conv classifiers, frozen and fine-tuned) against a supervised NIN "
-     "and a random-init baseline. Claim checked: RotNet + conv within about 1.6 points of supervised."),
-    ("04_fig5a_epoch_curve", "fig5a_epoch_curve", "fig5a",
-     "Figure 5(a): object classification accuracy (non-linear classifier on conv2) of RotNet snapshots against "
-     "their rotation-prediction accuracy over pretext training, with the supervised NIN as reference."),
-    ("05_fig5b_semi_supervised", "fig5b_semi_supervised", "fig5b",
-     "Figure 5(b): RotNet + conv vs a supervised NIN trained on the first K labelled images per class, "
-     "K = 20, 100, 400, 1000, 5000. Claim checked: RotNet wins below 1000 labels per class."),
-]
+# one per experiment that names a notebook (the registry holds each one's name and opening line)
+NOTEBOOKS = [(e.notebook, e.id, e.artifact if e.paper else "probes", e.about) for e in EXPERIMENTS.values()
+             if e.notebook]
 
 BUILT: dict[str, str] = {}  # each notebook's source, before it runs
 for name, exp, artifact, what in NOTEBOOKS:
@@ -50,13 +37,26 @@ for name, exp, artifact, what in NOTEBOOKS:
             "data_dir = None  # CIFAR-10 folder; None = $ROTNET_DATA or ./data\n"
             "train_missing = False  # train the runs that have no results yet (finished runs are skipped)",
             metadata={"tags": ["parameters"]}),
-        nbf.v4.new_code_cell(
-            "from IPython.display import Markdown, display\n\nfrom rotnet_repro import notebook as nb\n\n"
-            f"df = nb.prepare(\"{exp}\", profile, out_dir, data_dir, train_missing)\n"
-            f"display(Markdown(nb.table(\"{artifact}\", df, profile)))"),
-        nbf.v4.new_code_cell(f"display(Markdown(nb.verdict(\"{artifact}\", profile, out_dir)))"),
-        nbf.v4.new_code_cell(f"nb.figure(\"{artifact}\", df, profile);"),
     ]
+    if artifact == "probes":
+        nb.cells += [
+            nbf.v4.new_code_cell(
+                "from IPython.display import Markdown, display\n\nfrom rotnet_repro import notebook as nb\n\n"
+                "if train_missing:\n"
+                f"    nb.prepare(\"{exp}\", profile, out_dir, data_dir, train_missing)\n"
+                "    nb.prepare(\"knn_probe_curve\", profile, out_dir, data_dir, train_missing)\n"
+                "display(Markdown(nb.probes(profile, out_dir)))"),
+            nbf.v4.new_code_cell("nb.probes_figure(profile, out_dir);"),
+        ]
+    else:
+        nb.cells += [
+            nbf.v4.new_code_cell(
+                "from IPython.display import Markdown, display\n\nfrom rotnet_repro import notebook as nb\n\n"
+                f"df = nb.prepare(\"{exp}\", profile, out_dir, data_dir, train_missing)\n"
+                f"display(Markdown(nb.table(\"{artifact}\", df, profile)))"),
+            nbf.v4.new_code_cell(f"display(Markdown(nb.verdict(\"{artifact}\", profile, out_dir)))"),
+            nbf.v4.new_code_cell(f"nb.figure(\"{artifact}\", df, profile);"),
+        ]
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name[:2]}-{i}"  # stable ids keep diffs quiet
     BUILT[name] = nbf.writes(nb)

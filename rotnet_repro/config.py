@@ -29,6 +29,10 @@ ROTATION_SETS: dict[str, tuple[int, ...]] = {
 }
 
 
+# The k-NN's (k, temperature) pairs (probes.py): part of every k-NN run's identity (RunSpec.canonical)
+KNN: tuple[tuple[int, float], ...] = ((20, 0.07), (200, 0.1))
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str = "paper"
@@ -57,6 +61,10 @@ class Profile:
     # the backbone unfrozen (train mode, same lr). Documented in REPORT.md.
     finetune_epochs: int = 100
     finetune_drops: tuple[float, ...] = (0.35, 0.7, 0.85)
+    # Linear probe on a tap's pooled, un-augmented features (probes.py; not in the paper): written down before its
+    # runs: the profile's SGD, 100 epochs of `samples_per_epoch`, the lr x lr_decay at 60% and 80%.
+    linear_epochs: int = 100
+    linear_drops: tuple[float, ...] = (0.6, 0.8)
     samples_per_epoch: int = 50000  # Fig. 5(b): a subset is cycled to this many samples
     semi_k: tuple[int, ...] = (20, 100, 400, 1000, 5000)  # labels per class, Fig. 5(b)
     # Frozen-backbone classifiers on cached, un-augmented tap features (one pass per
@@ -88,7 +96,9 @@ class Profile:
     rotations_per_image: int = 0
 
     def schedule(self, kind: str) -> tuple[int, tuple[int, ...]]:
-        """(epochs, milestone epochs) of a schedule named by its field prefix."""
+        """(epochs, milestone epochs) of a schedule named by its field prefix ("knn": one pass, no training)."""
+        if kind == "knn":
+            return 1, ()
         epochs = getattr(self, f"{kind}_epochs")
         drops = getattr(self, f"{kind}_drops")
         return epochs, tuple(sorted({max(1, round(f * epochs)) for f in drops if round(f * epochs) < epochs}))
@@ -162,6 +172,8 @@ PROFILES: dict[str, Profile] = {
         supervised_drops=(0.5,),
         finetune_epochs=2,
         finetune_drops=(0.5,),
+        linear_epochs=2,
+        linear_drops=(0.5,),
         samples_per_epoch=64,
         semi_k=(2, 8),
         cache_features=True,
@@ -313,7 +325,7 @@ class RunSpec:
     blocks: int = 4  # rotnet: backbone depth; classifier: taken from the backbone
     rotations: str = "4"
     tap: str = ""  # classifier: conv1..convN
-    head: str = ""  # classifier: "nonlinear" | "conv"
+    head: str = ""  # classifier: "nonlinear" | "conv" | "linear" | "knn" (probes.py)
     backbone: RunSpec | None = None  # classifier: the RotNet run; None = random init
     pretext_epoch: int = 0  # classifier: backbone snapshot epoch; 0 = last
     finetune: bool = False
@@ -331,7 +343,10 @@ class RunSpec:
             return COMMON_FIELDS + ("n_pretext", "pretext_epochs", "pretext_drops", "snapshot_every")
         if self.kind == "supervised":
             return COMMON_FIELDS + ("samples_per_epoch", "supervised_epochs", "supervised_drops")
-        cached = () if self.finetune else ("cache_features", "head_views")
+        if self.head == "knn":  # no training: the backbone, the tap and the labelled images are all it reads
+            return ("data", "width")
+        # the k-NN and the linear probe read un-augmented features whatever the head path
+        cached = () if self.finetune or self.head == "linear" else ("cache_features", "head_views")
         return COMMON_FIELDS + ("samples_per_epoch", f"{self.schedule}_epochs", f"{self.schedule}_drops") + cached
 
     def canonical(self) -> dict:
@@ -340,8 +355,10 @@ class RunSpec:
         d["profile"].update({k: getattr(self.profile, k) for k in OPTIONAL_FIELDS
                              if getattr(self.profile, k) != getattr(DEFAULTS, k)})
         d["backbone"] = self.backbone.config_hash if self.backbone else None
-        if self.kind == "classifier":
-            d["head_init"] = HEAD_INIT
+        if self.kind == "classifier" and self.head == "knn":
+            d["knn"] = [list(x) for x in KNN]
+        elif self.kind == "classifier":
+            d["head_init"] = "normal(0, 0.01)" if self.head == "linear" else HEAD_INIT
         return d
 
     @property

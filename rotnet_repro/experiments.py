@@ -61,11 +61,18 @@ class Cell:
 
 @dataclass(frozen=True)
 class Experiment:
+    """One artifact and everything the report, plots and notebooks say of it (its metadata has this one home)."""
+
     id: str
     artifact: str  # the artifact key of paper_reported.csv
     title: str
     build: Callable[[Profile, int, int], list[Cell]]  # (profile, seed, backbone seed)
     paper: bool = True  # an artifact of the paper (tables, figures); False: a check of ours
+    short: str = ""  # its tag in README's table of cells ("T1")
+    claims: tuple[int, ...] = ()  # the paper's claims (protocol.md's numbers) its cells check
+    notebook: str = ""  # its notebook under notebooks/ (name without .ipynb)
+    about: str = ""  # the notebook's opening line: what the artifact shows and what it checks
+    gap: bool = False  # its test-accuracy cells enter the ours − paper summary (Fig. 5(a) gives a plot only)
 
 
 def shared(p: Profile) -> Profile:
@@ -167,19 +174,87 @@ def head_path(p: Profile, seed: int, bseed: int) -> list[Cell]:
     return cells + [Cell(ROW["exact_path"], column, probe(exact, seed, r, "conv2", "nonlinear", k=k))]
 
 
+# Beyond the paper (probes.py): k-NN and linear-probe accuracy on every tap of a frozen backbone, the readings today's
+# self-supervised comparisons use, beside the paper's non-linear heads. A k-NN has no seed of its own: one run per
+# backbone (seed 0; a random init's seed is its backbone's).
+PROBE_METHODS = {  # row suffix -> (head, record metric)
+    "k-NN k=20": ("knn", "knn20_acc"),
+    "k-NN k=200": ("knn", "knn200_acc"),
+    "k-NN k=20, pooled": ("knn", "knn20_acc_pooled"),
+    "k-NN k=200, pooled": ("knn", "knn200_acc_pooled"),
+    "linear probe, pooled": ("linear", "test_acc"),
+}
+
+
+def _probe_cells(p: Profile, seed: int, backbone: RunSpec | None, taps: list[str], row: str, column,
+                 pretext_epoch: int = 0) -> list[Cell]:
+    """A backbone's probe cells: for each tap, every method (the k-NN and the linear probe of a tap adjacent, so
+    that one extraction of its features serves both)."""
+    cells = []
+    for tap in taps:
+        for method, (head, metric) in PROBE_METHODS.items():
+            s = seed if head == "linear" or backbone is None else 0
+            cells.append(Cell(f"{row}: {method}", column(tap), probe(p, s, backbone, tap, head,
+                                                                     pretext_epoch=pretext_epoch), metric))
+    return cells
+
+
+def probes_table(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    cells = []
+    for blocks in (4, 3, 5):  # the published 4-block RotNet first
+        r = rotnet(p, bseed, blocks)
+        cells += _probe_cells(p, seed, r, [f"conv{i}" for i in range(1, blocks + 1)], ROW[f"rotnet{blocks}"],
+                              lambda tap: f"ConvB{tap[4:]}")
+    return cells + _probe_cells(p, seed, None, ["conv1", "conv2"], ROW["random"], lambda tap: f"ConvB{tap[4:]}")
+
+
+def probes_curve(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    """The 4-block RotNet's snapshots (Fig. 5(a)'s), conv2: k-NN and linear probe over pretext training."""
+    r, cells = rotnet(p, bseed), []
+    for e in snapshot_epochs(p):
+        cells += _probe_cells(p, seed, r, ["conv2"], "conv2", lambda _, e=e: str(e),
+                              pretext_epoch=0 if e == p.pretext_epochs else e)
+    return cells
+
+
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in [
-    Experiment("table1_block_depth", "table1", "Table 1: non-linear classifiers on each block of 3/4/5-block RotNets", table1),
-    Experiment("table2_rotations", "table2", "Table 2: number and set of rotations (conv2, non-linear)", table2),
-    Experiment("table3_comparison", "table3", "Table 3: RotNet features vs supervised NIN", table3),
-    Experiment("fig5a_epoch_curve", "fig5a", "Fig. 5(a): object vs rotation accuracy over pretext epochs", fig5a),
-    Experiment("fig5b_semi_supervised", "fig5b", "Fig. 5(b): semi-supervised, K labels per class", fig5b),
+    Experiment("table1_block_depth", "table1", "Table 1: non-linear classifiers on each block of 3/4/5-block RotNets", table1,
+               short="T1", claims=(1, 2), notebook="01_table1_block_depth", gap=True, about=(
+                   "Table 1: non-linear classifiers on the features of each block (conv1..convN) of RotNets with 3, 4 "
+                   "and 5 blocks. Claims checked: conv2 is the best block in every RotNet; deeper RotNets improve early "
+                   "blocks.")),
+    Experiment("table2_rotations", "table2", "Table 2: number and set of rotations (conv2, non-linear)", table2,
+               short="T2", claims=(3,), notebook="02_table2_rotations", gap=True, about=(
+                   "Table 2: the 4-block RotNet trained with 4, 8, 2 (0/180) and 2 (90/270) rotations; non-linear "
+                   "classifier on conv2. Claim checked: 4 > 8 > 2 rotations and (0,180) > (90,270).")),
+    Experiment("table3_comparison", "table3", "Table 3: RotNet features vs supervised NIN", table3,
+               short="T3", claims=(4,), notebook="03_table3_comparison", gap=True, about=(
+                   "Table 3: RotNet features (non-linear and conv classifiers, frozen and fine-tuned) against a "
+                   "supervised NIN and a random-init baseline. Claim checked: RotNet + conv within about 1.6 points of "
+                   "supervised.")),
+    Experiment("fig5a_epoch_curve", "fig5a", "Fig. 5(a): object vs rotation accuracy over pretext epochs", fig5a,
+               short="5a", claims=(5,), notebook="04_fig5a_epoch_curve", about=(
+                   "Figure 5(a): object classification accuracy (non-linear classifier on conv2) of RotNet snapshots "
+                   "against their rotation-prediction accuracy over pretext training, with the supervised NIN as "
+                   "reference.")),
+    Experiment("fig5b_semi_supervised", "fig5b", "Fig. 5(b): semi-supervised, K labels per class", fig5b,
+               short="5b", claims=(6,), notebook="05_fig5b_semi_supervised", gap=True, about=(
+                   "Figure 5(b): RotNet + conv vs a supervised NIN trained on the first K labelled images per class, "
+                   "K = 20, 100, 400, 1000, 5000. Claim checked: RotNet wins below 1000 labels per class.")),
     Experiment("head_path", "head_path", "Head path: the profile's cached heads against the exact path, one cell",
                head_path, paper=False),
+    Experiment("knn_probe", "knn_probe", "k-NN and linear probe on each block of 3/4/5-block RotNets (beyond the paper)",
+               probes_table, paper=False, notebook="06_knn_linear_probe", about=(
+                   "Beyond the paper: weighted k-NN (k = 20, T = 0.07; k = 200, T = 0.1) and a linear probe on each "
+                   "block's frozen, un-augmented features, beside the paper's non-linear heads, and on conv2 over "
+                   "pretext training (REPORT.md, 'Beyond the paper', states every choice).")),
+    Experiment("knn_probe_curve", "knn_probe_curve",
+               "k-NN and linear probe on conv2 over pretext epochs (beyond the paper)", probes_curve, paper=False),
 ]}
 # `run all` order: the shared RotNet and everything built on it first, ablations last,
 # so that an interrupted cpu run has already produced the most-used numbers.
 ALL_ORDER = ["table3_comparison", "fig5b_semi_supervised", "fig5a_epoch_curve", "table1_block_depth",
-             "table2_rotations", "head_path"]
+             "table2_rotations", "head_path", "knn_probe", "knn_probe_curve"]
 
 
 def resolve(names: list[str]) -> list[Experiment]:

@@ -64,7 +64,7 @@ def figure(artifact: str, df: pd.DataFrame, profile: str):
 
 
 
-CLAIMS_OF = {"table1": (1, 2), "table2": (3,), "table3": (4,), "fig5a": (5,), "fig5b": (6,)}
+CLAIMS_OF = {e.artifact: e.claims for e in EXPERIMENTS.values()}
 
 
 def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
@@ -87,3 +87,28 @@ def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
             lines.append(f"- Claim {c.number}, *{c.text}*: **{v}** ({'; '.join(r.describe() for r in results[:3])}"
                          + ("; ..." if len(results) > 3 else "") + ")")
     return "\n".join(lines)
+
+
+def probes(profile: str, out_dir: str | Path) -> str:
+    """Notebook 06: the k-NN and linear-probe tables beside the paper's non-linear heads, at every scale (REPORT's
+    block, the same text) or at one profile."""
+    from .report import probes_markdown
+
+    df = _rows(profile, out_dir)
+    return probes_markdown(df, None if profile == ALL else [profile])
+
+
+def probes_figure(profile: str, out_dir: str | Path):
+    from .plots import plot_probes
+
+    return plot_probes(_rows(profile, out_dir), None if profile == ALL else [profile])
+
+
+def _rows(profile: str, out_dir: str | Path) -> pd.DataFrame:
+    """Every row of every scale ("all"), or every row of one profile's CSV (the probes sit beside other artifacts'
+    heads)."""
+    if profile == ALL:
+        from .report import load_all
+
+        return load_all(Path(out_dir) / "results")
+    return read_results(Path(out_dir) / "results" / f"{profile}.csv")

@@ -171,7 +171,7 @@ class Prices:
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
             samples = (p.n_pretext or 5000) * 10 * _rotated(s.rotations, p.rotations_per_image)
             return (p.pretext_epochs - done_epochs) * samples * per
-        epochs = getattr(p, f"{s.schedule}_epochs") - done_epochs
+        epochs = p.schedule(s.schedule)[0] - done_epochs
         return epochs * math.ceil(p.samples_per_epoch / p.batch_size) * self.step(s.head if s.kind == "classifier"
                                                                                     and not s.finetune else "")
 
@@ -621,7 +621,7 @@ def _work(kind: str, rotations: str, pf: dict, schedule: str) -> float:
     if kind == "rotnet":
         return pf["pretext_epochs"] * (pf.get("n_pretext") or 5000) * 10 * _rotated(rotations,
                                                                                   pf.get("rotations_per_image", 0))
-    return pf[f"{schedule}_epochs"] * pf["samples_per_epoch"]
+    return pf.get(f"{schedule}_epochs", 1) * pf["samples_per_epoch"]  # a k-NN: one pass
 
 
 def _cost_key(kind: str, pf: dict, key: tuple) -> tuple:
@@ -668,7 +668,8 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
     for s in todo.values():
         # the fields its record would hold (a fine-tuned run's has no head path), and those its work is counted by
         pf = {**{f: getattr(s.profile, f) for f in ("pretext_epochs", "n_pretext", "rotations_per_image",
-                                                    f"{s.schedule}_epochs", "samples_per_epoch", "width")},
+                                                    "samples_per_epoch", "width")},
+              f"{s.schedule}_epochs": s.profile.schedule(s.schedule)[0],
               **{k: v for k, v in s.canonical()["profile"].items() if k in ("head_views", "cache_features")}}
         cost = per_sample.get(_cost_key(s.kind, pf, _price_key(s)))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt

@@ -285,9 +285,8 @@ def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
-def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path | None:
-    fig = plot_gap(df)
-    path = Path(out_dir) / "gap.png"
+def _save_or_drop(fig: plt.Figure | None, path: Path) -> Path | None:
+    """Write the figure; None (nothing to draw): an old file at `path` is deleted and None returned."""
     if fig is None:
         path.unlink(missing_ok=True)
         return None
@@ -295,3 +294,74 @@ def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path |
     _save(fig, path)
     plt.close(fig)
     return path
+
+
+def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path | None:
+    return _save_or_drop(plot_gap(df), Path(out_dir) / "gap.png")
+
+
+# ---- beyond the paper: k-NN and linear probe ----
+
+PROBE_STYLES = {  # readout -> (line style, colour); the paper's non-linear head in black
+    "non-linear head (the paper's)": ("o-", "k"),
+    "linear probe, pooled": ("s-", "#d62728"),
+    "k-NN k=20": ("^-", "#1f77b4"),
+    "k-NN k=200": ("v--", "#1f77b4"),
+    "k-NN k=20, pooled": ("^-", "#2ca02c"),
+    "k-NN k=200, pooled": ("v--", "#2ca02c"),
+    "rotation prediction": ("D:", "#7f7f7f"),
+}
+
+
+def _probe_lines(ax: plt.Axes, t: pd.DataFrame, x_of) -> None:
+    for method, g in t.groupby("method", sort=False):
+        g = g[g["mean"].notna()]
+        if g.empty:
+            continue
+        style, color = PROBE_STYLES.get(method, ("o-", "#9467bd"))
+        x = [x_of(c) for c in g.column]
+        units = g.apply(lambda r: int(r.rotnets) if r.rotnets > 1 else int(r.n), axis=1)
+        label = f"{method} (n={int(units.min())}" + (f"-{int(units.max())})" if units.max() != units.min() else ")")
+        ax.errorbar(x, g["mean"], yerr=g["std"].where(units > 1).fillna(0), fmt=style, color=color, ms=5,
+                    capsize=2, lw=1.2, mfc="white" if "pooled" in method else color, label=label)
+
+
+def plot_probes(df: pd.DataFrame, profiles: list[str] | None = None) -> plt.Figure | None:
+    """Per scale with probe results: the 4-block RotNet's blocks under each readout (the random init's k-NN k=20 as
+    a reference), and its conv2 over pretext epochs."""
+    from .tables import probe_table
+
+    scales = []
+    for p in profiles_in(df) if profiles is None else profiles:
+        t = probe_table(df, p)
+        if t.loc[t.method != "non-linear head (the paper's)", "mean"].notna().any():
+            scales.append((p, t, probe_table(df, p, curve=True)))
+    if not scales:
+        return None
+    fig, axes = plt.subplots(len(scales), 2, figsize=(12, 4.2 * len(scales)), squeeze=False)
+    for (p, t, c), (left, right) in zip(scales, axes, strict=True):
+        _probe_lines(left, t[t.backbone == ROW["rotnet4"]], lambda col: int(col.removeprefix("ConvB")))
+        rnd = t[(t.backbone == ROW["random"]) & (t.method == "k-NN k=20") & t["mean"].notna()]
+        if len(rnd):
+            left.plot([int(x.removeprefix("ConvB")) for x in rnd.column], rnd["mean"], "x", color="#7f7f7f", ms=8,
+                      label="random init: k-NN k=20")
+        left.set_xticks(range(1, 5), [f"conv{i}" for i in range(1, 5)])
+        left.set_title(f"{scale_label(p)} ({p}): 4-block RotNet, each block", fontsize=9)
+        _probe_lines(right, c, int)
+        right.set_xticks(sorted({int(x) for x in c.column}))
+        right.set_xlabel("pretext training epochs")
+        right.set_title(f"{scale_label(p)} ({p}): conv2 over pretext training", fontsize=9)
+        left.set_ylabel("test accuracy (%)")
+        right.set_ylabel("test accuracy (%); rotation prediction: rotation accuracy")
+        for ax in (left, right):
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+    fig.suptitle("k-NN and linear probe beside the paper's non-linear head (beyond the paper; CIFAR-10 test "
+                 "accuracy, last epoch; bars: ± 1 std over RotNets)\nscales are never mixed: one row per scale",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_probes_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path | None:
+    return _save_or_drop(plot_probes(df), Path(out_dir) / "probes.png")

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from .bench import bench_markdown
-from .plots import save_figure, save_gap_figure, save_scales_figure
+from .experiments import EXPERIMENTS
+from .plots import save_figure, save_gap_figure, save_probes_figure, save_scales_figure
 from .report import (
     ARTIFACT_TITLES,
     ablation_markdown,
@@ -18,6 +19,7 @@ from .report import (
     headline,
     load_all,
     pretrained_markdown,
+    probes_markdown,
     profile_note,
     profile_section,
     profiles_in,
@@ -43,6 +45,9 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     gap = save_gap_figure(df, figures_dir)
     if gap is not None:
         written.append(gap)
+    probes = save_probes_figure(df, figures_dir)
+    if probes is not None:
+        written.append(probes)
     for profile in profiles_in(df):
         for artifact in ARTIFACT_TITLES:
             fig = save_figure(df, artifact, profile, figures_dir)
@@ -52,6 +57,14 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
             write_atomic(md, f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
                              f"{comparison_markdown(comparison(df, artifact, profile))}\n")
             written.append(md)
+        for exp in (EXPERIMENTS["knn_probe"], EXPERIMENTS["knn_probe_curve"]):  # every cell, as the paper's artifacts
+            t = comparison(df, exp.artifact, profile)
+            md = Path(figures_dir) / profile / f"{exp.artifact}.md"
+            if t["mean"].notna().any():
+                write_atomic(md, f"# {exp.title}: {profile_note(profile)}\n\n{comparison_markdown(t)}\n")
+                written.append(md)
+            else:
+                md.unlink(missing_ok=True)
     # the report links its figures relative to where it lies
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
     sections = [profile_section(df, p, link.as_posix()) for p in profiles_in(df)]
@@ -64,7 +77,7 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
         scales = f"Only one scale has results: see the appendix ({profiles_in(df)[0]})."
     blocks = ((report, "results", scales), (report, "appendix", body),
               (report, "bench", bench_markdown(Path(results_dir) / "bench")),
-              (report, "head-path", head_path_markdown(df)),
+              (report, "head-path", head_path_markdown(df)), (report, "probes", probes_markdown(df)),
               (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
               (readme, "summary", readme_summary(df)),
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)),

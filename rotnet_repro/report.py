@@ -129,7 +129,7 @@ def profile_section(df: pd.DataFrame, profile: str, figures_dir: str) -> str:
     every cell, is figures/<profile>/<artifact>.md), then its claims table where any claim is measurable."""
     parts = [f"### {profile_note(profile)}", "", run_summary(df, profile), ""]
     missing = []
-    for artifact in ("table1", "table2", "table3", "fig5a", "fig5b"):
+    for artifact in ARTIFACT_TITLES:
         t = comparison(df, artifact, profile)
         have = t[t["mean"].notna() | (t["superseded"] > 0)]
         if have.empty:
@@ -223,7 +223,30 @@ def pretrained_markdown(df: pd.DataFrame) -> str:
         for p, g in heads.groupby("profile", sort=False):
             v = {c: f"{g[g.column == c].value.mean():.2f}" for c in g.column}
             lines.append(f"| {p} ({scale_label(p)}) | " + " | ".join(v.get(f"ConvB{i}", "–") for i in range(1, 5)) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + _pretrained_probes(df))
+
+
+def _pretrained_probes(df: pd.DataFrame) -> list[str]:
+    """The published RotNet's k-NN and linear probe per block (its full-scale rows: RotNet seed 0)."""
+    from .tables import NONLINEAR, probe_table
+
+    rows = []
+    for p in ("paper", "paper-views"):
+        d = df[(df.profile == p) & (df.backbone_seed.astype(str).isin(["0", "0.0"]) | (df.kind == "rotnet"))]
+        if d.empty:
+            continue
+        t = probe_table(d, p)
+        t = t[(t.backbone == ROW["rotnet4"]) & (t.method != NONLINEAR)]
+        for method, g in t.groupby("method", sort=False):
+            if g["mean"].notna().any():
+                v = {r.column: f"{r.mean:.2f}" for r in g.itertuples() if not pd.isna(r.mean)}
+                rows.append(f"| {method} | {p} | "
+                            + " | ".join(v.get(f"ConvB{i}", "–") for i in range(1, 5)) + " |")
+    if not rows:
+        return []
+    return ["", "k-NN and linear probe on its frozen taps (un-augmented features at every profile; REPORT.md, 'Beyond the "
+            "paper'; CIFAR-10 test accuracy):", "",
+            "| readout | profile | conv1 | conv2 | conv3 | conv4 |", "|---|---|---|---|---|---|", *rows]
 
 
 def headline(df: pd.DataFrame) -> str:
@@ -284,16 +307,16 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 # ---- the answer first: README's first screen and REPORT's summary ----
 
-EXPERIMENT_OF = {"table1": "table1_block_depth", "table2": "table2_rotations", "table3": "table3_comparison",
-                 "fig5a": "fig5a_epoch_curve", "fig5b": "fig5b_semi_supervised"}
-SHORT = {"table1": "T1", "table2": "T2", "table3": "T3", "fig5a": "5a", "fig5b": "5b"}
+EXPERIMENT_OF = {e.artifact: e.id for e in EXPERIMENTS.values() if e.paper}
+SHORT = {e.artifact: e.short for e in EXPERIMENTS.values() if e.paper}
+GAP_ARTIFACTS = [e.artifact for e in EXPERIMENTS.values() if e.gap]  # the paper's cells with a number to compare
 
 
 def gap_cells(df: pd.DataFrame, profile: str) -> pd.DataFrame:
     """A scale's test-accuracy cells that the paper reports and we measured: artifact, row, column, paper, mean,
     std, n, gap."""
     out = []
-    for artifact in ("table1", "table2", "table3", "fig5b"):
+    for artifact in GAP_ARTIFACTS:
         t = comparison(df, artifact, profile)
         t = t[(t.metric == "test acc.") & t["diff"].notna()].assign(artifact=artifact)
         out.append(t)
@@ -304,7 +327,7 @@ def _paper_cells(own: bool = True) -> int:
     """The paper's test-accuracy cells we reproduce: its own (Tables 1-3), or the third-party references (Fig. 5(b),
     read from a re-run: REFERENCE)."""
     p = paper_numbers()
-    arts = [a for a in ("table1", "table2", "table3", "fig5b") if (a in REFERENCE) != own]
+    arts = [a for a in GAP_ARTIFACTS if (a in REFERENCE) != own]
     return int((p.artifact.isin(arts) & ~p.row.isin(["Roto-Scat + SVM", "ExemplarCNN", "DCGAN", "Scattering"])).sum())
 
 
@@ -469,3 +492,66 @@ def ablation_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines + notes + ["", "Each cell: mean ± std over RotNets (n); for a variant, then its difference "
                                            "from the base profile's cell with the Welch 95% interval (independent "
                                            "RotNets)."])
+
+
+# ---- beyond the paper: k-NN and linear probe (probes.py) ----
+
+def _probe_pivot(t: pd.DataFrame, label) -> tuple[list[str], list[str]]:
+    """Markdown rows of a probe_table: one per (backbone, method) with any number, one column per column of t."""
+    cols = list(dict.fromkeys(t.column))
+    lines = []
+    for (backbone, method), g in t.groupby(["backbone", "method"], sort=False):
+        if g["mean"].isna().all():
+            continue
+        by = {r.column: _short_stat(r) for r in g.itertuples()}
+        lines.append(f"| {label(backbone, method)} | " + " | ".join(by.get(c, "–") for c in cols) + " |")
+    return cols, lines
+
+
+def _short_stat(r) -> str:
+    """`mean ± std (units)`: units are RotNets where a cell has several (head seeds averaged within each first), else
+    runs; a single run shows its number and (1)."""
+    if r.n == 0 or pd.isna(r.mean):
+        return "–"
+    units = int(r.rotnets) if r.rotnets > 1 else int(r.n)
+    return f"{r.mean:.2f}" + (f" ± {r.std:.2f}" if units > 1 and not pd.isna(r.std) else "") + f" ({units})"
+
+
+def _best_blocks(t: pd.DataFrame) -> str:
+    """Per method, the 4-block RotNet's best block (by mean), where it has every block."""
+    parts = []
+    for method, g in t[t.backbone == ROW["rotnet4"]].groupby("method", sort=False):
+        if g["mean"].notna().all() and len(g) > 1:
+            best = g.loc[g["mean"].idxmax()]
+            parts.append(f"{method}: {best.column.replace('ConvB', 'conv')} ({best['mean']:.2f})")
+    return "; ".join(parts)
+
+
+def probes_markdown(df: pd.DataFrame, profiles: list[str] | None = None) -> str:
+    """REPORT's k-NN and linear-probe section: per scale, every block of each backbone beside the paper's non-linear
+    heads, and the 4-block RotNet's conv2 over pretext epochs. Mean ± std over RotNets (units), last epoch."""
+    from .tables import probe_table
+
+    parts = []
+    for p in profiles_in(df) if profiles is None else profiles:
+        t = probe_table(df, p)
+        if t.loc[t.method != "non-linear head (the paper's)", "mean"].isna().all():
+            continue
+        cols, lines = _probe_pivot(t, lambda b, m: f"{b} | {m}")
+        parts += [f"**{scale_label(p)}** (`--profile {p}`): each block's test accuracy", "",
+                  "| backbone | readout | " + " | ".join(c.replace("ConvB", "conv") for c in cols) + " |",
+                  "|---|---|" + "---|" * len(cols), *lines, ""]
+        best = _best_blocks(t)
+        if best:
+            parts += [f"Best block of the 4-block RotNet by readout: {best}.", ""]
+        c = probe_table(df, p, curve=True)
+        if not c.loc[~c.method.isin(["non-linear head (the paper's)", "rotation prediction"]), "mean"].isna().all():
+            cols, lines = _probe_pivot(c, lambda b, m: m)
+            parts += [f"**{scale_label(p)}**: the 4-block RotNet's conv2 over pretext epochs (the rotation accuracy "
+                      "is the RotNet's own)", "", "| readout | " + " | ".join(f"epoch {x}" for x in cols) + " |",
+                      "|---|" + "---|" * len(cols), *lines, ""]
+    if not parts:
+        return ("Not measured yet: `python -m rotnet_repro run knn_probe knn_probe_curve --profile cpu --seeds 3` "
+                "measures every cpu RotNet (about an hour on 2 CPU cores).")
+    return "\n".join(parts + ["Each cell: mean ± std (units): the units are RotNets where a cell has several (a "
+                              "RotNet's head seeds averaged first), else runs; last epoch; CIFAR-10 test accuracy."])

@@ -21,6 +21,7 @@ from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
+from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
 from .rundir import RunBusy, RunFolder
@@ -280,7 +281,7 @@ class Runner:
         for s in (c.spec for c in self.selected(cells)):
             if s.kind == "classifier":
                 self.heads[s.run_id] = s
-            if s.kind == "classifier" and s.profile.head_views and not s.finetune:
+            if _on_views(s):
                 key = self._store_key(s)
                 self.planned.setdefault(key, {})[s.run_id] = s
                 if key not in self.users:
@@ -301,7 +302,9 @@ class Runner:
                 log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
 
     def view_store(self, spec: RunSpec) -> ViewStore | None:
-        if not spec.profile.head_views or spec.finetune:
+        """The cached crop+flip views a frozen head of a head_views profile reads (None for every other run: the k-NN
+        and the linear probe read un-augmented features)."""
+        if not _on_views(spec):
             return None
         key = self._store_key(spec)
         pending = [s for s in self.planned.get(key, {}).values() if not self.folder(s).finished]
@@ -371,6 +374,11 @@ class Runner:
 
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
         return row_of(exp, cell, rec, m, self.label)
+
+
+def _on_views(s: RunSpec) -> bool:
+    """Whether a run reads cached crop+flip views: a frozen non-linear or conv head of a head_views profile."""
+    return s.kind == "classifier" and bool(s.profile.head_views) and not s.finetune and s.head not in PROBE_HEADS
 
 
 def process_cost(t0: float, c0: float | None) -> dict:

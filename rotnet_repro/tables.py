@@ -166,3 +166,37 @@ SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful 
 
 def profiles_in(df: pd.DataFrame) -> list[str]:
     return [p for p in SCALES if p in set(df.profile)]
+
+
+NONLINEAR = "non-linear head (the paper's)"
+
+
+def probe_table(df: pd.DataFrame, profile: str, curve: bool = False) -> pd.DataFrame:
+    """The k-NN and linear-probe cells of a scale beside the paper's non-linear heads on the same backbones: one row
+    per (backbone, method, column) with mean, std, n, rotnets. `curve`: the 4-block RotNet's conv2 over pretext
+    epochs (columns are epochs; the rotation accuracy is a method too); else each block (columns ConvB1..)."""
+    from .experiments import PROBE_METHODS
+
+    out = []
+    probes = comparison(df, "knn_probe_curve" if curve else "knn_probe", profile)
+    for r in probes.itertuples():
+        backbone, _, method = r.row.rpartition(": ")
+        out.append(dict(backbone=ROW["rotnet4"] if curve else backbone, method=method, column=r.column, mean=r.mean,
+                        std=r.std, n=r.n, rotnets=r.rotnets))
+    if curve:
+        ref = comparison(df, "fig5a", profile)
+        names = {ROW["object_curve"]: NONLINEAR, ROW["rotation_curve"]: "rotation prediction"}
+        ref = ref[ref.row.isin(list(names))]
+        rows = [dict(backbone=ROW["rotnet4"], method=names[r.row], column=r.column, mean=r.mean, std=r.std, n=r.n,
+                     rotnets=r.rotnets) for r in ref.itertuples()]
+    else:
+        ref = comparison(df, "table1", profile)
+        ref = ref[ref.metric == "test acc."]
+        rows = [dict(backbone=r.row, method=NONLINEAR, column=r.column, mean=r.mean, std=r.std, n=r.n,
+                     rotnets=r.rotnets) for r in ref.itertuples()]
+    t = pd.DataFrame(rows + out)
+    order = [NONLINEAR, *PROBE_METHODS, "rotation prediction"]
+    t["order"] = t.method.map(order.index)
+    first = list(dict.fromkeys(t.backbone))
+    t["b"] = t.backbone.map(first.index)
+    return t.sort_values(["b", "order"], kind="stable").drop(columns=["order", "b"]).reset_index(drop=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import engine, pretext, weights
+from . import engine, pretext, probes, weights
 from .config import Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize
 from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
@@ -147,6 +147,7 @@ class FeatureCache:
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.feats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.centre = probes.CentreFeatures()  # one tap's un-augmented features for the k-NN and linear probes
 
     def get(self, key: tuple, backbone: NIN, train: Split, test: Split, tap: str, dev: Device,
             batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,6 +174,8 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
                      cache: FeatureCache, views: ViewStore | None = None) -> dict:
     p = spec.profile
     backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
+    if spec.head in probes.HEADS:
+        return _probe(spec, backbone, pretext_epoch, train, test, dev, folder, cache)
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
@@ -229,6 +232,21 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     return {"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
 
 
+def _probe(spec: RunSpec, backbone: NIN, pretext_epoch: int, train: Split, test: Split, dev: Device,
+           folder: RunFolder, cache: FeatureCache) -> dict:
+    """A k-NN or linear probe on the tap's un-augmented features (probes.py)."""
+    key = (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch,
+           spec.tap)
+    ftrain, ftest = cache.centre.get(key, backbone, train, test, spec.tap, dev, spec.profile.eval_batch)
+    if spec.head == "knn":
+        labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
+        rec = probes.evaluate_knn(spec, ftrain[labelled], train.labels[labelled], ftest, test.labels, pretext_epoch)
+    else:
+        rec = probes.train_linear(spec, ftrain, train.labels, ftest, test.labels, dev, folder,
+                                  lambda history: acc_metrics(history, pretext_epoch))
+    return dict(rec, features=cache.centre.cost)  # the features' extraction: its time and size
+
+
 def _frozen_eval(backbone: NIN, tap: str, head: nn.Module, test: Split, dev: Device, p: Profile) -> Callable[[], float]:
     """A frozen backbone gives the (un-augmented) test images the same features every epoch: compute them once, in
     the same batches, and evaluate the head on them (the same numbers, one backbone pass)."""
@@ -246,7 +264,7 @@ def backbone_pass_key(s: RunSpec) -> tuple | None:
     """What an exact frozen head's batches depend on (backbone, snapshot, seed, labels, epochs, profile): heads with
     equal keys can share one backbone pass a step. None for every other run."""
     p = s.profile
-    if s.kind != "classifier" or s.finetune or p.head_views or p.cache_features:
+    if s.kind != "classifier" or s.finetune or p.head_views or p.cache_features or s.head in probes.HEADS:
         return None
     return (s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed, s.n_per_class,
             p.schedule(s.head)[0], p)

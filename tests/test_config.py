@@ -62,14 +62,16 @@ def test_hash_covers_only_what_changes_the_run():
 
 
 def test_extra_head_seeds_share_the_backbone_metrics():
-    """Head seeds 1, 2 on backbone seed 0: rotation accuracies point at the seed-0 runs, heads at new ones."""
+    """Head seeds 1, 2 on backbone seed 0: rotation accuracies and a RotNet's k-NN (no seed of its own) point at
+    the seed-0 runs, heads at new ones."""
     p = PROFILES["cpu"]
     for exp in EXPERIMENTS.values():
         base = {(c.row, c.column, c.metric): c.spec.run_id for c in exp.build(p, 0, 0)}
-        extra = {(c.row, c.column, c.metric): c.spec.run_id for c in exp.build(p, 1, 0)}
+        extra = {(c.row, c.column, c.metric): c.spec for c in exp.build(p, 1, 0)}
         assert base.keys() == extra.keys()
-        for key, run_id in extra.items():
-            if key[2] == "rotation_acc":
+        for key, spec in extra.items():
+            run_id = spec.run_id
+            if key[2] == "rotation_acc" or spec.head == "knn" and spec.backbone is not None:
                 assert run_id == base[key], (exp.id, key)
             else:
                 assert run_id != base[key], (exp.id, key)
