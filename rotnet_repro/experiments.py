@@ -200,11 +200,15 @@ def _probe_cells(p: Profile, seed: int, backbone: RunSpec | None, taps: list[str
 
 
 def probes_table(p: Profile, seed: int, bseed: int) -> list[Cell]:
+    """Every block of Table 1's RotNets, conv2 of Table 2's (other rotation sets), and the random init's blocks."""
     cells = []
     for blocks in (4, 3, 5):  # the published 4-block RotNet first
         r = rotnet(p, bseed, blocks)
         cells += _probe_cells(p, seed, r, [f"conv{i}" for i in range(1, blocks + 1)], ROW[f"rotnet{blocks}"],
                               lambda tap: f"ConvB{tap[4:]}")
+    for rotations, row in ROTATION_ROWS.items():
+        if rotations != "4":  # the 4-rotation one is Table 1's 4-block RotNet
+            cells += _probe_cells(p, seed, rotnet(p, bseed, 4, rotations), ["conv2"], row, lambda tap: "ConvB2")
     return cells + _probe_cells(p, seed, None, ["conv1", "conv2"], ROW["random"], lambda tap: f"ConvB{tap[4:]}")
 
 
@@ -243,7 +247,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in [
                    "K = 20, 100, 400, 1000, 5000. Claim checked: RotNet wins below 1000 labels per class.")),
     Experiment("head_path", "head_path", "Head path: the profile's cached heads against the exact path, one cell",
                head_path, paper=False),
-    Experiment("knn_probe", "knn_probe", "k-NN and linear probe on each block of 3/4/5-block RotNets (beyond the paper)",
+    Experiment("knn_probe", "knn_probe", "k-NN and linear probe on each block of Table 1's RotNets and conv2 of Table "
+               "2's (beyond the paper)",
                probes_table, paper=False, notebook="06_knn_linear_probe", about=(
                    "Beyond the paper: weighted k-NN (k = 20, T = 0.07; k = 200, T = 0.1) and a linear probe on each "
                    "block's frozen, un-augmented features, beside the paper's non-linear heads, and on conv2 over "

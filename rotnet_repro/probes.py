@@ -80,9 +80,10 @@ def _extract(backbone: NIN, images: torch.Tensor, tap: str, dev: Device, batch: 
     return out
 
 
-def pooled(f: torch.Tensor) -> torch.Tensor:
-    """A map's global average per channel (fp32)."""
-    return f.float().mean(dim=(2, 3))
+def pooled(f: torch.Tensor, chunk: int = 5000) -> torch.Tensor:
+    """A map's global average per channel (fp32), `chunk` images at a time (no fp32 copy of all the maps)."""
+    return torch.cat([f[i:i + chunk].float().mean(dim=(2, 3)) for i in range(0, len(f), chunk)]) if len(f) else \
+        f.float().mean(dim=(2, 3))
 
 
 @torch.no_grad()
@@ -137,7 +138,7 @@ def train_linear(spec: RunSpec, ftrain: torch.Tensor, ytrain: torch.Tensor, ftes
     """The linear probe on the pooled features of the first K images per class (all: K = 0)."""
     p = spec.profile
     labelled = first_k_per_class(ytrain, spec.n_per_class).to(ytrain.device)
-    xtrain, y = pooled(ftrain[labelled]), ytrain[labelled]
+    xtrain, y = pooled(ftrain)[labelled], ytrain[labelled]  # pooled first: no copy of the maps
     xtest = pooled(ftest)
     torch.manual_seed(spec.seed + 1)
     model = linear_probe(xtrain.shape[1]).to(dev.device)

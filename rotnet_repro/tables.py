@@ -179,6 +179,7 @@ def probe_table(df: pd.DataFrame, profile: str, curve: bool = False) -> pd.DataF
 
     out = []
     probes = comparison(df, "knn_probe_curve" if curve else "knn_probe", profile)
+    probes.attrs["artifact"] = "knn_probe_curve" if curve else "knn_probe"
     for r in probes.itertuples():
         backbone, _, method = r.row.rpartition(": ")
         out.append(dict(backbone=ROW["rotnet4"] if curve else backbone, method=method, column=r.column, mean=r.mean,
@@ -190,13 +191,14 @@ def probe_table(df: pd.DataFrame, profile: str, curve: bool = False) -> pd.DataF
         rows = [dict(backbone=ROW["rotnet4"], method=names[r.row], column=r.column, mean=r.mean, std=r.std, n=r.n,
                      rotnets=r.rotnets) for r in ref.itertuples()]
     else:
-        ref = comparison(df, "table1", profile)
-        ref = ref[ref.metric == "test acc."]
+        ref = pd.concat([comparison(df, "table1", profile), comparison(df, "table2", profile)])
+        ref = ref[(ref.metric == "test acc.") & (ref.row != ROW["rot4"])]  # 4 rotations: Table 1's 4-block row
         rows = [dict(backbone=r.row, method=NONLINEAR, column=r.column, mean=r.mean, std=r.std, n=r.n,
                      rotnets=r.rotnets) for r in ref.itertuples()]
     t = pd.DataFrame(rows + out)
     order = [NONLINEAR, *PROBE_METHODS, "rotation prediction"]
     t["order"] = t.method.map(order.index)
-    first = list(dict.fromkeys(t.backbone))
+    first = list(dict.fromkeys([r.rpartition(": ")[0] for r, _, _ in cell_order(probes.attrs["artifact"], profile)]
+                               + list(t.backbone)))  # the registry's order of backbones
     t["b"] = t.backbone.map(first.index)
     return t.sort_values(["b", "order"], kind="stable").drop(columns=["order", "b"]).reset_index(drop=True)

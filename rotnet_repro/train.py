@@ -239,8 +239,11 @@ def _probe(spec: RunSpec, backbone: NIN, pretext_epoch: int, train: Split, test:
            spec.tap)
     ftrain, ftest = cache.centre.get(key, backbone, train, test, spec.tap, dev, spec.profile.eval_batch)
     if spec.head == "knn":
-        labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
-        rec = probes.evaluate_knn(spec, ftrain[labelled], train.labels[labelled], ftest, test.labels, pretext_epoch)
+        ytrain = train.labels
+        if spec.n_per_class:  # a subset: its rows copied (all of them: the maps as they are, no copy)
+            labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
+            ftrain, ytrain = ftrain[labelled], train.labels[labelled]
+        rec = probes.evaluate_knn(spec, ftrain, ytrain, ftest, test.labels, pretext_epoch)
     else:
         rec = probes.train_linear(spec, ftrain, train.labels, ftest, test.labels, dev, folder,
                                   lambda history: acc_metrics(history, pretext_epoch))
