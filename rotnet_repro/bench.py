@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ROTATION_SETS, Profile, RunSpec
+from .config import Profile, RunSpec
+from .cost import spec_samples
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
 from .engine import Device, sgd, train_step
 from .errors import UserError
@@ -194,18 +195,14 @@ def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_i
     total = 0.0
     passes: dict[tuple, int] = {}  # heads per shared backbone pass
     for s in specs.values():
-        p = s.profile
-        if s.kind == "rotnet":
-            total += (p.n_pretext or 5000) * 10 * p.pretext_epochs * len(ROTATION_SETS[s.rotations]) * sec_per_rotated_sample
-        elif s.kind == "supervised":
-            total += p.supervised_epochs * p.samples_per_epoch * sec_per_rotated_sample
-        elif s.finetune:
-            total += p.finetune_epochs * p.samples_per_epoch * sec_per_rotated_sample
+        n = spec_samples(s)  # a RotNet's rotated samples; a supervised or fine-tuned run's images cost about as much
+        if s.kind != "classifier" or s.finetune:
+            total += n * sec_per_rotated_sample
         else:
-            total += getattr(p, f"{s.head}_epochs") * p.samples_per_epoch * sec_per_head_image
+            total += n * sec_per_head_image
             key = backbone_pass_key(s) if sec_per_head_step_image is not None else None
             if key is not None and passes.setdefault(key, 0) > 0:  # a sibling's pass feeds it: only its own step
-                total -= getattr(p, f"{s.head}_epochs") * p.samples_per_epoch * (sec_per_head_image - sec_per_head_step_image)
+                total -= n * (sec_per_head_image - sec_per_head_step_image)
             if key is not None:
                 passes[key] += 1
     return total

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import pretext
 from .config import Profile, RunSpec, apply_overrides
+from .cost import rotated_copies, samples, spec_fields, spec_samples
 from .engine import checkpoint_epoch
-from .errors import UserError
 from .experiments import EXPERIMENTS, Cell
 from .rundir import RunFolder
 from .runner import _describe
@@ -169,8 +168,7 @@ class Prices:
             return (p.schedule(s.schedule)[0] - done_epochs) * self.epoch_s
         if s.kind == "rotnet":
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
-            samples = (p.n_pretext or 5000) * 10 * _rotated(s.rotations, p.rotations_per_image)
-            return (p.pretext_epochs - done_epochs) * samples * per
+            return (p.pretext_epochs - done_epochs) * (spec_samples(s) // p.pretext_epochs) * per
         epochs = p.schedule(s.schedule)[0] - done_epochs
         return epochs * math.ceil(p.samples_per_epoch / p.batch_size) * self.step(s.head if s.kind == "classifier"
                                                                                     and not s.finetune else "")
@@ -192,9 +190,8 @@ def measured_prices(runs_root: Path, profile: str = "paper") -> Prices:
         if not epochs:
             continue
         if spec["kind"] == "rotnet":
-            samples = (pf["n_pretext"] or 5000) * 10 * _rotated(spec["rotations"], pf.get("rotations_per_image", 0)) \
-                * epochs
-            rot.setdefault(spec["blocks"], []).append(rec["wall_s"] / samples)
+            per_epoch = samples("rotnet", spec["rotations"], pf, "pretext") // pf["pretext_epochs"]
+            rot.setdefault(spec["blocks"], []).append(rec["wall_s"] / (per_epoch * epochs))
         elif spec["kind"] == "classifier" and not spec["finetune"] and not pf.get("head_views") \
                 and not pf.get("cache_features") and not rec.get("shared_backbone_pass"):
             steps.setdefault(spec["head"], []).append(
@@ -598,30 +595,12 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
     return "\n".join(lines)
 
 
-def _rotated(rotations: str, per_image: int) -> int:
-    """Rotated copies of each image a RotNet trains on per epoch (`rotations_per_image` caps them)."""
-    try:
-        n = pretext.classes(rotations)
-    except UserError:
-        n = 0
-    return min(n, per_image) if per_image else n
-
-
 def _price_key(s: RunSpec) -> tuple:
     if s.kind == "rotnet":
-        return ("rotnet", s.blocks, _rotated(s.rotations, s.profile.rotations_per_image))
+        return ("rotnet", s.blocks, rotated_copies(s.rotations, s.profile.rotations_per_image))
     if s.kind == "supervised":
         return ("supervised", bool(s.n_per_class))
     return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
-
-
-def _work(kind: str, rotations: str, pf: dict, schedule: str) -> float:
-    """Samples a run trains on in all (a RotNet's rotated copies counted): what its training time is in proportion
-    to, on one kind of device and one path."""
-    if kind == "rotnet":
-        return pf["pretext_epochs"] * (pf.get("n_pretext") or 5000) * 10 * _rotated(rotations,
-                                                                                  pf.get("rotations_per_image", 0))
-    return pf.get(f"{schedule}_epochs", 1) * pf["samples_per_epoch"]  # a k-NN: one pass
 
 
 def _cost_key(kind: str, pf: dict, key: tuple) -> tuple:
@@ -656,26 +635,24 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
             kind, pf = spec["kind"], spec["profile"]
             schedule = "pretext" if kind == "rotnet" else "supervised" if kind == "supervised" else \
                 "finetune" if spec["finetune"] else spec["head"]
-            key = ("rotnet", spec["blocks"], _rotated(spec["rotations"], pf.get("rotations_per_image", 0))) \
+            key = ("rotnet", spec["blocks"], rotated_copies(spec["rotations"], pf.get("rotations_per_image", 0))) \
                 if kind == "rotnet" else ("supervised", bool(spec["n_per_class"])) if kind == "supervised" \
                 else ("classifier", spec["head"], spec["finetune"], spec["tap"], bool(spec["n_per_class"]),
                       spec["pretext_epoch"] > 0)
             per_sample.setdefault(_cost_key(kind, pf, key), []).append(
-                rec["wall_s"] / _work(kind, spec["rotations"], pf, schedule))
+                rec["wall_s"] / samples(kind, spec["rotations"], pf, schedule))
         except (ValueError, OSError, KeyError, TypeError, ZeroDivisionError):
             continue
     out = []
     for s in todo.values():
         # the fields its record would hold (a fine-tuned run's has no head path), and those its work is counted by
-        pf = {**{f: getattr(s.profile, f) for f in ("pretext_epochs", "n_pretext", "rotations_per_image",
-                                                    "samples_per_epoch", "width")},
-              f"{s.schedule}_epochs": s.profile.schedule(s.schedule)[0],
+        pf = {**spec_fields(s), "width": s.profile.width,
               **{k: v for k, v in s.canonical()["profile"].items() if k in ("head_views", "cache_features")}}
         cost = per_sample.get(_cost_key(s.kind, pf, _price_key(s)))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
         epochs = s.profile.schedule(s.schedule)[0]
         left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
-        out.append((s, statistics.median(cost) * _work(s.kind, s.rotations, pf, s.schedule) * left if cost else None))
+        out.append((s, statistics.median(cost) * spec_samples(s) * left if cost else None))
     return out
 
 

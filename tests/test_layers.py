@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rotnet_repro"
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = {
     "base": ["errors", "files"],
-    "core": ["config", "models", "data", "stats", "pretext", "engine", "weights", "rundir", "views", "probes", "train",
+    "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "weights", "rundir", "views", "probes", "train",
              "pretrained"],
     "protocol": ["experiments", "results", "records", "runner"],
     "analysis": ["claims", "tables", "report", "plots", "notebook"],
