@@ -31,6 +31,7 @@ from .data import DATA_ENV
 from .engine import COMPILE_MODES
 from .errors import UserError
 from .experiments import EXPERIMENTS, resolve
+from .rundir import PROFILE_SUFFIX, Output
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,44 +171,44 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _labels(out: Path) -> list[str]:
+def _labels(out: Output) -> list[str]:
     """The results labels a folder has rows or runs for: each CSV, each saved overridden profile, each profile with
     a runs/ folder."""
-    results, runs = out / "results", out / "runs"
-    found = {p.stem for p in results.glob("*.csv")} | {p.name.removesuffix(".profile.json")
-                                                       for p in results.glob("*.profile.json")}
+    results, runs = out.results, out.runs
+    found = {p.stem for p in results.glob("*.csv")} | {p.name.removesuffix(PROFILE_SUFFIX)
+                                                       for p in results.glob(f"*{PROFILE_SUFFIX}")}
     found |= {p.name for p in runs.iterdir() if p.name in PROFILES} if runs.is_dir() else set()
     return sorted(found)
 
 
-def records_diff(out: Path, label: str):
+def records_diff(out: Output, label: str):
     """(profile, expected rows, diff) of a label's CSV against the run records; None where the records cannot say
     (no runs/ folder of its profile, or an overridden profile whose saved profile is missing)."""
     from .records import compare, expected_rows
 
     profile = CUSTOM.get(label) if "-custom-" in label else PROFILES.get(label)
-    if profile is None or not (out / "runs" / profile.name).is_dir():
+    if profile is None or not (out.runs / profile.name).is_dir():
         return None
     damaged: list[str] = []
-    rows = expected_rows(out / "runs", profile, label, damaged)
+    rows = expected_rows(out.runs, profile, label, damaged)
     if damaged:
         raise UserError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}: a committed "
                         "record is the source of its rows; restore it (git checkout runs/), or delete its run folder "
                         "and train the run again (`run`); nothing was written")
-    return rows, compare(out / "results" / f"{label}.csv", rows)
+    return rows, compare(out.csv(label), rows)
 
 
 def cmd_rows(args: argparse.Namespace) -> None:
     from .config import load_profiles
     from .records import rebuild
 
-    out = Path(args.out)
-    if not (out / "runs").is_dir():
-        raise UserError(f"no run records in {out / 'runs'}: pass --out to the folder that holds runs/ and results/")
-    load_profiles(out / "results", strict=False)
+    out = Output(args.out)
+    if not out.runs.is_dir():
+        raise UserError(f"no run records in {out.runs}: pass --out to the folder that holds runs/ and results/")
+    load_profiles(out.results, strict=False)
     parted = []
     for label in _labels(out):
-        path = out / "results" / f"{label}.csv"
+        path = out.csv(label)
         got = records_diff(out, label)
         if got is None:
             print(f"{path}: left as it is (" + (f"its saved profile {label}.profile.json is missing or damaged"
@@ -246,18 +247,19 @@ def cmd_tables(args: argparse.Namespace) -> None:
                 else ("an overridden profile: REPORT's ablation table" if path.stem in CUSTOM else
                       "no saved profile beside it: left out") if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
-        got = records_diff(results.parent, path.stem)
+        got = records_diff(Output.of_results(results), path.stem)
         if got is not None and got[1]:
-            raise UserError(f"{path} disagrees with the run records in {results.parent / 'runs'}: {got[1].says()}: "
+            raise UserError(f"{path} disagrees with the run records in {Output.of_results(results).runs}: "
+                            f"{got[1].says()}: "
                             "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does), or "
                             f"restore it (git checkout {path})")
     print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))
     if not tabled:
         raise UserError(f"nothing to make: {results} holds no rows of the cpu, paper or paper-views profiles "
                         "(run `make reproduce`, or pass --results)")
-    home = results.parent  # reports are written beside the results they are made from
-    written = write_all(results, args.figures or home / "figures", args.report or home / "REPORT.md",
-                        args.readme or home / "README.md", home / "MODEL_CARD.md")
+    home = Output.of_results(results)  # reports are written beside the results they are made from
+    written = write_all(results, args.figures or home.figures, args.report or home.root / "REPORT.md",
+                        args.readme or home.root / "README.md", home.root / "MODEL_CARD.md")
     figures = [p for p in written if p.suffix == ".png"]
     docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md", "MODEL_CARD.md")]
     print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"
@@ -294,14 +296,15 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from .weights import tracked_bytes
     from .window import plan_file
 
-    runs = Path(args.out) / "runs"
+    out = Output(args.out)
+    runs = out.runs
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
     if args.price_epoch_s < 0:
         raise UserError("--price-epoch-s must be 0 (measured prices) or more")
     prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
     if args.price_epoch_s:
         prices = replace(prices, epoch_s=args.price_epoch_s, source="an emulated device")
-    conc = Concurrency.load(Path(args.out) / "results" / "bench")
+    conc = Concurrency.load(out.bench)
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.steps is not None:
@@ -309,13 +312,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
             re.compile(args.steps)
         except re.error as e:
             raise UserError(f"bad --steps regex {args.steps!r}: {e}") from None
-    data = (args.data_bytes, "given") if args.data_bytes is not None else data_bytes(Path(args.out) / ".device-data")
+    data = (args.data_bytes, "given") if args.data_bytes is not None else data_bytes(out.device_data)
     todo = Remaining.of(get_profile(args.profile), runs, prices, args.steps)
     workers = args.workers or best_workers(get_profile(args.profile), runs, tree, prices, conc, todo)
     if workers > conc.measured_workers:
         print(f"note: {workers} processes, {conc.measured_workers} measured ({conc.source}): the speeds past it are "
               "the largest measured count's")
-    measured = gpu_measurements(Path(args.out) / "results" / "bench")
+    measured = gpu_measurements(out.bench)
     windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc, todo, data[0],
                           measure_s=0 if measured or args.price_epoch_s else MEASURE_S)
     print(render(windows, items, prices, tree, workers, conc, data))
@@ -334,7 +337,7 @@ def _write_json(path: Path, obj: object) -> None:
 def cmd_weights(args: argparse.Namespace) -> None:
     from .weights import Manifest, ensure, store
 
-    runs = Path(args.out) / "runs"
+    runs = Output(args.out).runs
     m = Manifest(runs)
     from .weights import is_final, sha256
 
@@ -385,12 +388,12 @@ def cmd_window(args: argparse.Namespace) -> None:
             window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
-        _logging(Path(args.out) / "logs" / f"{window['profile']}.log")
+        _logging(Output(args.out).log(window["profile"]))
         helper = args.batch_worker
         for src in [] if helper else args.imports:  # the main process imports, before any run starts
             if Path(src).is_dir():
                 try:
-                    import_runs(Path(src), Path(args.out) / "runs")
+                    import_runs(Path(src), Output(args.out).runs)
                 except UserError as e:
                     print(f"{src}: {e}")
         if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
@@ -421,11 +424,11 @@ def cmd_window(args: argparse.Namespace) -> None:
         for line in unpack(Path(args.src), Path(args.out), args.profile):
             print(line)
     if args.action in ("unpack", "rows"):  # the rows of every finished run of the protocol, from the records
-        print(f"{write_rows(args.profile, Path(args.out))} new row(s) in {Path(args.out) / 'results'}")
+        print(f"{write_rows(args.profile, Path(args.out))} new row(s) in {Output(args.out).results}")
     if args.action == "unpack" and args.store:
         from .weights import store
 
-        print("\n".join(store(Path(args.out) / "runs")) or "no new weight file")
+        print("\n".join(store(Output(args.out).runs)) or "no new weight file")
 
 
 def _pack(work: Path, out: Path, home: Path, profile: str) -> None:
@@ -464,7 +467,7 @@ def _concurrency(dev, out: str, workers: int):
     from .planner import Concurrency
 
     if dev.device.type == "cuda":
-        return Concurrency.load(Path(out) / "results" / "bench", dev.card)
+        return Concurrency.load(Output(out).bench, dev.card)
     one = {n: 1.0 for n in range(1, workers + 1)}
     return Concurrency(one, dict(one), dict(one), "the CPU runs' recorded times, taken with workers side by side",
                        rotnets_share=False)
@@ -539,7 +542,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         (out / ".write-test").unlink()
     except OSError as e:
         raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
-    _logging(Path(args.out) / "logs" / f"{profile.name}.log")
+    _logging(Output(args.out).log(profile.name))
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
     runner.register_label()  # an override: the report builds this CSV's tables from the overridden profile
@@ -574,7 +577,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     # the records say, and `tables` (which checks that) takes it as it is
     n += len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
-        fig = refresh_figure(runner.results_path, exp.artifact, label, Path(args.out) / "figures")
+        fig = refresh_figure(runner.results_path, exp.artifact, label, Output(args.out).figures)
         logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
     if len(exps) == 1 and exps[0].paper and runner.results_path.exists():  # one table asked for: show it
         from .report import comparison_markdown
@@ -582,7 +585,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         from .tables import comparison
 
         t = comparison(read_results(runner.results_path), exps[0].artifact, label)
-        print(f"{exps[0].title} ({label}; figure in {Path(args.out) / 'figures' / label}):\n\n"
+        print(f"{exps[0].title} ({label}; figure in {Output(args.out).figures / label}):\n\n"
               f"{comparison_markdown(t)}\n")
     print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
 
@@ -594,13 +597,13 @@ def cmd_prune(args: argparse.Namespace) -> None:
     from .tables import prunable_runs
 
     get_profile(args.profile)  # a named profile: an overridden one's CSV has one configuration, nothing to prune
-    out = Path(args.out)
-    path = out / "results" / f"{args.profile}.csv"
+    out = Output(args.out)
+    path = out.csv(args.profile)
     if not path.exists():
         raise UserError(f"no results file {path}: pass --out to the folder holding results/ (and --profile)")
     df = read_results(path)
     ids, kept = prunable_runs(df, args.profile)  # a superseded run that is a cell's only evidence stays
-    runs = out / "runs" / args.profile
+    runs = out.runs / args.profile
     folders = [runs / i for i in sorted(ids) if (runs / i).is_dir()]
     rows = int(df["run_id"].isin(ids).sum())
     also = (f"; kept {len(kept)} superseded run(s) whose cells have no current rows yet (pruned once those cells are "
@@ -641,7 +644,7 @@ def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) ->
 def cmd_import(args: argparse.Namespace) -> None:
     from .runner import import_runs
 
-    for line in import_runs(Path(args.source), Path(args.out) / "runs"):
+    for line in import_runs(Path(args.source), Output(args.out).runs):
         print(line)
 
 

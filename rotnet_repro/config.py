@@ -278,10 +278,12 @@ def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
     """Register the overridden profiles saved beside the CSVs of a results folder. A damaged one raises, or with
     `strict=False` is left out (its CSV's rows with it) with one line; returns the labels left out."""
     left_out = []
-    for path in sorted(Path(results_dir).glob("*.profile.json")):
+    from .rundir import PROFILE_SUFFIX
+
+    for path in sorted(Path(results_dir).glob(f"*{PROFILE_SUFFIX}")):
         try:
             d = json.loads(path.read_text())
-            CUSTOM[path.name.removesuffix(".profile.json")] = validate(Profile(
+            CUSTOM[path.name.removesuffix(PROFILE_SUFFIX)] = validate(Profile(
                 **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
         except (ValueError, TypeError, AttributeError, UserError) as e:
             if strict:
@@ -289,8 +291,8 @@ def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
                                 "command that made its CSV") from None
             logging.getLogger("rotnet_repro").warning(
                 "%s is not a saved profile (%s): the rows of %s.csv are left out", path, str(e)[:120],
-                path.name.removesuffix(".profile.json"))
-            left_out.append(path.name.removesuffix(".profile.json"))
+                path.name.removesuffix(PROFILE_SUFFIX))
+            left_out.append(path.name.removesuffix(PROFILE_SUFFIX))
     return left_out
 
 

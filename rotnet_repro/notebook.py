@@ -13,6 +13,7 @@ from .experiments import EXPERIMENTS
 from .plots import PLOTS
 from .report import comparison, comparison_markdown, profile_note
 from .results import read_results
+from .rundir import Output
 
 ALL = "all"
 
@@ -26,11 +27,11 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
             raise ValueError('train_missing needs one profile: set profile = "cpu" (or smoke, paper, paper-views)')
         from .report import load_all
 
-        df = load_all(Path(out_dir) / "results")
+        df = load_all(Output(out_dir).results)
         if df.empty:
-            raise FileNotFoundError(f"no results in {Path(out_dir) / 'results'}: run `make reproduce`")
+            raise FileNotFoundError(f"no results in {Output(out_dir).results}: run `make reproduce`")
         return df  # every row: a scale's column is there even where it has none of this artifact's cells yet
-    path = Path(out_dir) / "results" / f"{profile}.csv"
+    path = Output(out_dir).csv(profile)
     if train_missing:
         from . import engine
         from .runner import Runner
@@ -71,7 +72,7 @@ def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
     """The verdicts of the claims this artifact tests, at this profile, by REPORT's rule (from every row)."""
     from .report import claims, load_all, profiles_in, scale_label
 
-    df = load_all(Path(out_dir) / "results")
+    df = load_all(Output(out_dir).results)
     if profile == ALL:
         lines = ["**The paper's claims here, at every scale** (the frozen rules and each check's numbers: REPORT.md):", ""]
         judged = {p: claims(df, p) for p in profiles_in(df)}  # each scale's claims judged once
@@ -110,5 +111,5 @@ def _rows(profile: str, out_dir: str | Path) -> pd.DataFrame:
     if profile == ALL:
         from .report import load_all
 
-        return load_all(Path(out_dir) / "results")
-    return read_results(Path(out_dir) / "results" / f"{profile}.csv")
+        return load_all(Output(out_dir).results)
+    return read_results(Output(out_dir).csv(profile))

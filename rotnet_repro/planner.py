@@ -28,7 +28,7 @@ from .config import Profile, RunSpec, apply_overrides
 from .cost import rotated_copies, samples, spec_fields, spec_samples
 from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS, Cell
-from .rundir import RunFolder
+from .rundir import Output, RunFolder
 from .runner import _describe
 from .weights import Manifest
 
@@ -365,7 +365,7 @@ def compile_as_measured(dev: Any, out: str | Path) -> str:
     under `out`); says what it chose ("" where nothing was measured, or on a CPU: eager)."""
     if dev.device.type != "cuda":
         return ""
-    modes, source = measured_compile_modes(Path(out) / "results" / "bench", dev.card)
+    modes, source = measured_compile_modes(Output(out).bench, dev.card)
     dev.use_measured_compile(modes)
     return ", ".join(f"{k} {m or 'eager'}" for k, m in modes.items()) + f" ({source})" if modes else ""
 

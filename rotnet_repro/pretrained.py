@@ -26,6 +26,7 @@ import torch
 from .data import normalize
 from .errors import UserError
 from .models import NIN
+from .rundir import Output
 from .weights import MANIFEST, WeightsError, ensure, sha256
 
 __all__ = ["load_rotnet", "preprocess", "weights_path", "WEIGHTS"]
@@ -39,7 +40,7 @@ WEIGHTS = {
     80: ("snapshot_80.pt", "abfe7826996ae2a4f9cff1a836d5b5e859f35e0f7ca22685732d1faf21ec9952"),
     100: ("model.pt", "ab770f34a7be0acf637cb16a8cc6dc2e33fcceea70f47402144fc603b33a73d6"),
 }
-DEFAULT_RUNS = Path(__file__).resolve().parent.parent / "runs" / "paper"
+DEFAULT_RUNS = Output(Path(__file__).resolve().parent.parent).runs / "paper"  # the repository's runs
 
 
 def preprocess(images) -> torch.Tensor:

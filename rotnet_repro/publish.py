@@ -29,6 +29,7 @@ from .report import (
     summary_markdown,
 )
 from .results import write_atomic
+from .rundir import Output
 
 log = logging.getLogger("rotnet_repro")
 
@@ -76,7 +77,7 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     elif sections:
         scales = f"Only one scale has results: see the appendix ({profiles_in(df)[0]})."
     blocks = ((report, "results", scales), (report, "appendix", body),
-              (report, "bench", bench_markdown(Path(results_dir) / "bench")),
+              (report, "bench", bench_markdown(Output.of_results(results_dir).bench)),
               (report, "head-path", head_path_markdown(df)), (report, "probes", probes_markdown(df)),
               (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
               (readme, "summary", readme_summary(df)),

@@ -18,7 +18,7 @@ from pathlib import Path
 from .config import Profile
 from .experiments import Cell, Experiment, resolve
 from .results import COLUMNS, KEY, _append, _write, damaged_lines, locked, upgrade
-from .rundir import RunFolder
+from .rundir import Output, RunFolder
 
 
 def row_of(exp: Experiment, cell: Cell, rec: dict, m: dict, label: str) -> dict:
@@ -123,7 +123,7 @@ def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], int]:
         if 1 in bad:
             return [], [], len(text.splitlines())
         text = "".join(line for i, line in enumerate(text.splitlines(keepends=True), 1) if i not in bad)
-    text = upgrade(text, path.parent.parent / "runs")
+    text = upgrade(text, Output.of_csv(path).runs)
     lines = list(csv.reader(io.StringIO(text)))
     return (lines[0], lines[1:], len(bad)) if lines else ([], [], len(bad))
 

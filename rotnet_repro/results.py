@@ -16,6 +16,7 @@ import pandas as pd
 
 from .errors import UserError
 from .files import fcntl, locked, write_atomic  # noqa: F401  (re-exported: callers write through results)
+from .rundir import Output
 
 COLUMNS = [
     "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "backbone_seed", "kind", "blocks",
@@ -60,7 +61,7 @@ def read_results(path: Path | str) -> pd.DataFrame:
         raise UserError(f"{path}: line(s) {', '.join(map(str, bad[:5]))} are not whole rows (a cut or edited file?): "
                         "`python -m rotnet_repro rows` writes the file again from the run records, or restore it "
                         "(git checkout)")
-    text = upgrade(raw, path.parent.parent / "runs")
+    text = upgrade(raw, Output.of_csv(path).runs)
     df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""],
                      dtype={"rotations": str, "column": str, "backbone_seed": "Int64"})
     value = pd.to_numeric(df["value"], errors="coerce")
@@ -150,11 +151,11 @@ def _append(path: Path, rows: list[dict]) -> int:
         if 1 in bad:
             raise UserError(f"{path} has no results header: it is not a results CSV of this package; move it away")
         keep = [line for i, line in enumerate(old.splitlines(keepends=True), 1) if i not in bad]
-        old = upgrade("".join(keep), path.parent.parent / "runs")
+        old = upgrade("".join(keep), Output.of_csv(path).runs)
         log.warning("%s: dropped damaged line(s) %s; this command writes its own cells' rows again, and `python -m "
                     "rotnet_repro rows` writes every finished run's", path, bad)
         _write(path, old)
-    text, old = old, upgrade(old, path.parent.parent / "runs")
+    text, old = old, upgrade(old, Output.of_csv(path).runs)
     seen = {tuple(r[k] for k in KEY) for r in csv.DictReader(io.StringIO(old))} if old else set()
     new = [r for r in rows if tuple(str(r[k]) for k in KEY) not in seen]
     if not new:
@@ -175,7 +176,7 @@ def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
     rows went."""
     with locked(path.with_suffix(".csv.lock")):
         old = path.read_text()
-        head, *lines = upgrade(old, path.parent.parent / "runs").splitlines(keepends=True)
+        head, *lines = upgrade(old, Output.of_csv(path).runs).splitlines(keepends=True)
         at = COLUMNS.index("run_id")
         keep = [line for line, row in zip(lines, csv.reader(lines), strict=True) if row[at] not in run_ids]
         if head + "".join(keep) != old:

@@ -1,4 +1,16 @@
-"""One run's folder, runs/<profile>/<run_id>/: the names of its files, its record, and its lock.
+"""An output folder's layout (`Output`), and one run's folder in it, runs/<profile>/<run_id>/ (`RunFolder`): the
+names of its files, its record, and its lock.
+
+An output folder (`--out`, the repository root by default):
+
+    results/<label>.csv           a profile's rows (results.py); <label>.profile.json beside an overridden one's
+    results/bench/                the bench's and the GPU measurements' files
+    runs/<profile>/<run_id>/      one run's folder (below); runs/weights.json lists the weight files committed
+    figures/                      what `tables` draws; REPORT.md, README.md beside the results folder
+    logs/<name>.log               each command's log
+    cache/<profile>/              scratch: cached views of frozen backbones (GBs at full width)
+
+A run's folder:
 
     spec.json         the run's canonical config (its hash is the folder's name)
     ckpt.pt           model, optimizer, scheduler and history after the last finished epoch (while training)
@@ -19,6 +31,67 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import locked
+
+
+@dataclass(frozen=True)
+class Output:
+    """The layout of an output folder: every path under it is named here, and only here."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def of_results(cls, results_dir: Path | str) -> Output:
+        """The output folder a results folder lies in."""
+        return cls(Path(results_dir).parent)
+
+    @classmethod
+    def of_csv(cls, csv: Path | str) -> Output:
+        """The output folder a results CSV lies in (its records are in that folder's runs/)."""
+        return cls(Path(csv).parent.parent)
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def bench(self) -> Path:
+        return self.results / "bench"
+
+    def csv(self, label: str) -> Path:
+        return self.results / f"{label}.csv"
+
+    def saved_profile(self, label: str) -> Path:
+        """Where an overridden profile is saved beside its CSV."""
+        return self.results / f"{label}{PROFILE_SUFFIX}"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def cache(self, profile: str) -> Path:
+        return self.root / "cache" / profile
+
+    @property
+    def device_data(self) -> Path:
+        """The dataset staged for a GPU call (gpu/paper.sh)."""
+        return self.root / ".device-data"
+
+
+PROFILE_SUFFIX = ".profile.json"  # results/<label>.profile.json: an overridden profile, saved beside its CSV
 
 
 class RunBusy(UserError):

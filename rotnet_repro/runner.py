@@ -24,7 +24,7 @@ from .experiments import Cell, Experiment
 from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
-from .rundir import RunBusy, RunFolder
+from .rundir import Output, RunBusy, RunFolder
 from .train import (
     FeatureCache,
     kept_snapshots,
@@ -76,18 +76,19 @@ class Runner:
                  download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = "",
                  options: RunOptions = RunOptions()):
         self.profile, self.out = profile, Path(out)
+        self.layout = Output(out)
         self.label = label or profile.name  # the results CSV and its rows' profile column
         self.data_dir, self.download = data_dir, download
         self.dev = Device.pick(device, compile_mode, profile.precision)
-        self.runs_root = self.out / "runs"
-        self.cache_dir = self.out / "cache" / profile.name  # scratch: cached views of frozen backbones
+        self.runs_root = self.layout.runs
+        self.cache_dir = self.layout.cache(profile.name)  # scratch: cached views of frozen backbones
         self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
         self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
         self.share_passes, self.train_missing = options.share_passes, options.train_missing
         self.retrain_lost_weights = options.retrain_lost_weights
         self.rows, self.columns = options.rows, options.columns
         self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
-        self.results_path = self.out / "results" / f"{self.label}.csv"
+        self.results_path = self.layout.csv(self.label)
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
         self.sha = git_sha()
@@ -99,7 +100,7 @@ class Runner:
         """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
         in this process and later ones). Nothing for a base profile."""
         if self.label != self.profile.name:
-            save_profile(self.out / "results" / f"{self.label}.profile.json", self.profile)
+            save_profile(self.layout.saved_profile(self.label), self.profile)
             CUSTOM[self.label] = self.profile
 
     def data(self) -> tuple[Split, Split]:

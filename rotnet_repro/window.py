@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .errors import UserError
+from .rundir import Output
 from .weights import Manifest, sha256
 
 log = logging.getLogger("rotnet_repro")
@@ -56,8 +57,9 @@ def window_files(work: Path, known: set[str], snapshots_of: set[str] | None = No
     is not in `known` (at home already: listed in runs/weights.json, or sent back by an earlier call). Snapshots
     only of the RotNets in `snapshots_of` where it is given (the ones a planned cell reads: Fig. 5(a)'s)."""
     out = {}
-    for sub in ("results", "logs", "runs"):
-        for p in sorted((work / sub).rglob("*")):
+    w = Output(work)
+    for folder in (w.results, w.logs, w.runs):
+        for p in sorted(folder.rglob("*")):
             if not p.is_file() or p.name.endswith((".lock", ".tmp")):
                 continue
             if p.name.startswith("snapshot_") and snapshots_of is not None and p.parent.name not in snapshots_of:
@@ -153,19 +155,20 @@ def unpack(src: Path, dest: Path, profile: str) -> list[str]:
                 tar.extractall(tmp, filter="data")
             except TypeError:  # a Python without extraction filters (before 3.10.12): our own archive
                 tar.extractall(tmp)
-        runs = Path(tmp) / "runs" / profile
+        came, home = Output(tmp), Output(dest)
+        runs = came.runs / profile
         if runs.is_dir() and any(runs.glob("*-*/spec.json")):
-            lines += import_runs(runs, Path(dest) / "runs")
-        bench = Path(tmp) / "results" / "bench"
+            lines += import_runs(runs, home.runs)
+        bench = came.bench
         for f in sorted(bench.glob("throughput-*.json")) if bench.is_dir() else []:
-            target = Path(dest) / "results" / "bench" / f.name
+            target = home.bench / f.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, target)
             lines.append(f"{target}: the card's measurement")
-        logs = Path(tmp) / "logs"
+        logs = came.logs
         if logs.is_dir():
             stamp = max((p.stat().st_mtime for p in logs.rglob("*") if p.is_file()), default=0)
-            target = Path(dest) / "runs" / profile / "logs" / f"window-{int(stamp)}"
+            target = home.runs / profile / "logs" / f"window-{int(stamp)}"
             shutil.copytree(logs, target, dirs_exist_ok=True)
             lines.append(f"{target}: the window's logs")
     for d in index.get("dropped", []):
@@ -334,7 +337,7 @@ def write_rows(profile: str, dest: Path, only: str | None = None) -> int:
     added = 0
     for label, (p, cells) in groups.items():
         if label != base.name:
-            save_profile(Path(dest) / "results" / f"{label}.profile.json", p)
+            save_profile(Output(dest).saved_profile(label), p)
         runner = Runner(p, dest, device="cpu", label=label, options=RunOptions(train_missing=False))
         added += runner.run_cells(cells)
     return added
