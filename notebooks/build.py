@@ -21,16 +21,21 @@ BUILT: dict[str, str] = {}  # each notebook's source, before it runs
 for name, exp, artifact, what in NOTEBOOKS:
     nb = nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    every_scale = (
+        "**Every scale.** This notebook opens on the committed results of every scale side by side, as "
+        "`REPORT.md` shows them: the full protocol (GPU), the full RotNet (CPU), and the scaled CPU protocol (NIN "
+        "width 1/4, short schedules), whose numbers sit well below full scale by design. Set `profile` to one scale "
+        "(`\"cpu\"`, `\"paper\"`, `\"paper-views\"`, or `\"smoke\"` with `train_missing = True` to train a "
+        "seconds-long run here) for that scale alone." if artifact == "probes" else
+        "**Every scale.** This notebook opens on the committed results of every scale side by side, as "
+        "`REPORT.md` shows them: the paper, the full protocol (GPU), the full RotNet with heads on cached views "
+        "(CPU), and the scaled CPU protocol (NIN width 1/4, short schedules), whose numbers sit well below the "
+        "paper's by design: its comparisons, not its absolute numbers, are what it can test. Set `profile` to "
+        "one scale (`\"cpu\"`, `\"paper\"`, `\"paper-views\"`, or `\"smoke\"` with `train_missing = True` "
+        "to train a seconds-long run here) for that scale's detail: ours at the last epoch, the difference, "
+        "and the test-set-selected *oracle* figure.")
     nb.cells = [
-        nbf.v4.new_markdown_cell(
-            f"# {what}\n\n"
-            "**Every scale.** This notebook opens on the committed results of every scale side by side, as "
-            "`REPORT.md` shows them: the paper, the full protocol (GPU), the full RotNet with heads on cached views "
-            "(CPU), and the scaled CPU protocol (NIN width 1/4, short schedules), whose numbers sit well below the "
-            "paper's by design: its comparisons, not its absolute numbers, are what it can test. Set `profile` to "
-            "one scale (`\"cpu\"`, `\"paper\"`, `\"paper-views\"`, or `\"smoke\"` with `train_missing = True` "
-            "to train a seconds-long run here) for that scale's detail: ours at the last epoch, the difference, "
-            "and the test-set-selected *oracle* figure."),
+        nbf.v4.new_markdown_cell(f"# {what}\n\n{every_scale}"),
         nbf.v4.new_code_cell(
             "# parameters\nprofile = \"all\"  # all (every scale) | cpu | paper | paper-views | smoke\n"
             "out_dir = \"..\"  # holds results/<profile>.csv\n"

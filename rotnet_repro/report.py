@@ -538,7 +538,9 @@ def probes_markdown(df: pd.DataFrame, profiles: list[str] | None = None) -> str:
         if t.loc[t.method != "non-linear head (the paper's)", "mean"].isna().all():
             continue
         cols, lines = _probe_pivot(t, lambda b, m: f"{b} | {m}")
-        parts += [f"**{scale_label(p)}** (`--profile {p}`): each block's test accuracy", "",
+        views = (f"; the k-NN and the linear probe read exact un-augmented features, its non-linear heads "
+                 f"{base_profile(p).head_views} cached views") if base_profile(p).head_views else ""
+        parts += [f"**{scale_label(p)}** (`--profile {p}`{views}): each block's test accuracy", "",
                   "| backbone | readout | " + " | ".join(c.replace("ConvB", "conv") for c in cols) + " |",
                   "|---|---|" + "---|" * len(cols), *lines, ""]
         best = _best_blocks(t)
