@@ -40,12 +40,6 @@ def segments(history: list[dict]) -> list[dict]:
     return out
 
 
-# Called with the epoch number after each epoch's checkpoint is on disk (tests
-# use it to simulate an interruption).
-EPOCH_HOOKS: list[Callable[[int], None]] = []
-PROGRESS = True  # per-epoch progress bars (on a terminal); notebooks turn them off
-
-
 @dataclass
 class Device:
     """Where and how tensors compute: channels_last everywhere, bf16 autocast on CUDA."""
@@ -57,6 +51,10 @@ class Device:
     # per kind of model ("rotnet": RotNets and supervised NINs; "head": a head and its frozen backbone), where it
     # differs from compile_mode: `--compile auto` fills it with the modes measured fastest on this card
     compile_kinds: dict[str, str] = field(default_factory=dict)
+    progress: bool = True  # per-epoch progress bars (on a terminal); a notebook turns them off
+    # called with the epoch number after each epoch's checkpoint is on disk: a GPU window's clock (it stops the
+    # call in time), a test's simulated interruption
+    epoch_hooks: list[Callable[[int], None]] = field(default_factory=list)
 
     @classmethod
     def pick(cls, name: str = "auto", compile_mode: str = "", precision: str = "bf16") -> Device:
@@ -293,7 +291,7 @@ def fit_many(
             r["total"] = torch.zeros((), device=dev.device)  # summed on the device: one read an epoch
         n = 0
         bar = tqdm(batches(epoch_generator(seed, epoch)), desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
-                   disable=None if PROGRESS else True, mininterval=2.0)
+                   disable=None if dev.progress else True, mininterval=2.0)
         for x, y in bar:
             common = None
             if shared is not None:
@@ -333,7 +331,7 @@ def fit_many(
             atomic_save({"model": _checkpointed(r["t"].model).state_dict(), "opt": r["opt"].state_dict(),
                          "sched": r["sched"].state_dict(), "history": r["history"], "wall": r["wall"],
                          "epoch": epoch + 1}, r["t"].ckpt)
-        for hook in EPOCH_HOOKS:
+        for hook in dev.epoch_hooks:
             hook(epoch + 1)
     return [(r["history"], r["wall"]) for r in runs]
 

@@ -33,11 +33,11 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
         return df  # every row: a scale's column is there even where it has none of this artifact's cells yet
     path = Output(out_dir).csv(profile)
     if train_missing:
-        from . import engine
         from .runner import Runner
 
-        engine.PROGRESS = False  # no progress bars in the notebook's outputs
-        Runner(get_profile(profile), out_dir, data_dir).run_experiment(EXPERIMENTS[experiment], seed=0)
+        runner = Runner(get_profile(profile), out_dir, data_dir)
+        runner.dev.progress = False  # no progress bars in the notebook's outputs
+        runner.run_experiment(EXPERIMENTS[experiment], seed=0)
     df = read_results(path)
     if df.empty:
         raise FileNotFoundError(f"no results in {path}: set train_missing = True, or run "

@@ -239,7 +239,6 @@ def train(plan: dict, work: Path, data_dir: Path | None, device: str = "auto", u
     included); a run starts only with NEW_RUN_S left; the time is `Clock`'s. With the plan's `workers` > 1 the
     helpers (`helper`) take the batch-128 runs first, as the planner schedules them; a run another process holds
     is taken up again once the rest are done. Returns a line per run."""
-    from . import engine
     from .config import get_profile
     from .planner import NEW_RUN_S, compile_as_measured, steps
     from .runner import Runner, RunOptions
@@ -258,7 +257,7 @@ def train(plan: dict, work: Path, data_dir: Path | None, device: str = "auto", u
     if helper:  # stable: the batch-128 runs first, in the plan's order
         todo.sort(key=lambda e: e["run_id"].startswith("rotnet-"))
     clock = Clock(until, budget)
-    engine.EPOCH_HOOKS.append(clock.epoch_done)
+    runner.dev.epoch_hooks.append(clock.epoch_done)
     try:
         while todo:
             waiting = []
@@ -274,7 +273,7 @@ def train(plan: dict, work: Path, data_dir: Path | None, device: str = "auto", u
                 time.sleep(2)  # held by the other processes of this window: wait for them
             todo = waiting
     finally:
-        engine.EPOCH_HOOKS.remove(clock.epoch_done)
+        runner.dev.epoch_hooks.remove(clock.epoch_done)
     return lines
 
 

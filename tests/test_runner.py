@@ -72,8 +72,8 @@ def test_resume_after_interruption_gives_the_same_rows(tmp_path, monkeypatch):
         if count["n"] in (1, 4):  # in the first run's first epoch, then again later
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [interrupt])
     resumed = Runner(PROFILES["smoke"], tmp_path / "resumed", device="cpu")
+    resumed.dev.epoch_hooks.append(interrupt)
     for _ in range(2):
         with pytest.raises(KeyboardInterrupt):
             resumed.run_experiment(exp, seed=0)
@@ -208,13 +208,12 @@ def test_a_damaged_checkpoint_restarts_its_run(tmp_path, monkeypatch):
     def interrupt(epoch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [interrupt])
     r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
+    r.dev.epoch_hooks.append(interrupt)
     with pytest.raises(KeyboardInterrupt):
         r.run_experiment(exp, seed=0)
     ckpt = next((tmp_path / "r" / "runs" / "smoke").glob("*/ckpt.pt"))
     _truncate(ckpt)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
     r = Runner(PROFILES["smoke"], tmp_path / "r", device="cpu")
     r.run_experiment(exp, seed=0)
     assert rows(whole).equals(rows(r))  # restarted from epoch 0: the same rows as an uninterrupted run

@@ -130,10 +130,10 @@ def _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch):
     """A smoke RotNet interrupted after its first epoch: (runner, spec), its checkpoint on disk."""
     r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
     spec = rotnet(r.profile, 0)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
+    r.dev.epoch_hooks.append(_interrupt_after(1))
     with pytest.raises(KeyboardInterrupt):
         r.result(spec)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    r.dev.epoch_hooks.clear()
     return r, spec
 
 
@@ -177,12 +177,12 @@ def test_a_frozen_head_checkpoint_holds_the_head_alone_and_resumes_to_the_same_n
     b = Runner(exact, tmp_path / "b", device="cpu")
     b.share_passes = b_share
     b.result(cells[0].spec.backbone)
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [_interrupt_after(1)])
+    b.dev.epoch_hooks.append(_interrupt_after(1))
     with pytest.raises(KeyboardInterrupt):
         b.result(cells[0].spec)
     state = torch.load(b.folder(cells[0].spec).ckpt, weights_only=True)
     assert state["model"] and not any(k.startswith(("backbone", "head.")) for k in state["model"])
-    monkeypatch.setattr(engine, "EPOCH_HOOKS", [])
+    b.dev.epoch_hooks.clear()
     done = b.result(cells[0].spec)
     ref = json.loads(a.folder(cells[0].spec).record_file.read_text())
     assert [h["test_acc"] for h in done["history"]] == pytest.approx([h["test_acc"] for h in ref["history"]], abs=1e-6)
