@@ -346,13 +346,14 @@ def plot_probes(df: pd.DataFrame, profiles: list[str] | None = None) -> plt.Figu
             left.plot([int(x.removeprefix("ConvB")) for x in rnd.column], rnd["mean"], "x", color="#7f7f7f", ms=8,
                       label="random init: k-NN k=20")
         left.set_xticks(range(1, 5), [f"conv{i}" for i in range(1, 5)])
-        left.set_title(f"{scale_label(p)} ({p}): 4-block RotNet, each block", fontsize=9)
+        left.set_title(f"{scale_label(p)}, profile {p}: 4-block RotNet, each block", fontsize=9)
         _probe_lines(right, c, int)
         right.set_xticks(sorted({int(x) for x in c.column}))
         right.set_xlabel("pretext training epochs")
-        right.set_title(f"{scale_label(p)} ({p}): conv2 over pretext training", fontsize=9)
+        right.set_title(f"{scale_label(p)}, profile {p}: conv2 over pretext training\n(rotation prediction: the "
+                        "RotNet's rotation accuracy)", fontsize=9)
         left.set_ylabel("test accuracy (%)")
-        right.set_ylabel("test accuracy (%); rotation prediction: rotation accuracy")
+        right.set_ylabel("accuracy (%)")
         for ax in (left, right):
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
