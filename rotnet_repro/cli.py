@@ -475,39 +475,21 @@ def _concurrency(dev, out: str, workers: int):
 
 def cmd_run(args: argparse.Namespace) -> None:
     from .planner import eta_line, to_train
-    from .runner import Runner, RunOptions, _describe
+    from .runner import Runner, RunOptions
 
     exps = resolve(args.experiments)
     profile = apply_overrides(get_profile(args.profile), args.overrides)
-    if args.seeds < 1:
-        raise UserError("--seeds must be at least 1")
-    if args.seeds > 100:
-        raise UserError(f"--seeds {args.seeds}: at most 100 seeds in one command")
-    if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
-        raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
-    if max(args.first_seed + args.seeds, args.backbone_seed or 0) > MAX_INT:
-        raise UserError(f"seeds are at most {MAX_INT:,} (what torch and numpy take)")
-    if args.threads < 0:
-        raise UserError("--threads must be 1 or more (or 0: torch's choice)")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
+    _check_run_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file: pass a folder (made if missing)")
     label = custom_label(get_profile(args.profile), profile)
-    patterns = {}
-    for what in ("rows", "columns"):
-        pattern = getattr(args, what)
-        try:
-            patterns[what] = re.compile(pattern) if pattern is not None else None
-        except re.error as e:
-            raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
     runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label,
                     "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train,
                                                                              batch_runs_first=args.batch_worker,
-                                                                             **patterns))
+                                                                             **_patterns(args)))
     if args.compile == "auto":
         from .planner import compile_as_measured
 
@@ -527,31 +509,77 @@ def cmd_run(args: argparse.Namespace) -> None:
         if args.workers > 1:
             print(f"--workers {args.workers}: the most work per second measured on this card ({conc.source})")
     if args.dry_run:
-        for s, wall in priced:
-            print(f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
-                  f"  {s.run_id}  {_describe(s)}  ~{wall:.0f} s" if wall is not None else
-                  f"  {s.run_id}  {_describe(s)}  (no finished run of its kind on this kind of device to time it by)")
-        print(eta_line(priced, args.workers, conc)
-              if priced else "nothing to train: every run is finished")
+        print(_dry_run(priced, args.workers, conc))
         return
     if priced and profile.data == "cifar10" and any(s.profile.name == profile.name for s, _ in priced):
         runner.data()  # the dataset, downloaded if asked: a missing one fails here, before anything is written
+    _check_writable(out)
+    _logging(Output(args.out).log(profile.name))
+    if args.overrides:
+        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
+    runner.register_label()  # an override: the report builds this CSV's tables from the overridden profile
+    if priced:
+        logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers, conc))
+    runner.plan([c for _, c in cells])
+    t0 = time.time()
+    n = _run_with_workers(runner, cells, args.argv, args.workers)
+    n += _after_run(runner, exps, profile, label, Output(args.out))
+    print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
+
+
+def _check_run_args(args: argparse.Namespace) -> None:
+    """`run`'s numeric options in range, or a UserError saying which."""
+    if args.seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    if args.seeds > 100:
+        raise UserError(f"--seeds {args.seeds}: at most 100 seeds in one command")
+    if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
+        raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
+    if max(args.first_seed + args.seeds, args.backbone_seed or 0) > MAX_INT:
+        raise UserError(f"seeds are at most {MAX_INT:,} (what torch and numpy take)")
+    if args.threads < 0:
+        raise UserError("--threads must be 1 or more (or 0: torch's choice)")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+
+
+def _patterns(args: argparse.Namespace) -> dict:
+    """--rows and --columns compiled (None where not given)."""
+    patterns = {}
+    for what in ("rows", "columns"):
+        pattern = getattr(args, what)
+        try:
+            patterns[what] = re.compile(pattern) if pattern is not None else None
+        except re.error as e:
+            raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
+    return patterns
+
+
+def _dry_run(priced: list, workers: int, conc) -> str:
+    """What `run --dry-run` prints: each run to train with its price, then the ETA."""
+    from .planner import eta_line
+    from .runner import _describe
+
+    lines = [f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
+             f"  {s.run_id}  {_describe(s)}  ~{wall:.0f} s" if wall is not None else
+             f"  {s.run_id}  {_describe(s)}  (no finished run of its kind on this kind of device to time it by)"
+             for s, wall in priced]
+    return "\n".join(lines + [eta_line(priced, workers, conc) if priced else "nothing to train: every run is finished"])
+
+
+def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / ".write-test").touch()
         (out / ".write-test").unlink()
     except OSError as e:
         raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
-    _logging(Output(args.out).log(profile.name))
-    if args.overrides:
-        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    runner.register_label()  # an override: the report builds this CSV's tables from the overridden profile
-    if priced:
-        logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers,
-                                                             conc))
-    runner.plan([c for _, c in cells])
-    t0 = time.time()
-    others = [_spawn_worker(args.argv) for _ in range(1, args.workers)]
+
+
+def _run_with_workers(runner, cells: list, argv: list[str], workers: int) -> int:
+    """The cells trained by this process and `workers` - 1 helpers beside it (each a `run` of the same command);
+    the rows added. Interrupted or failed: every helper is stopped too."""
+    others = [_spawn_worker(argv) for _ in range(1, workers)]
     try:
         n = runner.run_cells(cells)
     except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: stop every worker too
@@ -571,13 +599,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     if any(w.wait() != 0 for w in others):
         raise UserError("a worker failed: see its lines in the log, then run the same command again (finished runs "
                         "are skipped)")
+    return n
+
+
+def _after_run(runner, exps: list, profile, label: str, out: Output) -> int:
+    """After the cells: the rows the records give to other experiments' cells (their number is returned), the paper
+    artifacts' figures, and the one table asked for, printed."""
     from .records import expected_rows, rebuild
 
     # the rows its records give to cells of other experiments too (a run shared between them): the CSV stays what
     # the records say, and `tables` (which checks that) takes it as it is
-    n += len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
+    added = len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
-        fig = refresh_figure(runner.results_path, exp.artifact, label, Output(args.out).figures)
+        fig = refresh_figure(runner.results_path, exp.artifact, label, out.figures)
         logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
     if len(exps) == 1 and exps[0].paper and runner.results_path.exists():  # one table asked for: show it
         from .report import comparison_markdown
@@ -585,9 +619,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         from .tables import comparison
 
         t = comparison(read_results(runner.results_path), exps[0].artifact, label)
-        print(f"{exps[0].title} ({label}; figure in {Output(args.out).figures / label}):\n\n"
+        print(f"{exps[0].title} ({label}; figure in {out.figures / label}):\n\n"
               f"{comparison_markdown(t)}\n")
-    print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
+    return added
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
