@@ -26,7 +26,8 @@ for name, exp, artifact, what in NOTEBOOKS:
         "`REPORT.md` shows them: the full protocol (GPU), the full RotNet (CPU), and the scaled CPU protocol (NIN "
         "width 1/4, short schedules), whose numbers sit well below full scale by design. Set `profile` to one scale "
         "(`\"cpu\"`, `\"paper\"`, `\"paper-views\"`, or `\"smoke\"` with `train_missing = True` to train a "
-        "seconds-long run here) for that scale alone." if artifact == "probes" else
+        "seconds-long run here) for that scale alone. The paper has no such numbers; a scale with no probe run yet "
+        "is not shown, and a dash is a cell not run at that scale yet." if artifact == "probes" else
         "**Every scale.** This notebook opens on the committed results of every scale side by side, as "
         "`REPORT.md` shows them: the paper, the full protocol (GPU), the full RotNet with heads on cached views "
         "(CPU), and the scaled CPU protocol (NIN width 1/4, short schedules), whose numbers sit well below the "

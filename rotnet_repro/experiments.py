@@ -178,10 +178,10 @@ def head_path(p: Profile, seed: int, bseed: int) -> list[Cell]:
 # self-supervised comparisons use, beside the paper's non-linear heads. A k-NN has no seed of its own: one run per
 # backbone (seed 0; a random init's seed is its backbone's).
 PROBE_METHODS = {  # row suffix -> (head, record metric)
-    "k-NN k=20": ("knn", "knn20_acc"),
-    "k-NN k=200": ("knn", "knn200_acc"),
-    "k-NN k=20, pooled": ("knn", "knn20_acc_pooled"),
-    "k-NN k=200, pooled": ("knn", "knn200_acc_pooled"),
+    "k-NN k=20 T=0.07": ("knn", "knn20_acc"),
+    "k-NN k=200 T=0.1": ("knn", "knn200_acc"),
+    "k-NN k=20 T=0.07, pooled": ("knn", "knn20_acc_pooled"),
+    "k-NN k=200 T=0.1, pooled": ("knn", "knn200_acc_pooled"),
     "linear probe, pooled": ("linear", "test_acc"),
 }
 

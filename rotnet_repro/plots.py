@@ -305,10 +305,10 @@ def save_gap_figure(df: pd.DataFrame, out_dir: Path | str = "figures") -> Path |
 PROBE_STYLES = {  # readout -> (line style, colour); the paper's non-linear head in black
     "non-linear head (the paper's)": ("o-", "k"),
     "linear probe, pooled": ("s-", "#d62728"),
-    "k-NN k=20": ("^-", "#1f77b4"),
-    "k-NN k=200": ("v--", "#1f77b4"),
-    "k-NN k=20, pooled": ("^-", "#2ca02c"),
-    "k-NN k=200, pooled": ("v--", "#2ca02c"),
+    "k-NN k=20 T=0.07": ("^-", "#1f77b4"),
+    "k-NN k=200 T=0.1": ("v--", "#1f77b4"),
+    "k-NN k=20 T=0.07, pooled": ("^-", "#2ca02c"),
+    "k-NN k=200 T=0.1, pooled": ("v--", "#2ca02c"),
     "rotation prediction": ("D:", "#7f7f7f"),
 }
 
@@ -341,10 +341,10 @@ def plot_probes(df: pd.DataFrame, profiles: list[str] | None = None) -> plt.Figu
     fig, axes = plt.subplots(len(scales), 2, figsize=(12, 4.2 * len(scales)), squeeze=False)
     for (p, t, c), (left, right) in zip(scales, axes, strict=True):
         _probe_lines(left, t[t.backbone == ROW["rotnet4"]], lambda col: int(col.removeprefix("ConvB")))
-        rnd = t[(t.backbone == ROW["random"]) & (t.method == "k-NN k=20") & t["mean"].notna()]
+        rnd = t[(t.backbone == ROW["random"]) & (t.method == "k-NN k=20 T=0.07") & t["mean"].notna()]
         if len(rnd):
             left.plot([int(x.removeprefix("ConvB")) for x in rnd.column], rnd["mean"], "x", color="#7f7f7f", ms=8,
-                      label="random init: k-NN k=20")
+                      label="random init: k-NN k=20 T=0.07")
         left.set_xticks(range(1, 5), [f"conv{i}" for i in range(1, 5)])
         left.set_title(f"{scale_label(p)}, profile {p}: 4-block RotNet, each block", fontsize=9)
         _probe_lines(right, c, int)
@@ -358,8 +358,8 @@ def plot_probes(df: pd.DataFrame, profiles: list[str] | None = None) -> plt.Figu
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
     fig.suptitle("k-NN and linear probe beside the paper's non-linear head (beyond the paper; CIFAR-10 test "
-                 "accuracy, last epoch; bars: ± 1 std over RotNets)\nscales are never mixed: one row per scale",
-                 fontsize=10)
+                 "accuracy, last epoch)\nbars: ± 1 std over RotNets, or over head seeds where a scale has one "
+                 "RotNet; scales are never mixed: one row per scale", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -355,7 +355,8 @@ def verdict_lines(df: pd.DataFrame) -> list[str]:
             n = ("one run each" if d.n.max() == 1 else f"{int(d.n.min())}-{int(d.n.max())} runs each"
                  if d.n.min() != d.n.max() else f"{int(d.n.min())} runs each")
             spread = (f"{d['diff'].iloc[0]:+.2f} points" if len(d) == 1 else
-                      f"{d['diff'].min():+.2f} to {d['diff'].max():+.2f} points (median {d['diff'].median():+.2f})")
+                      f"{d['diff'].min():+.2f} to {d['diff'].max():+.2f} points (median {d['diff'].median():+.2f} over "
+                      f"its {len(d)} distinct results)")
             if own:
                 parts.append(f"ours − paper {spread} on {len(h)} of the paper's {_paper_cells(True)} test-accuracy "
                              f"cells ({len(d)} distinct result{'s' if len(d) > 1 else ''}, {n})")
@@ -395,8 +396,9 @@ def readme_summary(df: pd.DataFrame) -> str:
             rows.append(f"| {SHORT[r.artifact]}: {r.row}{col} | {r.paper:.2f}{conf} | {r.mean:.2f}{std} ({scale_label(p)}) | "
                         f"{r.diff:+.2f} | {r.n} | {cmd} |")
     if rows:
-        lines += ["", "| cell | paper (or reference) | ours, full scale | gap | n | regenerate (`python -m rotnet_repro "
-                  "...`; one command fills a table's row) |", "|---|---|---|---|---|---|", *rows]
+        lines += ["", "| cell | paper (or reference) | ours, full scale (mean ± std over its runs) | gap | n (runs: head "
+                  "seeds on one RotNet at full scale) | regenerate (`python -m rotnet_repro ...`; one command fills a "
+                  "table's row) |", "|---|---|---|---|---|---|", *rows]
     return "\n".join(lines + (["", *scaled] if scaled else []))
 
 
@@ -556,4 +558,6 @@ def probes_markdown(df: pd.DataFrame, profiles: list[str] | None = None) -> str:
         return ("Not measured yet: `python -m rotnet_repro run knn_probe knn_probe_curve --profile cpu --seeds 3` "
                 "measures every cpu RotNet (about an hour on 2 CPU cores).")
     return "\n".join(parts + ["Each cell: mean ± std (units): the units are RotNets where a cell has several (a "
-                              "RotNet's head seeds averaged first), else runs; last epoch; CIFAR-10 test accuracy."])
+                              "RotNet's head seeds averaged first), else runs (head seeds on the one RotNet at full "
+                              "scale); last epoch; CIFAR-10 test accuracy (rotation prediction: the RotNet's rotation "
+                              "accuracy). A dash: not run at that scale yet."])
