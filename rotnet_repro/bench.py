@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Profile, RunSpec
+from .config import Kind, Profile, RunSpec
 from .cost import spec_samples
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
 from .engine import Device, sgd, train_step
@@ -196,7 +196,7 @@ def protocol_eta(profile: Profile, sec_per_rotated_sample: float, sec_per_head_i
     passes: dict[tuple, int] = {}  # heads per shared backbone pass
     for s in specs.values():
         n = spec_samples(s)  # a RotNet's rotated samples; a supervised or fine-tuned run's images cost about as much
-        if s.kind != "classifier" or s.finetune:
+        if s.kind != Kind.CLASSIFIER or s.finetune:
             total += n * sec_per_rotated_sample
         else:
             total += n * sec_per_head_image

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PROFILES, apply_overrides, custom_label
+from .config import PROFILES, Kind, apply_overrides, custom_label
 from .experiments import resolve
 
 
@@ -39,7 +39,7 @@ def groups(experiments: list[str], profile: str, overrides: list[str], seeds: ra
         for exp in resolve(experiments):
             for c in exp.build(p, seed, b):
                 key = (exp.id, seed, b, c.spec.run_id)
-                if c.spec.kind == "rotnet":
+                if c.spec.kind == Kind.ROTNET:
                     rotnets.setdefault(c.spec.run_id, []).append(key)
                 elif c.spec.backbone is not None:
                     heads.setdefault(c.spec.backbone.run_id, []).append(key)

@@ -16,6 +16,7 @@ import logging
 import math
 import typing
 from dataclasses import dataclass, fields, replace
+from enum import Enum
 from pathlib import Path
 
 from .errors import UserError
@@ -317,11 +318,25 @@ COMMON_FIELDS = ("data", "width", "batch_size", "lr", "momentum", "weight_decay"
 OPTIONAL_FIELDS = ("precision", "bn_init", "nesterov", "rotations_per_image")
 
 
+class Kind(str, Enum):
+    """A run's kind. Its value is what spec.json, run ids and the results CSVs hold (a member equals its value)."""
+
+    ROTNET = "rotnet"  # the pretext task's network (pretext.py)
+    CLASSIFIER = "classifier"  # a head (or probe) on a backbone's tap, frozen or fine-tuned
+    SUPERVISED = "supervised"  # the supervised NIN
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run. Its identity is the hash of its canonical form."""
 
-    kind: str  # "rotnet" | "classifier" | "supervised"
+    kind: Kind
     profile: Profile
     seed: int = 0
     blocks: int = 4  # rotnet: backbone depth; classifier: taken from the backbone
@@ -333,17 +348,20 @@ class RunSpec:
     finetune: bool = False
     n_per_class: int = 0  # labelled images per class; 0 = all
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))  # a string from a caller or a file: its member
+
     @property
     def schedule(self) -> str:
         """The profile schedule this run trains on (the prefix of its `*_epochs` / `*_drops` fields)."""
-        return "pretext" if self.kind == "rotnet" else "supervised" if self.kind == "supervised" else \
+        return "pretext" if self.kind == Kind.ROTNET else "supervised" if self.kind == Kind.SUPERVISED else \
             "finetune" if self.finetune else self.head
 
     def profile_fields(self) -> tuple[str, ...]:
         """The profile fields that change this run's result (a classifier's backbone brings its own by hash)."""
-        if self.kind == "rotnet":
+        if self.kind == Kind.ROTNET:
             return COMMON_FIELDS + ("n_pretext", "pretext_epochs", "pretext_drops", "snapshot_every")
-        if self.kind == "supervised":
+        if self.kind == Kind.SUPERVISED:
             return COMMON_FIELDS + ("samples_per_epoch", "supervised_epochs", "supervised_drops")
         if self.head == "knn":  # no training: the backbone, the tap and the labelled images are all it reads
             return ("data", "width")
@@ -357,9 +375,9 @@ class RunSpec:
         d["profile"].update({k: getattr(self.profile, k) for k in OPTIONAL_FIELDS
                              if getattr(self.profile, k) != getattr(DEFAULTS, k)})
         d["backbone"] = self.backbone.config_hash if self.backbone else None
-        if self.kind == "classifier" and self.head == "knn":
+        if self.kind == Kind.CLASSIFIER and self.head == "knn":
             d["knn"] = [list(x) for x in KNN]
-        elif self.kind == "classifier":
+        elif self.kind == Kind.CLASSIFIER:
             d["head_init"] = "normal(0, 0.01)" if self.head == "linear" else HEAD_INIT
         return d
 

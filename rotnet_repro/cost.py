@@ -4,7 +4,7 @@ on one kind of device and one head path; the bench, the planner and `run`'s ETA 
 from __future__ import annotations
 
 from . import pretext
-from .config import RunSpec
+from .config import Kind, RunSpec
 from .errors import UserError
 
 
@@ -20,7 +20,7 @@ def rotated_copies(rotations: str, per_image: int = 0) -> int:
 def samples(kind: str, rotations: str, fields: dict, schedule: str) -> int:
     """Samples a run trains on in all, from its kind and the profile fields its spec.json holds (a RotNet's rotated
     copies counted; a k-NN: one pass over `samples_per_epoch`)."""
-    if kind == "rotnet":
+    if kind == Kind.ROTNET:
         return fields["pretext_epochs"] * (fields.get("n_pretext") or 5000) * 10 * rotated_copies(
             rotations, fields.get("rotations_per_image", 0))
     return fields.get(f"{schedule}_epochs", 1) * fields["samples_per_epoch"]

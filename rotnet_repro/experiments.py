@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .config import Profile, RunSpec
+from .config import Kind, Profile, RunSpec
 from .errors import UserError
 
 PER_CLASS_ALL = 5000  # CIFAR-10 has 5000 training images per class: K = 5000 is "all"
@@ -54,7 +54,7 @@ class Cell:
         """Whether a metric of the cell's run record is the cell's number."""
         if m["metric"] != self.metric:
             return False
-        if self.spec.kind != "rotnet":
+        if self.spec.kind != Kind.ROTNET:
             return True
         return m["pretext_epoch"] == (self.pretext_epoch or self.spec.profile.pretext_epochs)
 
@@ -81,7 +81,7 @@ def shared(p: Profile) -> Profile:
 
 
 def rotnet(p: Profile, seed: int, blocks: int = 4, rotations: str = "4") -> RunSpec:
-    return RunSpec("rotnet", shared(p), seed, blocks=blocks, rotations=rotations)
+    return RunSpec(Kind.ROTNET, shared(p), seed, blocks=blocks, rotations=rotations)
 
 
 def probe(p: Profile, seed: int, backbone: RunSpec | None, tap: str, head: str, finetune: bool = False,
@@ -89,13 +89,13 @@ def probe(p: Profile, seed: int, backbone: RunSpec | None, tap: str, head: str, 
     """A classifier on a tap of a RotNet (or of a random init: backbone None, blocks 1-2)."""
     blocks = backbone.blocks if backbone else 2
     rotations = backbone.rotations if backbone else ""
-    return RunSpec("classifier", shared(p) if finetune else p, seed, blocks=blocks, rotations=rotations, tap=tap, head=head,
+    return RunSpec(Kind.CLASSIFIER, shared(p) if finetune else p, seed, blocks=blocks, rotations=rotations, tap=tap, head=head,
                    backbone=backbone, pretext_epoch=pretext_epoch, finetune=finetune,
                    n_per_class=0 if k == PER_CLASS_ALL else k)
 
 
 def supervised(p: Profile, seed: int, k: int = 0) -> RunSpec:
-    return RunSpec("supervised", shared(p), seed, blocks=3, rotations="", n_per_class=0 if k == PER_CLASS_ALL else k)
+    return RunSpec(Kind.SUPERVISED, shared(p), seed, blocks=3, rotations="", n_per_class=0 if k == PER_CLASS_ALL else k)
 
 
 def table1(p: Profile, seed: int, bseed: int) -> list[Cell]:

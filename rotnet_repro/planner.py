@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Profile, RunSpec, apply_overrides
+from .config import Kind, Profile, RunSpec, apply_overrides
 from .cost import rotated_copies, samples, spec_fields, spec_samples
 from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS, Cell
@@ -166,11 +166,11 @@ class Prices:
         p = s.profile
         if self.epoch_s:
             return (p.schedule(s.schedule)[0] - done_epochs) * self.epoch_s
-        if s.kind == "rotnet":
+        if s.kind == Kind.ROTNET:
             per = self.rotated_sample_s.get(s.blocks) or max(self.rotated_sample_s.values())
             return (p.pretext_epochs - done_epochs) * (spec_samples(s) // p.pretext_epochs) * per
         epochs = p.schedule(s.schedule)[0] - done_epochs
-        return epochs * math.ceil(p.samples_per_epoch / p.batch_size) * self.step(s.head if s.kind == "classifier"
+        return epochs * math.ceil(p.samples_per_epoch / p.batch_size) * self.step(s.head if s.kind == Kind.CLASSIFIER
                                                                                     and not s.finetune else "")
 
 
@@ -371,7 +371,7 @@ def compile_as_measured(dev: Any, out: str | Path) -> str:
 
 
 def _is_rotnet(it: Item) -> bool:
-    return it.spec.kind == "rotnet"
+    return it.spec.kind == Kind.ROTNET
 
 
 def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any = None
@@ -596,9 +596,9 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
 
 
 def _price_key(s: RunSpec) -> tuple:
-    if s.kind == "rotnet":
+    if s.kind == Kind.ROTNET:
         return ("rotnet", s.blocks, rotated_copies(s.rotations, s.profile.rotations_per_image))
-    if s.kind == "supervised":
+    if s.kind == Kind.SUPERVISED:
         return ("supervised", bool(s.n_per_class))
     return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Profile
+from .config import Kind, Profile
 from .experiments import Cell, Experiment, resolve
 from .results import COLUMNS, KEY, _append, _write, damaged_lines, locked, upgrade
 from .rundir import Output, RunFolder
@@ -26,7 +26,7 @@ def row_of(exp: Experiment, cell: Cell, rec: dict, m: dict, label: str) -> dict:
     s = cell.spec
     return dict(experiment=exp.id, artifact=exp.artifact, row=cell.row, column=cell.column, run_id=rec["run_id"],
                 config_hash=rec["config_hash"], profile=label, seed=s.seed,
-                backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == "rotnet" else ""), kind=s.kind,
+                backbone_seed=s.backbone.seed if s.backbone else (s.seed if s.kind == Kind.ROTNET else ""), kind=s.kind,
                 blocks=s.blocks, rotations=s.rotations, tap=s.tap, head=s.head, finetune=int(s.finetune),
                 n_per_class=s.n_per_class, pretext_epoch=m["pretext_epoch"], metric=m["metric"],
                 value=round(m["value"], 4), selection=m["selection"], epoch=m["epoch"],

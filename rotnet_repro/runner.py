@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, Profile, RunSpec, save_profile
+from .config import CUSTOM, Kind, Profile, RunSpec, save_profile
 from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
@@ -183,7 +183,7 @@ class Runner:
         """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
         RotNets measured their snapshots get the missing ones when a cell asks for one, measured here (the metric
         names this device) and written back."""
-        if spec.kind != "rotnet":
+        if spec.kind != Kind.ROTNET:
             return rec
         have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
         if all(e in have or not folder.snapshot(e).exists() for e in kept_snapshots(spec.profile)):
@@ -254,9 +254,9 @@ class Runner:
         train, test = self.data()
         log.info("run %s: %s", spec.run_id, _describe(spec))
         t0, c0 = time.time(), time.process_time()
-        if spec.kind == "rotnet":
+        if spec.kind == Kind.ROTNET:
             rec = train_rotnet(spec, train, test, self.dev, folder)
-        elif spec.kind == "classifier":
+        elif spec.kind == Kind.CLASSIFIER:
             rec = train_classifier(spec, train, test, self.dev, folder, self.runs_root, self.cache,
                                    self.view_store(spec))
         else:
@@ -280,7 +280,7 @@ class Runner:
         """Note the heads planned on each view store: one pass extracts all the taps they read, and each tap's
         views (GBs at full width) are deleted once the planned heads that read it are finished."""
         for s in (c.spec for c in self.selected(cells)):
-            if s.kind == "classifier":
+            if s.kind == Kind.CLASSIFIER:
                 self.heads[s.run_id] = s
             if _on_views(s):
                 key = self._store_key(s)
@@ -328,14 +328,14 @@ class Runner:
             # a helper worker beside a RotNet on one GPU: the batch-128 runs that need no unfinished RotNet first
             # (host-bound, they fill the GPU the RotNet leaves idle), then the rest in order
             def ready(c: Cell) -> bool:
-                return c.spec.kind != "rotnet" and (c.spec.backbone is None or self.folder(c.spec.backbone).finished)
+                return c.spec.kind != Kind.ROTNET and (c.spec.backbone is None or self.folder(c.spec.backbone).finished)
             todo = [x for x in todo if ready(x[1])] + [x for x in todo if not ready(x[1])]
             cells = []  # no RotNet pre-pass: the first worker trains them
         # every RotNet first (those of rotation cells and those the heads need), so that a head whose input is
         # missing or damaged cannot keep a RotNet from training
         rotnets: dict[str, tuple[RunSpec, int | None]] = {}
         for _, c in cells:
-            if c.spec.kind == "rotnet":
+            if c.spec.kind == Kind.ROTNET:
                 rotnets.setdefault(c.spec.run_id, (c.spec, None))
             if c.spec.backbone is not None and not self.folder(c.spec).finished:
                 rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # an unfinished head needs its final weights
@@ -379,7 +379,7 @@ class Runner:
 
 def _on_views(s: RunSpec) -> bool:
     """Whether a run reads cached crop+flip views: a frozen non-linear or conv head of a head_views profile."""
-    return s.kind == "classifier" and bool(s.profile.head_views) and not s.finetune and s.head not in PROBE_HEADS
+    return s.kind == Kind.CLASSIFIER and bool(s.profile.head_views) and not s.finetune and s.head not in PROBE_HEADS
 
 
 def process_cost(t0: float, c0: float | None) -> dict:
@@ -395,9 +395,9 @@ def process_cost(t0: float, c0: float | None) -> dict:
 
 
 def _describe(s: RunSpec) -> str:
-    if s.kind == "rotnet":
+    if s.kind == Kind.ROTNET:
         return f"RotNet {s.blocks} blocks, rotations {s.rotations}, seed {s.seed}"
-    if s.kind == "supervised":
+    if s.kind == Kind.SUPERVISED:
         return f"supervised NIN, K={s.n_per_class or 'all'}, seed {s.seed}"
     src = f"RotNet-{s.blocks}/{s.rotations}" if s.backbone else "random init"
     ft = " fine-tuned" if s.finetune else ""

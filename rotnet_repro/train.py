@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from . import engine, pretext, probes, weights
-from .config import Profile, RunSpec
+from .config import Kind, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize
 from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
 from .models import NIN, TapClassifier, make_head
@@ -267,7 +267,7 @@ def backbone_pass_key(s: RunSpec) -> tuple | None:
     """What an exact frozen head's batches depend on (backbone, snapshot, seed, labels, epochs, profile): heads with
     equal keys can share one backbone pass a step. None for every other run."""
     p = s.profile
-    if s.kind != "classifier" or s.finetune or p.head_views or p.cache_features or s.head in probes.HEADS:
+    if s.kind != Kind.CLASSIFIER or s.finetune or p.head_views or p.cache_features or s.head in probes.HEADS:
         return None
     return (s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed, s.n_per_class,
             p.schedule(s.head)[0], p)

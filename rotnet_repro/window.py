@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .config import Kind
 from .errors import UserError
 from .rundir import Output
 from .weights import Manifest, sha256
@@ -287,7 +288,7 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
     if spec is None:
         return f"{entry['run_id']}: not a run of this code's protocol (the plan is stale): skipped"
     folder = runner.folder(spec)
-    if folder.finished and (spec.kind != "rotnet" or folder.model.exists()):
+    if folder.finished and (spec.kind != Kind.ROTNET or folder.model.exists()):
         return f"{spec.run_id}: finished already"
     if spec.backbone is not None and not runner.folder(spec.backbone).finished:
         try:
@@ -303,9 +304,9 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
     clock.start(entry["epoch_s"], spec.profile.schedule(spec.schedule)[0])
     # a planned RotNet with a record but no weights anywhere (its heads need them) trains again from its checkpoint;
     # nothing else is trained again (a head whose RotNet's weights were not staged is skipped)
-    runner.retrain_lost_weights = spec.kind == "rotnet"
+    runner.retrain_lost_weights = spec.kind == Kind.ROTNET
     try:
-        runner.result(spec, weights_of=0 if spec.kind == "rotnet" else None)
+        runner.result(spec, weights_of=0 if spec.kind == Kind.ROTNET else None)
         return f"{spec.run_id}: finished ({entry['what']})"
     except KeyboardInterrupt as e:
         return f"{spec.run_id}: stopped ({e or 'interrupted'}); it resumes from its checkpoint"
