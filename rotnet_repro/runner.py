@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +83,11 @@ class Runner:
         self.dev = Device.pick(device, compile_mode, profile.precision)
         self.runs_root = self.layout.runs
         self.cache_dir = self.layout.cache(profile.name)  # scratch: cached views of frozen backbones
-        self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
+        self.views = ViewPlan(self.cache_dir, self.folder)
         self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
         self.share_passes, self.train_missing = options.share_passes, options.train_missing
         self.retrain_lost_weights = options.retrain_lost_weights
         self.rows, self.columns = options.rows, options.columns
-        self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
         self.results_path = self.layout.csv(self.label)
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
@@ -263,14 +263,8 @@ class Runner:
             rec = train_supervised(spec, train, test, self.dev, folder)
         self._finish(spec, folder, rec, t0, c0=c0)
         if self.view_store(spec) is not None:
-            self._release(spec)
+            self.views.release(spec)
         return rec
-
-    @staticmethod
-    def _store_key(spec: RunSpec) -> str:
-        if spec.backbone is None:
-            return f"random-{spec.blocks}b-s{spec.seed}"
-        return f"{spec.backbone.run_id}-e{spec.pretext_epoch or spec.backbone.profile.pretext_epochs}"
 
     def selected(self, cells: list[Cell]) -> list[Cell]:
         return [c for c in cells if (self.rows is None or self.rows.search(c.row))
@@ -282,35 +276,10 @@ class Runner:
         for s in (c.spec for c in self.selected(cells)):
             if s.kind == Kind.CLASSIFIER:
                 self.heads[s.run_id] = s
-            if _on_views(s):
-                key = self._store_key(s)
-                self.planned.setdefault(key, {})[s.run_id] = s
-                if key not in self.users:
-                    self.users[key] = Users(self.cache_dir / f"{key}.users")
-
-    def _release(self, spec: RunSpec) -> None:
-        """Delete the views of each tap of the spec's store whose planned heads are all finished."""
-        key = self._store_key(spec)
-        if key not in self.planned:  # only stores this process planned on (a bare result() call deletes nothing)
-            return
-        heads = self.planned[key].values()
-        store = ViewStore(self.cache_dir / key, spec.profile.head_views, [])
-        if key in self.users and not self.users[key].alone():
-            log.info("views %s: kept, another process plans heads on them", key)
-            return
-        for tap in {s.tap for s in heads} | {spec.tap}:
-            if all(self.folder(s).finished for s in heads if s.tap == tap) and store.drop(tap):
-                log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
+            self.views.note(s)
 
     def view_store(self, spec: RunSpec) -> ViewStore | None:
-        """The cached crop+flip views a frozen head of a head_views profile reads (None for every other run: the k-NN
-        and the linear probe read un-augmented features)."""
-        if not _on_views(spec):
-            return None
-        key = self._store_key(spec)
-        pending = [s for s in self.planned.get(key, {}).values() if not self.folder(s).finished]
-        taps = {s.tap for s in pending} | {spec.tap}
-        return ViewStore(self.cache_dir / key, spec.profile.head_views, sorted(taps))
+        return self.views.store(spec)
 
     def run_experiment(self, exp: Experiment, seed: int, backbone_seed: int | None = None) -> int:
         """Train what the experiment needs; append its rows. Returns the number of rows added."""
@@ -375,6 +344,55 @@ class Runner:
 
     def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
         return row_of(exp, cell, rec, m, self.label)
+
+
+class ViewPlan:
+    """The view stores a process plans heads on (cache/<profile>/<backbone>-e<epoch>/): which heads read each, the
+    shared lock that keeps another process from deleting a store it reads, and the deletion of a tap's views once
+    its planned heads are finished."""
+
+    def __init__(self, cache_dir: Path, folder: Callable[[RunSpec], RunFolder]):
+        self.cache_dir, self.folder = cache_dir, folder
+        self.planned: dict[str, dict[str, RunSpec]] = {}  # view store -> the heads planned on it
+        self.users: dict[str, Users] = {}  # view stores this process plans to read (shared locks)
+
+    @staticmethod
+    def key(spec: RunSpec) -> str:
+        if spec.backbone is None:
+            return f"random-{spec.blocks}b-s{spec.seed}"
+        return f"{spec.backbone.run_id}-e{spec.pretext_epoch or spec.backbone.profile.pretext_epochs}"
+
+    def note(self, s: RunSpec) -> None:
+        """A planned run: a head on views is noted on its store (one pass extracts every tap its heads read)."""
+        if _on_views(s):
+            key = self.key(s)
+            self.planned.setdefault(key, {})[s.run_id] = s
+            if key not in self.users:
+                self.users[key] = Users(self.cache_dir / f"{key}.users")
+
+    def store(self, spec: RunSpec) -> ViewStore | None:
+        """The cached crop+flip views a frozen head of a head_views profile reads (None for every other run: the k-NN
+        and the linear probe read un-augmented features)."""
+        if not _on_views(spec):
+            return None
+        key = self.key(spec)
+        pending = [s for s in self.planned.get(key, {}).values() if not self.folder(s).finished]
+        taps = {s.tap for s in pending} | {spec.tap}
+        return ViewStore(self.cache_dir / key, spec.profile.head_views, sorted(taps))
+
+    def release(self, spec: RunSpec) -> None:
+        """Delete the views of each tap of the spec's store whose planned heads are all finished."""
+        key = self.key(spec)
+        if key not in self.planned:  # only stores this process planned on (a bare result() call deletes nothing)
+            return
+        heads = self.planned[key].values()
+        store = ViewStore(self.cache_dir / key, spec.profile.head_views, [])
+        if key in self.users and not self.users[key].alone():
+            log.info("views %s: kept, another process plans heads on them", key)
+            return
+        for tap in {s.tap for s in heads} | {spec.tap}:
+            if all(self.folder(s).finished for s in heads if s.tap == tap) and store.drop(tap):
+                log.info("views %s: the planned heads on %s are finished; its views deleted", key, tap)
 
 
 def _on_views(s: RunSpec) -> bool:

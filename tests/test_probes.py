@@ -107,5 +107,5 @@ def test_probes_plan_no_view_store(tmp_path):
 
     runner = Runner(replace(PROFILES["smoke"], head_views=2, cache_features=False), tmp_path)
     runner.plan(EXPERIMENTS["knn_probe"].build(runner.profile, 0, 0))
-    assert runner.heads and not runner.planned  # heads planned, none on cached views
+    assert runner.heads and not runner.views.planned  # heads planned, none on cached views
     assert all(runner.view_store(s) is None for s in runner.heads.values())

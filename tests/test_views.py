@@ -90,10 +90,10 @@ def test_views_are_kept_while_another_process_plans_to_read_them(tmp_path):
     runner = Runner(profile, tmp_path, device="cpu")
     cells = [c for c in EXPERIMENTS["table3_comparison"].build(profile, 0, 0) if c.row == "RotNet + conv"]
     runner.plan(cells)
-    key = runner._store_key(cells[0].spec)
+    key = runner.views.key(cells[0].spec)
     other = Users(tmp_path / "cache" / "smoke" / f"{key}.users")  # as another process would hold it
     runner.run_experiment(EXPERIMENTS["table3_comparison"], seed=0)
     assert list((tmp_path / "cache").rglob("conv2.u8.npy"))
     other.f.close()  # the other process ends
-    runner._release(cells[0].spec)
+    runner.views.release(cells[0].spec)
     assert not list((tmp_path / "cache").rglob("conv2.u8.npy"))
