@@ -178,8 +178,8 @@ def probe_table(df: pd.DataFrame, profile: str, curve: bool = False) -> pd.DataF
     from .experiments import PROBE_METHODS
 
     out = []
-    probes = comparison(df, "knn_probe_curve" if curve else "knn_probe", profile)
-    probes.attrs["artifact"] = "knn_probe_curve" if curve else "knn_probe"
+    artifact = "knn_probe_curve" if curve else "knn_probe"
+    probes = comparison(df, artifact, profile)
     for r in probes.itertuples():
         backbone, _, method = r.row.rpartition(": ")
         out.append(dict(backbone=ROW["rotnet4"] if curve else backbone, method=method, column=r.column, mean=r.mean,
@@ -198,7 +198,7 @@ def probe_table(df: pd.DataFrame, profile: str, curve: bool = False) -> pd.DataF
     t = pd.DataFrame(rows + out)
     order = [NONLINEAR, *PROBE_METHODS, "rotation prediction"]
     t["order"] = t.method.map(order.index)
-    first = list(dict.fromkeys([r.rpartition(": ")[0] for r, _, _ in cell_order(probes.attrs["artifact"], profile)]
+    first = list(dict.fromkeys([r.rpartition(": ")[0] for r, _, _ in cell_order(artifact, profile)]
                                + list(t.backbone)))  # the registry's order of backbones
     t["b"] = t.backbone.map(first.index)
     return t.sort_values(["b", "order"], kind="stable").drop(columns=["order", "b"]).reset_index(drop=True)

@@ -204,8 +204,7 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
             return accuracy(logits, test.labels)
     elif p.cache_features and not spec.finetune:
         # cached path: un-augmented features, computed once per backbone (see REPORT.md)
-        key = (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch)
-        ftrain, ftest = cache.get(key, backbone, train, test, spec.tap, dev, p.eval_batch)
+        ftrain, ftest = cache.get(_backbone_key(spec), backbone, train, test, spec.tap, dev, p.eval_batch)
         ftrain, ytrain = ftrain[labelled], train.labels[labelled]
         if spec.head == "nonlinear":  # flatten once, not a channels_last copy in every step
             ftrain, ftest = ftrain.flatten(1), ftest.flatten(1)
@@ -232,12 +231,16 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     return {"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
 
 
+def _backbone_key(spec: RunSpec) -> tuple:
+    """What a frozen backbone's features depend on: its RotNet (or random init) and snapshot."""
+    return (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch)
+
+
 def _probe(spec: RunSpec, backbone: NIN, pretext_epoch: int, train: Split, test: Split, dev: Device,
            folder: RunFolder, cache: FeatureCache) -> dict:
     """A k-NN or linear probe on the tap's un-augmented features (probes.py)."""
-    key = (spec.backbone.config_hash if spec.backbone else ("random", spec.seed, spec.blocks), spec.pretext_epoch,
-           spec.tap)
-    ftrain, ftest = cache.centre.get(key, backbone, train, test, spec.tap, dev, spec.profile.eval_batch)
+    ftrain, ftest = cache.centre.get((*_backbone_key(spec), spec.tap), backbone, train, test, spec.tap, dev,
+                                     spec.profile.eval_batch)
     if spec.head == "knn":
         ytrain = train.labels
         if spec.n_per_class:  # a subset: its rows copied (all of them: the maps as they are, no copy)
