@@ -171,67 +171,91 @@ def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | s
     return path
 
 
+def _scales_curves(ax: plt.Axes, p: str, t: pd.DataFrame) -> None:
+    """One profile's Fig. 5(a): object and rotation accuracy over the share of its pretext epochs done, and its
+    supervised NIN line."""
+    color = ours_color(p)
+    total = max(int(c) for c in t.column if c.isdigit())
+    for row, style, what in ((ROW["object_curve"], "o-", "object, test acc."),
+                             (ROW["rotation_curve"], "s--", "rotation acc.")):
+        d = t[(t.row == row) & t["mean"].notna()]
+        if not len(d):
+            continue
+        x = 100 * d.column.astype(int) / total
+        ax.plot(x, d["mean"], style, color=color, mfc="white" if "rotation" in what else color,
+                label=f"{what}, {p}")
+        if (d["n"] > 1).any():
+            ax.fill_between(x, d["mean"] - d["std"].fillna(0), d["mean"] + d["std"].fillna(0),
+                            color=color, alpha=0.15, lw=0)
+    sup = t[(t.row == ROW["supervised"]) & t["mean"].notna()]
+    if len(sup):
+        ax.axhline(sup["mean"].iloc[0], color=color, ls=":", lw=1, label=f"supervised NIN, {p}")
+
+
+def _scales_fig5a(tables: dict[str, pd.DataFrame]) -> tuple[plt.Figure, plt.Axes]:
+    """Every scale's curves on one axis of pretext training done, with the official code's rotation accuracy."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for p, t in tables.items():
+        _scales_curves(ax, p, t)
+    ref = paper_numbers()
+    ref = ref[(ref.artifact == "fig5a") & ref.row.str.startswith("rotation prediction")]
+    if len(ref):
+        ax.plot([100], [float(ref.value.iloc[0])], "*", color=PAPER, ms=11, zorder=5,
+                label="rotation acc., official code, 200 epochs (a user's run)")
+    epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in tables)
+    ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs}); bands: ± 1 std where several runs",
+                  fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    return fig, ax
+
+
+def _scales_fig5b(tables: dict[str, pd.DataFrame]) -> tuple[plt.Figure, plt.Axes]:
+    """Every scale's semi-supervised curves beside the third-party re-run's."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ref = next(iter(tables.values()))
+    for name, style in ((ROW["semi_rotnet"], "o-"), (ROW["semi_supervised"], "s--")):
+        r = ref[ref.row == name]
+        ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, third-party re-run")
+        for p, t in tables.items():
+            d = t[(t.row == name) & t["mean"].notna()]
+            if len(d):
+                ax.plot(d.column.astype(int), d["mean"], style, color=ours_color(p), label=f"{name}, {p}")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled examples per class (K)")
+    ax.set_ylabel("test accuracy (%)")
+    return fig, ax
+
+
+def _scales_bars(tables: dict[str, pd.DataFrame], artifact: str) -> tuple[plt.Figure, plt.Axes]:
+    """A table's test-accuracy cells as bars: the paper's, then each scale's with ± 1 std."""
+    base = next(iter(tables.values()))
+    keep = (base.metric == "test acc.").to_numpy()
+    labels = [f"{r} / {c}" if artifact == "table1" else r for r, c in zip(base.row[keep], base.column[keep], strict=True)]
+    y = np.arange(len(labels))
+    width = 0.8 / (len(tables) + 1)
+    fig, ax = plt.subplots(figsize=(8, 0.12 * len(labels) * (len(tables) + 1) + 1.6))
+    ax.barh(y, base["paper"][keep], width, color=PAPER, label="paper")
+    for i, (p, t) in enumerate(tables.items(), 1):
+        ax.barh(y + i * width, t["mean"][keep], width, color=ours_color(p), xerr=t["std"][keep].fillna(0),
+                label=f"ours, {p} ({scale_label(p)})")
+    ax.set_yticks(y + width * len(tables) / 2, labels, fontsize=7)
+    ax.invert_yaxis()
+    vals = pd.concat([base["paper"][keep]] + [t["mean"][keep] for t in tables.values()]).dropna()
+    ax.set_xlim(max(0.0, float(vals.min()) - 5) if len(vals) else 0, 100)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("test accuracy (%), last epoch (the axis starts near the lowest value)")
+    return fig, ax
+
+
 def plot_scales(df: pd.DataFrame, artifact: str) -> plt.Figure:
     """One artifact at every scale that has rows: the paper's number beside each profile's (never mixed)."""
-    profiles = profiles_in(df)
-    tables = {p: comparison(df, artifact, p) for p in profiles}
-    color = {p: ours_color(p) for p in profiles}
+    tables = {p: comparison(df, artifact, p) for p in profiles_in(df)}
     if artifact == "fig5a":
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        for p, t in tables.items():
-            total = max(int(c) for c in t.column if c.isdigit())
-            for row, style, what in ((ROW["object_curve"], "o-", "object, test acc."),
-                                     (ROW["rotation_curve"], "s--", "rotation acc.")):
-                d = t[(t.row == row) & t["mean"].notna()]
-                if len(d):
-                    x = 100 * d.column.astype(int) / total
-                    ax.plot(x, d["mean"], style, color=color[p], mfc="white" if "rotation" in what else color[p],
-                            label=f"{what}, {p}")
-                    if (d["n"] > 1).any():
-                        ax.fill_between(x, d["mean"] - d["std"].fillna(0), d["mean"] + d["std"].fillna(0),
-                                        color=color[p], alpha=0.15, lw=0)
-            sup = t[(t.row == ROW["supervised"]) & t["mean"].notna()]
-            if len(sup):
-                ax.axhline(sup["mean"].iloc[0], color=color[p], ls=":", lw=1, label=f"supervised NIN, {p}")
-        ref = paper_numbers()
-        ref = ref[(ref.artifact == "fig5a") & ref.row.str.startswith("rotation prediction")]
-        if len(ref):
-            ax.plot([100], [float(ref.value.iloc[0])], "*", color=PAPER, ms=11, zorder=5,
-                    label="rotation acc., official code, 200 epochs (a user's run)")
-        epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in profiles)
-        ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs}); bands: ± 1 std where several runs",
-                      fontsize=8)
-        ax.set_ylabel("accuracy (%)")
+        fig, ax = _scales_fig5a(tables)
     elif artifact == "fig5b":
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        ref = next(iter(tables.values()))
-        for name, style in ((ROW["semi_rotnet"], "o-"), (ROW["semi_supervised"], "s--")):
-            r = ref[ref.row == name]
-            ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, third-party re-run")
-            for p, t in tables.items():
-                d = t[(t.row == name) & t["mean"].notna()]
-                if len(d):
-                    ax.plot(d.column.astype(int), d["mean"], style, color=color[p], label=f"{name}, {p}")
-        ax.set_xscale("log")
-        ax.set_xlabel("labelled examples per class (K)")
-        ax.set_ylabel("test accuracy (%)")
+        fig, ax = _scales_fig5b(tables)
     else:
-        base = next(iter(tables.values()))
-        keep = (base.metric == "test acc.").to_numpy()
-        labels = [f"{r} / {c}" if artifact == "table1" else r for r, c in zip(base.row[keep], base.column[keep], strict=True)]
-        y = np.arange(len(labels))
-        width = 0.8 / (len(profiles) + 1)
-        fig, ax = plt.subplots(figsize=(8, 0.12 * len(labels) * (len(profiles) + 1) + 1.6))
-        ax.barh(y, base["paper"][keep], width, color=PAPER, label="paper")
-        for i, (p, t) in enumerate(tables.items(), 1):
-            ax.barh(y + i * width, t["mean"][keep], width, color=color[p], xerr=t["std"][keep].fillna(0),
-                    label=f"ours, {p} ({scale_label(p)})")
-        ax.set_yticks(y + width * len(profiles) / 2, labels, fontsize=7)
-        ax.invert_yaxis()
-        vals = pd.concat([base["paper"][keep]] + [t["mean"][keep] for t in tables.values()]).dropna()
-        ax.set_xlim(max(0.0, float(vals.min()) - 5) if len(vals) else 0, 100)
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_xlabel("test accuracy (%), last epoch (the axis starts near the lowest value)")
+        fig, ax = _scales_bars(tables, artifact)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{ARTIFACT_TITLE.get(artifact, artifact)}: every scale (missing runs are left out)", fontsize=9)
     fig.tight_layout()

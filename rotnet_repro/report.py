@@ -431,65 +431,82 @@ def summary_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines + ["", *verdict_lines(df), *cost, *rules])
 
 
-def ablation_markdown(df: pd.DataFrame) -> str:
-    """The variants (`--set` overrides, e.g. the gap's suspects) beside their base profile: Table 3's RotNet rows
-    and the RotNet's rotation accuracy, one line per overridden profile with rows."""
+NO_VARIANT = ("No variant trained yet. The gap's suspects are scheduled by `python -m rotnet_repro plan` "
+              "(`--set pretext_epochs=200`, `precision=fp32`, `bn_init=uniform`; docs/gpu-windows.md), and run "
+              "anywhere with `run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \\+ (non-linear|conv)$)' "
+              "--columns '^(rotation|accuracy)$' --set ...`.")
+# the ablation table's head cells (artifact, row, column, metric), after the RotNet's rotation accuracy
+ABLATION_CELLS = [("table2", ROW["rot8"], "ConvB2", "test_acc"),
+                  ("table3", ROW["rotnet_nonlinear"], "accuracy", "test_acc"),
+                  ("table3", ROW["rotnet_conv"], "accuracy", "test_acc")]
+
+
+def _per_rotnet(v: pd.DataFrame) -> pd.Series:
+    """Head seeds averaged within a RotNet first; n = RotNets."""
+    return v.groupby("backbone_seed").value.mean()
+
+
+def _ablation_series(df: pd.DataFrame, label: str) -> list[pd.Series]:
+    """A profile's per-RotNet values: the 4-block RotNet's rotation accuracy, then each of ABLATION_CELLS."""
+    d = df[(df.profile == label) & (df.selection == "last")]
+    base = base_profile(label)
+    rot = d[(d.kind == "rotnet") & (d.metric == "rotation_acc") & (d.blocks == 4) & (d.rotations == "4")
+            & (d.epoch == base.pretext_epochs)].drop_duplicates("run_id")
+    return [_per_rotnet(rot.assign(backbone_seed=rot.seed))] + [
+        _per_rotnet(d[(d.artifact == a) & (d.row == row) & (d.column == col) & (d.metric == metric)]
+                    .drop_duplicates("run_id")) for a, row, col, metric in ABLATION_CELLS]
+
+
+def _welch_text(a: pd.Series, b: pd.Series) -> str:
+    """mean(a) − mean(b), with the Welch 95% interval where both have two or more values."""
+    from .stats import welch_interval
+
+    d, low, high = welch_interval(a.mean(), a.std(), len(a), b.mean(), b.std(), len(b))
+    return f"{d:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if not math.isnan(low) else "")
+
+
+def _ablation_cell(m: pd.Series, base: pd.Series | None) -> str:
+    """`mean ± std (n)`, then for a variant its difference from the base profile's cell."""
+    if not len(m):
+        return "–"
+    out = fmt_stat(m.mean(), m.std(), len(m))
+    if base is not None and len(base):
+        out += "; " + _welch_text(m, base)
+    return out
+
+
+def _variant_overrides(label: str) -> str:
+    """A profile's fields that differ from its base profile's, as `--set` would give them."""
     from dataclasses import fields
 
     from .config import Profile
 
+    base = base_profile(label)
+    ref = PROFILES.get(label.split("-custom-")[0], base)
+    return ", ".join(f"{f.name}={getattr(base, f.name)}" for f in fields(Profile)
+                     if f.name != "name" and getattr(base, f.name) != getattr(ref, f.name)) or "(base)"
+
+
+def ablation_markdown(df: pd.DataFrame) -> str:
+    """The variants (`--set` overrides, e.g. the gap's suspects) beside their base profile: Table 3's RotNet rows
+    and the RotNet's rotation accuracy, one line per overridden profile with rows."""
     customs = sorted(p for p in set(df.profile) if "-custom-" in p)
     if not customs:
-        return ("No variant trained yet. The gap's suspects are scheduled by `python -m rotnet_repro plan` "
-                "(`--set pretext_epochs=200`, `precision=fp32`, `bn_init=uniform`; docs/gpu-windows.md), and run "
-                "anywhere with `run table2_rotations table3_comparison --rows '^(4 rotations|RotNet \\+ (non-linear|conv)$)' "
-                "--columns '^(rotation|accuracy)$' --set ...`.")
-    cells = [("table2", ROW["rot8"], "ConvB2", "test_acc"),
-             ("table3", ROW["rotnet_nonlinear"], "accuracy", "test_acc"), ("table3", ROW["rotnet_conv"], "accuracy",
-                                                                            "test_acc")]
+        return NO_VARIANT
     lines = ["| profile | variant (`--set`) | rotation acc. (4-block, 4 rotations) | 8 rotations, conv2 (Table 2) "
              "| RotNet + non-linear | RotNet + conv |", "|---|---|---|---|---|---|"]
-
-    from .stats import welch_interval
-
-    def per_rotnet(v: pd.DataFrame) -> pd.Series:  # head seeds averaged within a RotNet first; n = RotNets
-        return v.groupby("backbone_seed").value.mean()
-
-    def series(label: str) -> list[pd.Series]:
-        d = df[(df.profile == label) & (df.selection == "last")]
-        base = base_profile(label)
-        rot = d[(d.kind == "rotnet") & (d.metric == "rotation_acc") & (d.blocks == 4) & (d.rotations == "4")
-                & (d.epoch == base.pretext_epochs)].drop_duplicates("run_id")
-        return [per_rotnet(rot.assign(backbone_seed=rot.seed))] + [
-            per_rotnet(d[(d.artifact == a) & (d.row == row) & (d.column == col) & (d.metric == metric)]
-                       .drop_duplicates("run_id")) for a, row, col, metric in cells]
-
-    def cell(m: pd.Series, base: pd.Series | None) -> str:
-        if not len(m):
-            return "–"
-        out = fmt_stat(m.mean(), m.std(), len(m))
-        if base is not None and len(base):
-            d, low, high = welch_interval(m.mean(), m.std(), len(m), base.mean(), base.std(), len(base))
-            out += f"; {d:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if not math.isnan(low) else "")
-        return out
-
     notes: list[str] = []
     for label in sorted({c.split("-custom-")[0] for c in customs}) + customs:
         if label not in set(df.profile):
             continue
-        base = base_profile(label)
-        ref = PROFILES.get(label.split("-custom-")[0], base)
-        changed = ", ".join(f"{f.name}={getattr(base, f.name)}" for f in fields(Profile)
-                            if f.name != "name" and getattr(base, f.name) != getattr(ref, f.name)) or "(base)"
-        own = series(label)
-        refs = series(label.split("-custom-")[0]) if "-custom-" in label else [None] * len(own)
-        lines.append(f"| {label} | {changed} | " + " | ".join(cell(m, b) for m, b in zip(own, refs, strict=True)) + " |")
+        changed = _variant_overrides(label)
+        own = _ablation_series(df, label)
+        refs = _ablation_series(df, label.split("-custom-")[0]) if "-custom-" in label else [None] * len(own)
+        lines.append(f"| {label} | {changed} | "
+                     + " | ".join(_ablation_cell(m, b) for m, b in zip(own, refs, strict=True)) + " |")
         if "-custom-" in label and len(own[1]) and refs[2] is not None and len(refs[2]):
-            d, low, high = welch_interval(refs[2].mean(), refs[2].std(), len(refs[2]), own[1].mean(), own[1].std(),
-                                          len(own[1]))
             notes.append(f"{label} ({changed}): 4 rotations (base, conv2) − 8 rotations (this variant, conv2) = "
-                         f"{d:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if not math.isnan(low) else "")
-                         + " (Welch 95%; unpaired RotNets)")
+                         f"{_welch_text(refs[2], own[1])} (Welch 95%; unpaired RotNets)")
     notes = ["", *(f"- {n}" for n in notes)] if notes else []
     return "\n".join(lines + notes + ["", "Each cell: mean ± std over RotNets (n); for a variant, then its difference "
                                            "from the base profile's cell with the Welch 95% interval (independent "
