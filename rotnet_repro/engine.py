@@ -244,6 +244,105 @@ def fit(
     return fit_many([t], profile, batches, dev, seed, on_epoch_end=on_epoch_end)[0]
 
 
+@dataclass
+class _Run:
+    """A trainee's optimiser, scheduler and progress inside `fit_many`."""
+
+    t: Trainee
+    epochs: int
+    opt: torch.optim.SGD
+    sched: torch.optim.lr_scheduler.MultiStepLR
+    history: list[dict] = field(default_factory=list)
+    wall: float = 0.0
+    start: int = 0  # epochs finished before this call
+    total: torch.Tensor | None = None  # the epoch's summed loss, on the device: one read an epoch
+
+
+def _start_run(t: Trainee, profile: Profile, dev: Device) -> _Run:
+    """A trainee's optimiser and lr schedule, restored from its checkpoint if it has one."""
+    epochs, milestones = profile.schedule(t.schedule)
+    opt = sgd(t.params, profile, fused=dev.device.type == "cuda")
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
+    r = _Run(t, epochs, opt, sched)
+    state = _read_checkpoint(t, dev)
+    if state is not None:
+        saved, sd = _checkpointed(t.model), state["model"]
+        if saved is not t.model and any(k.startswith("head.") for k in sd):  # written with the backbone
+            sd = {k.removeprefix("head."): v for k, v in sd.items() if k.startswith("head.")}
+        saved.load_state_dict(sd)
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        r.history, r.wall, r.start = state["history"], state["wall"], state["epoch"]
+        log.info("%s: resuming after epoch %d/%d", t.desc, r.start, epochs)
+    return r
+
+
+def _read_checkpoint(t: Trainee, dev: Device) -> dict | None:
+    """The trainee's checkpoint; None if there is none, or it is damaged (then deleted: the run starts again)."""
+    if not weights.ensure(t.ckpt):  # a checkpoint committed to the history (a run spanning GPU windows) comes back
+        return None
+    try:
+        return load_file(t.ckpt, dev.device)
+    except DamagedFile as e:
+        log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
+        t.ckpt.unlink()
+        return None
+
+
+def _train_epoch(runs: list[_Run], batches: Callable[[torch.Generator], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+                 g: torch.Generator, dev: Device, shared: Callable[[torch.Tensor], object] | None, desc: str) -> int:
+    """One epoch's steps for every run (each batch through `shared` once); returns the samples seen."""
+    for r in runs:
+        r.t.model.train()
+        r.total = torch.zeros((), device=dev.device)
+    n = 0
+    for x, y in tqdm(batches(g), desc=desc, leave=False, disable=None if dev.progress else True, mininterval=2.0):
+        common = None
+        if shared is not None:
+            with torch.no_grad(), dev.autocast():
+                common = shared(dev.prep(x))
+        for r in runs:
+            r.total += train_step(r.t.forward, r.opt, x, y, dev, common) * len(y)
+        n += len(y)
+    return n
+
+
+def _stop_if_diverged(runs: list[_Run], n: int, epoch: int) -> None:
+    """A diverged run stops here, before its checkpoint or any row is written."""
+    for r in runs:
+        loss = r.total.item() / max(n, 1)
+        if not math.isfinite(loss):
+            raise UserError(f"{r.t.desc}: the training loss is {loss} in epoch {epoch + 1}: the run diverged "
+                            "(an lr or other --set value too large?); stopped, nothing recorded for it (its last "
+                            "checkpoint is the epoch before)")
+
+
+def _end_epoch(r: _Run, profile: Profile, dev: Device, epoch: int, n: int, shared_s: float, t0: float) -> None:
+    """Step the run's lr schedule, evaluate it when due, and add the epoch to its history and wall time."""
+    t, t1 = r.t, time.perf_counter()
+    used_lr = r.opt.param_groups[0]["lr"]  # the rate this epoch trained at (before the scheduler's step)
+    r.sched.step()
+    total = r.total.item()
+    due = t.evaluate is not None and ((epoch + 1) % profile.eval_every == 0 or epoch + 1 == r.epochs)
+    t2 = time.perf_counter()
+    acc = t.evaluate() if due else float("nan")
+    eval_s = time.perf_counter() - t2
+    r.wall += shared_s + time.perf_counter() - t1
+    r.history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": used_lr,
+                      "device": dev.name, "eval_s": round(eval_s, 4)})
+    test = f" test {acc:.2f}%" if due else ""
+    log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", t.desc, epoch + 1, r.epochs, total / max(n, 1),
+             test, n / (time.perf_counter() - t0))
+
+
+def _save_checkpoint(r: _Run, epochs_done: int) -> None:
+    # a checkpoint every epoch, so that an interrupted run loses at most that epoch: at paper width one takes
+    # 46 ms (4-block RotNet, 10.8 MiB) to 56 ms (5-block) and 12 ms for a conv head (head alone), measured on
+    # this project's 2-core CPU host, against 3.7-4 s and about 1.7 s epochs on an H100/H200: 0.7-1.4%
+    atomic_save({"model": _checkpointed(r.t.model).state_dict(), "opt": r.opt.state_dict(),
+                 "sched": r.sched.state_dict(), "history": r.history, "wall": r.wall, "epoch": epochs_done}, r.t.ckpt)
+
+
 def fit_many(
     trainees: list[Trainee],
     profile: Profile,
@@ -257,83 +356,25 @@ def fit_many(
     `shared` once (e.g. a frozen backbone's pass), then each run takes its own step. Each run resumes from its
     checkpoint; all must have finished the same epochs. Returns (history, wall seconds) per run; the shared
     time is split evenly between them."""
-    runs = []
-    for t in trainees:
-        epochs, milestones = profile.schedule(t.schedule)
-        opt = sgd(t.params, profile, fused=dev.device.type == "cuda")
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=profile.lr_decay)
-        r = dict(t=t, epochs=epochs, opt=opt, sched=sched, history=[], wall=0.0, start=0)
-        state = None
-        if weights.ensure(t.ckpt):  # a checkpoint committed to the history (a run spanning GPU windows) comes back
-            try:
-                state = load_file(t.ckpt, dev.device)
-            except DamagedFile as e:
-                log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
-                t.ckpt.unlink()
-        if state is not None:
-            saved, sd = _checkpointed(t.model), state["model"]
-            if saved is not t.model and any(k.startswith("head.") for k in sd):  # written with the backbone
-                sd = {k.removeprefix("head."): v for k, v in sd.items() if k.startswith("head.")}
-            saved.load_state_dict(sd)
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-            r.update(history=state["history"], wall=state["wall"], start=state["epoch"])
-            log.info("%s: resuming after epoch %d/%d", t.desc, r["start"], epochs)
-        runs.append(r)
-    if len({(r["start"], r["epochs"]) for r in runs}) != 1:
+    runs = [_start_run(t, profile, dev) for t in trainees]
+    if len({(r.start, r.epochs) for r in runs}) != 1:
         raise ValueError("runs trained together must have finished the same epochs of the same number")
-    start, epochs = runs[0]["start"], runs[0]["epochs"]
-    desc = runs[0]["t"].desc if len(runs) == 1 else f"{runs[0]['t'].desc} (+{len(runs) - 1} sharing its pass)"
+    start, epochs = runs[0].start, runs[0].epochs
+    desc = runs[0].t.desc if len(runs) == 1 else f"{runs[0].t.desc} (+{len(runs) - 1} sharing its pass)"
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        for r in runs:
-            r["t"].model.train()
-            r["total"] = torch.zeros((), device=dev.device)  # summed on the device: one read an epoch
-        n = 0
-        bar = tqdm(batches(epoch_generator(seed, epoch)), desc=f"{desc} {epoch + 1}/{epochs}", leave=False,
-                   disable=None if dev.progress else True, mininterval=2.0)
-        for x, y in bar:
-            common = None
-            if shared is not None:
-                with torch.no_grad(), dev.autocast():
-                    common = shared(dev.prep(x))
-            for r in runs:
-                r["total"] += train_step(r["t"].forward, r["opt"], x, y, dev, common) * len(y)
-            n += len(y)
+        n = _train_epoch(runs, batches, epoch_generator(seed, epoch), dev, shared, f"{desc} {epoch + 1}/{epochs}")
         shared_s = (time.perf_counter() - t0) / len(runs)
-        for r in runs:  # a diverged run stops here, before its checkpoint or any row is written
-            loss = r["total"].item() / max(n, 1)
-            if not math.isfinite(loss):
-                raise UserError(f"{r['t'].desc}: the training loss is {loss} in epoch {epoch + 1}: the run diverged "
-                                "(an lr or other --set value too large?); stopped, nothing recorded for it (its last "
-                                "checkpoint is the epoch before)")
+        _stop_if_diverged(runs, n, epoch)
         for r in runs:
-            t, t1 = r["t"], time.perf_counter()
-            used_lr = r["opt"].param_groups[0]["lr"]  # the rate this epoch trained at (before the scheduler's step)
-            r["sched"].step()
-            total = r["total"].item()
-            due = t.evaluate is not None and ((epoch + 1) % profile.eval_every == 0 or epoch + 1 == epochs)
-            t2 = time.perf_counter()
-            acc = t.evaluate() if due else float("nan")
-            eval_s = time.perf_counter() - t2
-            r["wall"] += shared_s + time.perf_counter() - t1
-            r["history"].append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": used_lr,
-                                 "device": dev.name, "eval_s": round(eval_s, 4)})
-            test = f" test {acc:.2f}%" if due else ""
-            log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", t.desc, epoch + 1, epochs, total / max(n, 1),
-                     test, n / (time.perf_counter() - t0))
+            _end_epoch(r, profile, dev, epoch, n, shared_s, t0)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
-        # a checkpoint every epoch, so that an interrupted run loses at most that epoch: at paper width one takes
-        # 46 ms (4-block RotNet, 10.8 MiB) to 56 ms (5-block) and 12 ms for a conv head (head alone), measured on
-        # this project's 2-core CPU host, against 3.7-4 s and about 1.7 s epochs on an H100/H200: 0.7-1.4%
         for r in runs:
-            atomic_save({"model": _checkpointed(r["t"].model).state_dict(), "opt": r["opt"].state_dict(),
-                         "sched": r["sched"].state_dict(), "history": r["history"], "wall": r["wall"],
-                         "epoch": epoch + 1}, r["t"].ckpt)
+            _save_checkpoint(r, epoch + 1)
         for hook in dev.epoch_hooks:
             hook(epoch + 1)
-    return [(r["history"], r["wall"]) for r in runs]
+    return [(r.history, r.wall) for r in runs]
 
 
 @torch.no_grad()

@@ -179,44 +179,13 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
-    schedule = spec.schedule
-
     if p.head_views and not spec.finetune:
-        # cached crop+flip views (see views.py): a random one of `head_views` per sample and epoch
         assert views is not None, "the runner provides the view store of a head_views profile"
-        views.ensure(backbone, train, test, dev.eval_batch(p.eval_batch))
-        read, shape = views.reader(spec.tap), views.shape(spec.tap)
-        as_input = (lambda f: f) if spec.head == "nonlinear" else (lambda f: f.view(-1, *shape))
-        ytrain, index = train.labels[labelled], labelled.cpu()
         model, params = head, head.parameters()
-
-        def batches(g: torch.Generator):
-            order = epoch_indices(len(index), g, p.samples_per_epoch)
-            view = torch.randint(0, p.head_views, (len(order),), generator=g)
-            for b, v in zip(order.split(p.batch_size), view.split(p.batch_size), strict=True):
-                yield as_input(read(index[b], v).to(dev.device)), ytrain[b.to(ytrain.device)]
-
-        ftest = views.test_features(spec.tap)
-
-        def evaluate() -> float:
-            head.eval()
-            logits = predict(head, ftest, dev, p.eval_batch, lambda f: as_input(f.to(dev.device).float()))
-            return accuracy(logits, test.labels)
+        batches, evaluate = _on_views(spec, backbone, head, labelled, train, test, dev, views)
     elif p.cache_features and not spec.finetune:
-        # cached path: un-augmented features, computed once per backbone (see REPORT.md)
-        ftrain, ftest = cache.get(_backbone_key(spec), backbone, train, test, spec.tap, dev, p.eval_batch)
-        ftrain, ytrain = ftrain[labelled], train.labels[labelled]
-        if spec.head == "nonlinear":  # flatten once, not a channels_last copy in every step
-            ftrain, ftest = ftrain.flatten(1), ftest.flatten(1)
         model, params = head, head.parameters()
-
-        def batches(g: torch.Generator):
-            for b in epoch_indices(len(ytrain), g, p.samples_per_epoch).to(ytrain.device).split(p.batch_size):
-                yield ftrain[b], ytrain[b]
-
-        def evaluate() -> float:
-            head.eval()
-            return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
+        batches, evaluate = _on_cached_features(spec, backbone, head, labelled, train, test, dev, cache)
     else:
         model = TapClassifier(backbone, spec.tap, head, frozen=not spec.finetune)
         params = [q for q in model.parameters() if q.requires_grad]
@@ -226,9 +195,56 @@ def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, fold
         else:
             evaluate = _frozen_eval(backbone, spec.tap, head, test, dev, p)
 
-    history, wall = fit(model, params, p, schedule, batches, evaluate, dev, folder.ckpt, spec.seed,
+    history, wall = fit(model, params, p, spec.schedule, batches, evaluate, dev, folder.ckpt, spec.seed,
                         spec.run_id)
     return {"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
+
+
+def _on_views(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Tensor, train: Split, test: Split,
+              dev: Device, views: ViewStore) -> tuple[Callable[[torch.Generator], Iterable], Callable[[], float]]:
+    """A head's batches and evaluation on cached crop+flip views (views.py): a random one of `head_views` per
+    sample and epoch."""
+    p = spec.profile
+    views.ensure(backbone, train, test, dev.eval_batch(p.eval_batch))
+    read, shape = views.reader(spec.tap), views.shape(spec.tap)
+    as_input = (lambda f: f) if spec.head == "nonlinear" else (lambda f: f.view(-1, *shape))
+    ytrain, index = train.labels[labelled], labelled.cpu()
+
+    def batches(g: torch.Generator):
+        order = epoch_indices(len(index), g, p.samples_per_epoch)
+        view = torch.randint(0, p.head_views, (len(order),), generator=g)
+        for b, v in zip(order.split(p.batch_size), view.split(p.batch_size), strict=True):
+            yield as_input(read(index[b], v).to(dev.device)), ytrain[b.to(ytrain.device)]
+
+    ftest = views.test_features(spec.tap)
+
+    def evaluate() -> float:
+        head.eval()
+        logits = predict(head, ftest, dev, p.eval_batch, lambda f: as_input(f.to(dev.device).float()))
+        return accuracy(logits, test.labels)
+
+    return batches, evaluate
+
+
+def _on_cached_features(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Tensor, train: Split,
+                        test: Split, dev: Device, cache: FeatureCache
+                        ) -> tuple[Callable[[torch.Generator], Iterable], Callable[[], float]]:
+    """A head's batches and evaluation on un-augmented features, computed once per backbone (see REPORT.md)."""
+    p = spec.profile
+    ftrain, ftest = cache.get(_backbone_key(spec), backbone, train, test, spec.tap, dev, p.eval_batch)
+    ftrain, ytrain = ftrain[labelled], train.labels[labelled]
+    if spec.head == "nonlinear":  # flatten once, not a channels_last copy in every step
+        ftrain, ftest = ftrain.flatten(1), ftest.flatten(1)
+
+    def batches(g: torch.Generator):
+        for b in epoch_indices(len(ytrain), g, p.samples_per_epoch).to(ytrain.device).split(p.batch_size):
+            yield ftrain[b], ytrain[b]
+
+    def evaluate() -> float:
+        head.eval()
+        return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
+
+    return batches, evaluate
 
 
 def _backbone_key(spec: RunSpec) -> tuple:

@@ -44,6 +44,34 @@ def _autocast(device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def _features(backbone: NIN, taps: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The taps' features of raw images x, in one pass up to the deepest tap."""
+    upto = max(taps, key=backbone.taps.index)
+    with torch.no_grad(), _autocast(x.device):
+        feats = backbone.all_features(normalize(x).contiguous(memory_format=torch.channels_last), upto)
+    return {t: feats[t].float().cpu() for t in taps}
+
+
+def _calibrate(root: Path, backbone: NIN, taps: list[str], new: list[str], train: Split, test: Split,
+               batch: int) -> dict[str, dict]:
+    """The `new` taps' entries in meta.json, with per-channel uint8 scales from un-augmented training features;
+    writes their test set's features (<tap>.test.f16.npy)."""
+    calib = _features(backbone, taps, train.images[:SCALE_IMAGES])
+    entries, tests = {}, {}
+    for t in new:
+        f = calib[t]
+        chmax = f.amax(dim=(0, 2, 3)).clamp_min(1e-6)
+        entries[t] = {"shape": list(f.shape[1:]), "scale": (chmax * SCALE_HEADROOM / 255).tolist(), "clipped": 0}
+        tests[t] = np.lib.format.open_memmap(root / f"{t}.test.f16.npy", "w+", np.float16, (len(test), f[0].numel()))
+    for s in range(0, len(test), batch):
+        for t, f in _features(backbone, taps, test.images[s:s + batch]).items():
+            if t in tests:
+                tests[t][s:s + len(f)] = f.flatten(1).numpy()
+    for mm in tests.values():
+        mm.flush()
+    return entries
+
+
 class Users:
     """Processes that planned heads on a store hold a shared lock on `<store>.users` while they live; views are
     deleted only by a process that can take it exclusively, i.e. when no other process still plans to read them."""
@@ -92,33 +120,13 @@ class ViewStore:
             self.meta = json.loads(self._meta_path().read_text())
         return self
 
-    def _features(self, backbone: NIN, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        upto = max(self.taps, key=backbone.taps.index)
-        with torch.no_grad(), _autocast(x.device):
-            feats = backbone.all_features(normalize(x).contiguous(memory_format=torch.channels_last), upto)
-        return {t: feats[t].float().cpu() for t in self.taps}
-
     def _extract(self, backbone: NIN, train: Split, test: Split, batch: int) -> None:
         backbone.eval()
         meta = json.loads(self._meta_path().read_text()) if self._meta_path().exists() else {"taps": {}}
         meta.update(views=self.views, images=len(train), test_images=len(test))
         new = [t for t in self.taps if t not in meta["taps"]]
-        if new:  # per-channel scales from un-augmented features, and the test set's features
-            calib = self._features(backbone, train.images[:SCALE_IMAGES])
-            tests = {}
-            for t in new:
-                f = calib[t]
-                chmax = f.amax(dim=(0, 2, 3)).clamp_min(1e-6)
-                meta["taps"][t] = {"shape": list(f.shape[1:]), "scale": (chmax * SCALE_HEADROOM / 255).tolist(),
-                                   "clipped": 0}
-                tests[t] = np.lib.format.open_memmap(self.root / f"{t}.test.f16.npy", "w+", np.float16,
-                                                     (len(test), f[0].numel()))
-            for s in range(0, len(test), batch):
-                for t, f in self._features(backbone, test.images[s:s + batch]).items():
-                    if t in tests:
-                        tests[t][s:s + len(f)] = f.flatten(1).numpy()
-            for mm in tests.values():
-                mm.flush()
+        if new:
+            meta["taps"].update(_calibrate(self.root, backbone, self.taps, new, train, test, batch))
             self._write_meta(meta)
         mms = {t: self._open(t, meta, "r+" if (self.root / f"{t}.u8.npy").exists() else "w+") for t in self.taps}
         scales = {t: self._scale(meta, t) for t in self.taps}
@@ -131,7 +139,7 @@ class ViewStore:
             clipped = dict.fromkeys(todo, 0)
             for s in range(0, len(train), batch):
                 x = augment(train.images[s:s + batch], g)
-                for t, f in self._features(backbone, x).items():
+                for t, f in _features(backbone, self.taps, x).items():
                     if t in todo:
                         q = (f.flatten(1) / scales[t]).round_()
                         clipped[t] += int((q > 255).sum())
