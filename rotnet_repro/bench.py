@@ -73,91 +73,132 @@ class _RotatedPIL(torch.utils.data.Dataset):
         return torch.stack(rots), torch.arange(4)
 
 
-def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None = None, device: str = "auto",
-              compile_model: bool = False) -> dict:
-    from tqdm.auto import tqdm
+class _Paths:
+    """The ways to feed the model one training step, by name, each a call that takes one step."""
 
-    dev = Device.pick(device)
-    try:
-        train, _ = load_cifar10(data_dir)
-        source = "CIFAR-10"
-    except UserError:
-        train, _ = synthetic_cifar(n_train=5000, n_test=10)
-        source = "synthetic CIFAR-shaped data (no dataset found)"
-    print(f"bench: 4-block RotNet, width {profile.width:g} (profile {profile.name}), batch {BATCH} images x 4 "
-          f"rotations, {dev.name}, torch {torch.__version__}, threads {torch.get_num_threads()}, data: {source}")
-    torch.manual_seed(0)
-    model = dev.model(NIN(4, 4, profile.width))
-    gpu = train.to(dev.device)
-    g = torch.Generator().manual_seed(0)
-    synthetic = [(dev.prep(torch.randn(4 * BATCH, 3, 32, 32, device=dev.device)),
-                  torch.randint(0, 4, (4 * BATCH,), device=dev.device)) for _ in range(3)]
-    rounds = iter(range(1 << 30))
+    def __init__(self, profile: Profile, dev: Device, model: torch.nn.Module, train: Split, gpu: Split):
+        self.profile, self.dev = profile, dev
+        g = torch.Generator().manual_seed(0)
+        self.synthetic = [(dev.prep(torch.randn(4 * BATCH, 3, 32, 32, device=dev.device)),
+                           torch.randint(0, 4, (4 * BATCH,), device=dev.device)) for _ in range(3)]
+        self.rounds = iter(range(1 << 30))
+        step = self.stepper(model)
 
-    def stepper(m: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
-        opt = sgd(m.parameters(), profile, fused=dev.device.type == "cuda")  # the training loop's optimiser and step
+        # the batches' indices go to the device once, as the training loop moves an epoch's order once: no blocking
+        # host-to-device copy inside the timed steps
+        pool = torch.randint(0, len(gpu), (256, BATCH), generator=g).to(dev.device)
+        turn = iter(range(1 << 30))
+
+        def ours() -> None:
+            idx = pool[next(turn) % len(pool)]
+            x, y = rotate_batch(augment(gpu.images[idx], g), "4")
+            step(normalize(x), y)
+
+        loader = torch.utils.data.DataLoader(_RotatedPIL(train.images.permute(0, 2, 3, 1).numpy()),
+                                             batch_size=BATCH, shuffle=True, num_workers=0)
+        batches = iter(loader)
+
+        def naive() -> None:
+            x, y = next(batches)
+            step(x.flatten(0, 1).to(dev.device), y.flatten().to(dev.device))
+
+        self.fns = {"model compute alone": self.on_synthetic(step), "our data path": ours,
+                    "naive per-sample loader": naive}
+
+    def stepper(self, m: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
+        dev = self.dev
+        opt = sgd(m.parameters(), self.profile, fused=dev.device.type == "cuda")  # the training loop's optimiser and step
         return lambda x, y: train_step(lambda xb: m(dev.prep(xb)), opt, x, y, dev)
 
-    step = stepper(model)
+    def on_synthetic(self, step: Callable[[torch.Tensor, torch.Tensor], None]) -> Callable[[], None]:
+        return lambda: step(*self.synthetic[next(self.rounds) % 3])
 
-    # the batches' indices go to the device once, as the training loop moves an epoch's order once: no blocking
-    # host-to-device copy inside the timed steps
-    pool = torch.randint(0, len(gpu), (256, BATCH), generator=g).to(dev.device)
-    turn = iter(range(1 << 30))
-
-    def ours() -> None:
-        idx = pool[next(turn) % len(pool)]
-        x, y = rotate_batch(augment(gpu.images[idx], g), "4")
-        step(normalize(x), y)
-
-    loader = torch.utils.data.DataLoader(_RotatedPIL(train.images.permute(0, 2, 3, 1).numpy()), batch_size=BATCH,
-                                         shuffle=True, num_workers=0)
-    batches = iter(loader)
-
-    def naive() -> None:
-        x, y = next(batches)
-        step(x.flatten(0, 1).to(dev.device), y.flatten().to(dev.device))
-
-    paths = {"model compute alone": lambda: step(*synthetic[next(rounds) % 3]), "our data path": ours,
-             "naive per-sample loader": naive}
-    compile_s = {}
-    if compile_model:
-        for label, mode in [("compiled", "default")] + ([("graphed", "reduce-overhead")] if dev.device.type == "cuda"
-                                                        else []):
+    def add_compiled(self, model: torch.nn.Module) -> dict[str, float]:
+        """Model compute alone, compiled and (on CUDA) graphed, as two more paths; the seconds each took to compile."""
+        compile_s = {}
+        cuda = self.dev.device.type == "cuda"
+        for label, mode in [("compiled", "default")] + ([("graphed", "reduce-overhead")] if cuda else []):
             m = copy.deepcopy(model)
             m.compile(mode=mode)
-            fn = (lambda st: lambda: st(*synthetic[next(rounds) % 3]))(stepper(m))
+            fn = self.on_synthetic(self.stepper(m))
             t0 = time.perf_counter()
             try:
                 for _ in range(3):  # compiles, then (graphed) records
-                    _timed(fn, dev)
+                    _timed(fn, self.dev)
             except Exception as e:  # no compiler here: say so, time the rest
                 print(f"  model compute alone ({label}): torch.compile failed ({type(e).__name__}): skipped")
                 continue
             compile_s[label] = time.perf_counter() - t0
-            paths[f"model compute alone ({label})"] = fn
-    warm = sum(_timed(fn, dev) for fn in paths.values())  # warm-up, and the time of one round
-    if steps is None:  # about 45 s of timed steps
-        steps = max(3, min(30, round(45 / max(warm, 1e-6))))
-    times: dict[str, list[float]] = {k: [] for k in paths}
-    names = list(paths)
-    for r in tqdm(range(steps), desc="bench rounds", leave=False):  # interleaved, the order rotating each round
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            times[k].append(_timed(paths[k], dev))
-    ips = {k: BATCH / statistics.median(v) for k, v in times.items()}
-    flops = _flops_per_rotated_sample(model, dev)
-    peak = _matmul_peak_tflops(dev)
+            self.fns[f"model compute alone ({label})"] = fn
+        return compile_s
+
+    def images_per_s(self, steps: int | None) -> tuple[dict[str, float], int]:
+        """Images per second of each path, the median of `steps` interleaved rounds (None: about 45 s of them)."""
+        from tqdm.auto import tqdm
+
+        warm = sum(_timed(fn, self.dev) for fn in self.fns.values())  # warm-up, and the time of one round
+        if steps is None:
+            steps = max(3, min(30, round(45 / max(warm, 1e-6))))
+        times: dict[str, list[float]] = {k: [] for k in self.fns}
+        names = list(self.fns)
+        for r in tqdm(range(steps), desc="bench rounds", leave=False):  # interleaved, the order rotating each round
+            for k in names[r % len(names):] + names[:r % len(names)]:
+                times[k].append(_timed(self.fns[k], self.dev))
+        return {k: BATCH / statistics.median(v) for k, v in times.items()}, steps
+
+
+def _bench_data(data_dir: str | None) -> tuple[Split, str]:
+    """CIFAR-10's training images, else synthetic ones; and which."""
+    try:
+        train, _ = load_cifar10(data_dir)
+        return train, "CIFAR-10"
+    except UserError:
+        train, _ = synthetic_cifar(n_train=5000, n_test=10)
+        return train, "synthetic CIFAR-shaped data (no dataset found)"
+
+
+def _print_speeds(ips: dict[str, float], compile_s: dict[str, float], overhead: float, flops: float, peak: float,
+                  dev: Device) -> None:
     for k, v in ips.items():
         tf = 4 * v * flops / 1e12
         print(f"  {k:38s} {v:9.1f} images/s ({4 * v:.0f} rotated samples/s, {tf:.3g} TFLOP/s, "
               f"{100 * tf / peak:.1f}% of the measured matmul peak)")
     for label, sec in compile_s.items():
         print(f"  compiling ({label}) took {sec:.1f} s")
-    overhead = 100 * (ips["model compute alone"] / ips["our data path"] - 1)
     print(f"  our data path adds {overhead:+.1f}% over model compute alone (target <= 2%)")
     print(f"  our data path is {ips['our data path'] / ips['naive per-sample loader']:.2f}x the naive loader")
     print(f"  {flops / 1e9:.2f} GFLOP per rotated sample (forward + backward, torch's FLOP counter); matmul peak "
           f"measured here {peak:.3g} TFLOP/s ({'bf16' if dev.device.type == 'cuda' else 'fp32'})")
+
+
+def _bench_eta(profile: Profile, ips: dict[str, float], cached: dict, compiled: bool) -> dict:
+    """The whole protocol's ETA in hours at our data path's speed, and (`compiled`) at the fastest variant's."""
+    best = max(v for k, v in ips.items() if k.startswith("model compute alone"))
+    sec_rot = 1 / (4 * ips["our data path"])  # per rotated sample, as training feeds it
+    eta = protocol_eta(profile, sec_rot, cached["recompute_s_per_image"], cached["head_step_s_per_image"])
+    eta_best = eta * ips["model compute alone"] / best  # if every step ran as fast as the fastest variant
+    print(f"  whole {profile.name} protocol, one seed, exact heads sharing backbone passes (from the registry's "
+          f"sample counts): "
+          f"about {eta / 3600:.2f} h here" + (f"; {eta_best / 3600:.2f} h at the compiled speed" if compiled else ""))
+    return {"eta_h": eta / 3600, "eta_compiled_h": eta_best / 3600 if compiled else None}
+
+
+def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None = None, device: str = "auto",
+              compile_model: bool = False) -> dict:
+    dev = Device.pick(device)
+    train, source = _bench_data(data_dir)
+    print(f"bench: 4-block RotNet, width {profile.width:g} (profile {profile.name}), batch {BATCH} images x 4 "
+          f"rotations, {dev.name}, torch {torch.__version__}, threads {torch.get_num_threads()}, data: {source}")
+    torch.manual_seed(0)
+    model = dev.model(NIN(4, 4, profile.width))
+    gpu = train.to(dev.device)
+    paths = _Paths(profile, dev, model, train, gpu)
+    compile_s = paths.add_compiled(model) if compile_model else {}
+    ips, steps = paths.images_per_s(steps)
+    flops = _flops_per_rotated_sample(model, dev)
+    peak = _matmul_peak_tflops(dev)
+    overhead = 100 * (ips["model compute alone"] / ips["our data path"] - 1)
+    _print_speeds(ips, compile_s, overhead, flops, peak, dev)
     out = {"profile": profile.name, "width": profile.width, "device": dev.name, "cpu": _cpu_model(),
            "torch_version": torch.__version__, "threads": torch.get_num_threads(), "data": source, "steps": steps,
            "images_per_s": ips, "data_overhead_pct": overhead,
@@ -165,14 +206,7 @@ def run_bench(profile: Profile, steps: int | None = None, data_dir: str | None =
            "gflop_per_rotated_sample": flops / 1e9, "peak_tflops": peak,
            "tflops": {k: 4 * v * flops / 1e12 for k, v in ips.items()}, "compile_s": compile_s}
     out.update(_bench_cached(profile, gpu, dev, steps))
-    best = max(v for k, v in ips.items() if k.startswith("model compute alone"))
-    sec_rot = 1 / (4 * ips["our data path"])  # per rotated sample, as training feeds it
-    eta = protocol_eta(profile, sec_rot, out["recompute_s_per_image"], out["head_step_s_per_image"])
-    eta_best = eta * ips["model compute alone"] / best  # if every step ran as fast as the fastest variant
-    print(f"  whole {profile.name} protocol, one seed, exact heads sharing backbone passes (from the registry's "
-          f"sample counts): "
-          f"about {eta / 3600:.2f} h here" + (f"; {eta_best / 3600:.2f} h at the compiled speed" if compile_s else ""))
-    out.update(eta_h=eta / 3600, eta_compiled_h=eta_best / 3600 if compile_s else None)
+    out.update(_bench_eta(profile, ips, out, bool(compile_s)))
     return out
 
 
@@ -467,21 +501,15 @@ def throughput(profile: Profile, device: str = "auto", steps: int = 20, processe
     return out
 
 
-def bench_markdown(bench_dir: Path) -> str:
-    """The saved `bench` measurements, one row per file (REPORT's "Speed")."""
-    files = sorted(Path(bench_dir).glob("*.json"))
-    if not files:
-        return "No saved measurements: run `python -m rotnet_repro bench --save results/bench/NAME.json`."
+def _speed_table(saved: list[dict]) -> list[str]:
+    """`bench`'s measurements, one row per file and one per compiled variant."""
     lines = ["| model (profile) | machine | model compute alone, img/s | our data path, img/s | naive loader, img/s "
              "| data path overhead | ours vs naive | cached vs recomputed classifier (100 epochs) "
              "| our data path, TFLOP/s (% of measured matmul peak) "
              "| protocol ETA (one seed, exact heads sharing backbone passes) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     flops: dict[float, float] = {}
-    saved = [json.loads(f.read_text()) for f in files]
     for b in saved:
-        if "images_per_s" not in b:  # a `bench --throughput` file: its own table below
-            continue
         ips = b["images_per_s"]
         gf = b.get("gflop_per_rotated_sample") or flops.setdefault(b["width"], flops_per_rotated_sample(b["width"]) / 1e9)
         tf = 4 * ips["our data path"] * gf / 1e3
@@ -494,42 +522,63 @@ def bench_markdown(bench_dir: Path) -> str:
             f"| {tf:.3g}{peak} | {eta_from_saved(b):.2f} h |")
         lines += [f"| … compiled: {k} | | {ips[k]:.1f} | | | | | | {4 * ips[k] * gf / 1e3:.3g} | |"
                   for k in ips if k.startswith("model compute alone (")]
-    lines += ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
-              "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
-              "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
-              "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
-              "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
-              "per-sample times and the registry's sample counts (evaluations not counted)."]
+    return lines + ["", "Images are 32x32 CIFAR-10 images; each makes 4 rotated samples. Medians of "
+                    "interleaved steps; the classifier times are extrapolated from timed steps. TFLOP/s: "
+                    "torch's FLOP counter on a training step times the measured rate. ETA: every run of "
+                    "the paper's artifacts at one seed, heads by the exact path (those on one backbone, "
+                    "snapshot and schedule sharing its pass, as `run` trains them), from the measured "
+                    "per-sample times and the registry's sample counts (evaluations not counted)."]
+
+
+def _step_table(tp: list[dict]) -> list[str]:
+    """`bench --throughput`'s seconds per step by compile mode, and head steps/s of 1 and N processes."""
+    lines = ["", "`bench --throughput` (the first GPU call's measurement): seconds per training step as `run` "
+             "takes them, and batch-128 head steps per second of all processes together.", "",
+             "| machine (width) | step | eager | compiled | graphed | head steps/s: 1 process | N processes |",
+             "|---|---|---|---|---|---|---|"]
+    for b in tp:
+        rates = {int(k): v for k, v in b.get("head_steps_per_s_by_processes", {}).items()}
+        many = max(rates) if rates else 0
+        for i, (kind, by_mode) in enumerate(b["step_s"].items()):
+            ms = [f"{by_mode[m] * 1e3:.2f} ms" if m in by_mode else "–" for m in ("eager", "default",
+                                                                                   "reduce-overhead")]
+            procs = [f"{rates.get(1, float('nan')):.0f}", f"{rates[many]:.0f} ({many})"] if i == 0 and rates \
+                else ["", ""]
+            lines.append(f"| {b['device']} ({b['width']:g}) | {kind} | " + " | ".join(ms + procs) + " |")
+    return lines
+
+
+def _side_by_side_table(side: list[dict]) -> list[str]:
+    """Each process's speed beside others, and the remaining protocol by the planner, per process count."""
+    lines = ["", "Processes side by side (`run --workers N` on one device): each process's speed against "
+             "running alone, and the remaining protocol by the planner at that count (device time, "
+             "windows; the speedup against one process at a time).", "",
+             "| machine (width) | processes | a head among heads | a RotNet beside heads | a head beside a "
+             "RotNet | remaining protocol | vs 1 process |", "|---|---|---|---|---|---|---|"]
+    for b in side:
+        c = Concurrency.from_speeds(b["speeds"], "")
+        eta = {int(n): v for n, v in b.get("remaining_eta", {}).items()}
+        for n in sorted(c.head):
+            e = eta.get(n)
+            left = f"{e['device_h'] * 60:.0f} min ({e['windows']})" if e else "–"
+            vs = f"{eta[1]['device_h'] / e['device_h']:.2f}x" if e and 1 in eta and e["device_h"] else "–"
+            beside = f"{c.head_beside[n]:.2f}" if n in c.head_beside else "–"
+            lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {c.head[n]:.2f} | "
+                         f"{c.rotnet_beside.get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
+    return lines
+
+
+def bench_markdown(bench_dir: Path) -> str:
+    """The saved `bench` measurements, one row per file (REPORT's "Speed")."""
+    files = sorted(Path(bench_dir).glob("*.json"))
+    if not files:
+        return "No saved measurements: run `python -m rotnet_repro bench --save results/bench/NAME.json`."
+    saved = [json.loads(f.read_text()) for f in files]
+    lines = _speed_table([b for b in saved if "images_per_s" in b])  # not `bench --throughput`: its own tables
     tp = [b for b in saved if "step_s" in b]
     if tp:
-        lines += ["", "`bench --throughput` (the first GPU call's measurement): seconds per training step as `run` "
-                  "takes them, and batch-128 head steps per second of all processes together.", "",
-                  "| machine (width) | step | eager | compiled | graphed | head steps/s: 1 process | N processes |",
-                  "|---|---|---|---|---|---|---|"]
-        for b in tp:
-            rates = {int(k): v for k, v in b.get("head_steps_per_s_by_processes", {}).items()}
-            many = max(rates) if rates else 0
-            for i, (kind, by_mode) in enumerate(b["step_s"].items()):
-                ms = [f"{by_mode[m] * 1e3:.2f} ms" if m in by_mode else "–" for m in ("eager", "default",
-                                                                                       "reduce-overhead")]
-                procs = [f"{rates.get(1, float('nan')):.0f}", f"{rates[many]:.0f} ({many})"] if i == 0 and rates \
-                    else ["", ""]
-                lines.append(f"| {b['device']} ({b['width']:g}) | {kind} | " + " | ".join(ms + procs) + " |")
+        lines += _step_table(tp)
         side = [b for b in tp if "speeds" in b]
         if side:
-            lines += ["", "Processes side by side (`run --workers N` on one device): each process's speed against "
-                      "running alone, and the remaining protocol by the planner at that count (device time, "
-                      "windows; the speedup against one process at a time).", "",
-                      "| machine (width) | processes | a head among heads | a RotNet beside heads | a head beside a "
-                      "RotNet | remaining protocol | vs 1 process |", "|---|---|---|---|---|---|---|"]
-            for b in side:
-                c = Concurrency.from_speeds(b["speeds"], "")
-                eta = {int(n): v for n, v in b.get("remaining_eta", {}).items()}
-                for n in sorted(c.head):
-                    e = eta.get(n)
-                    left = f"{e['device_h'] * 60:.0f} min ({e['windows']})" if e else "–"
-                    vs = f"{eta[1]['device_h'] / e['device_h']:.2f}x" if e and 1 in eta and e["device_h"] else "–"
-                    beside = f"{c.head_beside[n]:.2f}" if n in c.head_beside else "–"
-                    lines.append(f"| {b['device']} ({b['width']:g}) | {n} | {c.head[n]:.2f} | "
-                                 f"{c.rotnet_beside.get(n, float('nan')):.2f} | {beside} | {left} | {vs} |")
+            lines += _side_by_side_table(side)
     return "\n".join(lines)

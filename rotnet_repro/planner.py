@@ -374,6 +374,79 @@ def _is_rotnet(it: Item) -> bool:
     return it.spec.kind == Kind.ROTNET
 
 
+class _Lanes:
+    """`schedule`'s state: the runs waiting, those running on the lanes, and the segments so far."""
+
+    def __init__(self, items: list[Item], workers: int, conc: Concurrency, capacity: Any):
+        self.workers, self.conc, self.capacity = workers, conc, capacity
+        self.pending = list(items)
+        self.waiting_for = {it.spec.run_id for it in items}
+        self.running: list[dict] = []
+        self.segments: list[tuple[list[tuple[Item, float, bool]], float]] = []
+        self.entries: list[tuple[Item, float, bool]] = []
+        self.left = capacity(0) if capacity else math.inf
+        self.took = 0.0
+        self.work_at_cuts: list[float] = []
+
+    def ready(self, it: Item) -> bool:
+        return it.spec.backbone is None or it.spec.backbone.run_id not in self.waiting_for
+
+    def fits(self, it: Item) -> bool:
+        """Whether a whole epoch of `it` fits in what is left, at its speed beside the runs already going."""
+        rot_n = sum(_is_rotnet(r["item"]) for r in self.running) + _is_rotnet(it)
+        v_rot, v_other = self.conc.speeds(rot_n, len(self.running) + 1 - rot_n)
+        return it.epoch_s <= 1e-9 or it.epoch_s / max(v_rot if _is_rotnet(it) else v_other, 1e-9) <= self.left + 1e-9
+
+    def start(self) -> bool:
+        """Start the next run on each free lane; whether a lane waits (its next run's epoch would not fit)."""
+        idle = False
+        for lane in range(self.workers):
+            if any(r["lane"] == lane for r in self.running):
+                continue
+            order = [i for i in self.pending if self.ready(i)]
+            if lane > 0:  # stable: the first batch-128 run in priority order, else the first run
+                order.sort(key=_is_rotnet)
+            if order and self.fits(order[0]):
+                self.pending.remove(order[0])
+                self.running.append(dict(item=order[0], left=order[0].cost_s, lane=lane, here=0.0))
+            elif order:
+                idle = True
+        return idle
+
+    def advance(self) -> None:
+        """Train the running runs, each at its speed beside the others, until one ends or the segment does."""
+        rot_n = sum(_is_rotnet(r["item"]) for r in self.running)
+        v_rot, v_other = self.conc.speeds(rot_n, len(self.running) - rot_n)
+        for r in self.running:
+            r["v"] = max(v_rot if _is_rotnet(r["item"]) else v_other, 1e-9)
+        dt = min(min(r["left"] / r["v"] for r in self.running), self.left)
+        self.left -= dt
+        self.took += dt
+        for r in self.running:
+            r["left"] -= r["v"] * dt
+            r["here"] += dt
+        for r in [r for r in self.running if r["left"] <= 1e-6]:
+            self.running.remove(r)
+            self.entries.append((r["item"], r["here"], False))
+            self.waiting_for.discard(r["item"].spec.run_id)
+
+    def cut(self) -> None:
+        """End the segment at the call's end: each running run continues from its checkpoint in the next."""
+        for r in self.running:
+            self.entries.append((r["item"], r["here"], True))
+            r["here"] = 0.0
+            pe = r["item"].epoch_s
+            if pe > 0:  # whole epochs only
+                r["left"] = math.ceil(r["left"] / pe - 1e-6) * pe
+        self.work_at_cuts.append(sum(r["left"] for r in self.running) + sum(i.cost_s for i in self.pending))
+        if len(self.work_at_cuts) > 3 and self.work_at_cuts[-4] - self.work_at_cuts[-1] <= 1e-6:
+            raise ValueError("the plan is stuck: three calls in a row finish no epoch (an epoch longer than a "
+                             "call at the speeds measured?)")
+        self.segments.append((self.entries, self.took))
+        self.entries, self.took = [], 0.0
+        self.left = self.capacity(len(self.segments))
+
+
 def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any = None
              ) -> list[tuple[list[tuple[Item, float, bool]], float]]:
     """Run `items` (in priority order; a run waits for its RotNet) on `workers` processes: worker 1 takes the next
@@ -382,71 +455,17 @@ def schedule(items: list[Item], workers: int, conc: Concurrency, capacity: Any =
     and one of its epochs (at its speed beside the others) left. A run cut at a segment's end keeps whole epochs
     only (the one under way is trained again), as `window train` stops. Returns, per segment, its (item, seconds
     in it, continues in the next) and the seconds it took."""
-    pending = list(items)
-    waiting_for = {it.spec.run_id for it in items}
-    running: list[dict] = []
-    segments: list[tuple[list[tuple[Item, float, bool]], float]] = []
-    entries: list[tuple[Item, float, bool]] = []
-    left = capacity(0) if capacity else math.inf
-    took = 0.0
-
-    def ready(it: Item) -> bool:
-        return it.spec.backbone is None or it.spec.backbone.run_id not in waiting_for
-
-    def fits(it: Item) -> bool:
-        """Whether a whole epoch of `it` fits in what is left, at its speed beside the runs already going."""
-        rot_n = sum(_is_rotnet(r["item"]) for r in running) + _is_rotnet(it)
-        v_rot, v_other = conc.speeds(rot_n, len(running) + 1 - rot_n)
-        return it.epoch_s <= 1e-9 or it.epoch_s / max(v_rot if _is_rotnet(it) else v_other, 1e-9) <= left + 1e-9
-
-    work_at_cuts: list[float] = []
-    while pending or running:
-        idle = False
-        if left >= NEW_RUN_S:
-            for lane in range(workers):
-                if any(r["lane"] == lane for r in running):
-                    continue
-                order = [i for i in pending if ready(i)]
-                if lane > 0:  # stable: the first batch-128 run in priority order, else the first run
-                    order.sort(key=_is_rotnet)
-                if order and fits(order[0]):
-                    pending.remove(order[0])
-                    running.append(dict(item=order[0], left=order[0].cost_s, lane=lane, here=0.0))
-                elif order:
-                    idle = True  # the next run's epoch would not fit in what is left: this lane waits
-        if not running and left >= NEW_RUN_S and not idle:
+    s = _Lanes(items, workers, conc, capacity)
+    while s.pending or s.running:
+        idle = s.start() if s.left >= NEW_RUN_S else False
+        if not s.running and s.left >= NEW_RUN_S and not idle:
             raise ValueError("the plan is stuck: a run waits for a RotNet that is not planned")
-        if running:
-            rot_n = sum(_is_rotnet(r["item"]) for r in running)
-            v_rot, v_other = conc.speeds(rot_n, len(running) - rot_n)
-            for r in running:
-                r["v"] = max(v_rot if _is_rotnet(r["item"]) else v_other, 1e-9)
-            dt = min(min(r["left"] / r["v"] for r in running), left)
-            left -= dt
-            took += dt
-            for r in running:
-                r["left"] -= r["v"] * dt
-                r["here"] += dt
-            for r in [r for r in running if r["left"] <= 1e-6]:
-                running.remove(r)
-                entries.append((r["item"], r["here"], False))
-                waiting_for.discard(r["item"].spec.run_id)
-        if ((left < NEW_RUN_S or idle) and not running or left <= 1e-6) and (pending or running):
-            for r in running:  # cut at the call's end: each continues from its checkpoint in the next
-                entries.append((r["item"], r["here"], True))
-                r["here"] = 0.0
-                pe = r["item"].epoch_s
-                if pe > 0:  # whole epochs only
-                    r["left"] = math.ceil(r["left"] / pe - 1e-6) * pe
-            work_at_cuts.append(sum(r["left"] for r in running) + sum(i.cost_s for i in pending))
-            if len(work_at_cuts) > 3 and work_at_cuts[-4] - work_at_cuts[-1] <= 1e-6:
-                raise ValueError("the plan is stuck: three calls in a row finish no epoch (an epoch longer than a "
-                                 "call at the speeds measured?)")
-            segments.append((entries, took))
-            entries, took = [], 0.0
-            left = capacity(len(segments))
-    segments.append((entries, took))
-    return segments
+        if s.running:
+            s.advance()
+        if ((s.left < NEW_RUN_S or idle) and not s.running or s.left <= 1e-6) and (s.pending or s.running):
+            s.cut()
+    s.segments.append((s.entries, s.took))
+    return s.segments
 
 
 @dataclass

@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from .bench import bench_markdown
 from .experiments import EXPERIMENTS
 from .plots import save_figure, save_gap_figure, save_probes_figure, save_scales_figure
@@ -34,14 +36,8 @@ from .rundir import Output
 log = logging.getLogger("rotnet_repro")
 
 
-def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
-              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md",
-              model_card: Path | str | None = "") -> list[Path]:
-    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md, README.md and the model card
-    (by default the MODEL_CARD.md beside the report; None: not written)."""
-    if model_card == "":
-        model_card = Path(report).with_name("MODEL_CARD.md") if report is not None else None
-    df = load_all(results_dir)
+def _figures(df: pd.DataFrame, figures_dir: Path | str) -> list[Path]:
+    """Each profile's figures and markdown tables, and the gap and probes figures."""
     written = []
     gap = save_gap_figure(df, figures_dir)
     if gap is not None:
@@ -66,6 +62,33 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
                 written.append(md)
             else:
                 md.unlink(missing_ok=True)
+    return written
+
+
+def _write_blocks(blocks: tuple[tuple[Path | str | None, str, str], ...]) -> list[Path]:
+    """Each (file, block name, text) written into its file's generated block; the files written."""
+    written = []
+    for path, name, text in blocks:
+        if path is not None and Path(path).exists():
+            try:
+                write_atomic(path, replace_block(Path(path).read_text(), name, text))
+            except ValueError:  # no markers: the user's own file, or markers deleted by hand
+                log.warning("%s has no <!-- BEGIN/END GENERATED: %s --> markers: that block was not written "
+                            "(restore them, e.g. git checkout %s)", path, name, Path(path).name)
+                continue
+            written.append(Path(path))
+    return written
+
+
+def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
+              report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md",
+              model_card: Path | str | None = "") -> list[Path]:
+    """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md, README.md and the model card
+    (by default the MODEL_CARD.md beside the report; None: not written)."""
+    if model_card == "":
+        model_card = Path(report).with_name("MODEL_CARD.md") if report is not None else None
+    df = load_all(results_dir)
+    written = _figures(df, figures_dir)
     # the report links its figures relative to where it lies
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
     sections = [profile_section(df, p, link.as_posix()) for p in profiles_in(df)]
@@ -83,13 +106,5 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
               (readme, "summary", readme_summary(df)),
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)),
               (model_card, "pretrained", pretrained_markdown(df)))
-    for path, name, text in blocks:
-        if path is not None and Path(path).exists():
-            try:
-                write_atomic(path, replace_block(Path(path).read_text(), name, text))
-            except ValueError:  # no markers: the user's own file, or markers deleted by hand
-                log.warning("%s has no <!-- BEGIN/END GENERATED: %s --> markers: that block was not written "
-                            "(restore them, e.g. git checkout %s)", path, name, Path(path).name)
-                continue
-            written.append(Path(path))
+    written += _write_blocks(blocks)
     return list(dict.fromkeys(written))
