@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                                  description="Reproduce the CIFAR-10 experiments of RotNet (Gidaris et al., ICLR 2018).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list experiments and profiles")
+    for add in (_add_run, _add_records, _add_bench, _add_submit, _add_plan, _add_weights, _add_window):
+        add(sub)
+    return ap
+
+
+def _add_run(sub) -> None:
+    """The `run` subcommand."""
     run = sub.add_parser("run", help="run experiments (finished runs are skipped, interrupted ones resume)")
     run.add_argument("experiments", nargs="+", help="experiment ids, or 'all'")
     run.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
@@ -71,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a profile field, e.g. --set pretext_epochs=200 (the official schedule)")
     run.add_argument("--batch-worker", action="store_true", help=argparse.SUPPRESS)  # a helper `--workers` starts
+
+
+def _add_records(sub) -> None:
+    """The `import`, `prune`, `rows` and `tables` subcommands."""
     imp = sub.add_parser("import", help="copy finished or resumable run folders (e.g. trained on a GPU) into runs/")
     imp.add_argument("source", help="a runs/<profile>/ folder, e.g. one trained on another machine")
     imp.add_argument("--out", default=".", help="the folder whose runs/ receives them (default .)")
@@ -91,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="REPORT.md to update (default: the one beside the results folder, if there is one)")
     tables.add_argument("--readme", default=None,
                         help="README.md to update (default: the one beside the results folder, if there is one)")
+
+
+def _add_bench(sub) -> None:
+    """The `bench` subcommand."""
     bench = sub.add_parser("bench", help="images/s of a pretext step: model alone, our data path, a naive loader")
     bench.add_argument("--profile", default="paper", help="the profile whose model width is timed (default paper)")
     bench.add_argument("--steps", type=int, default=None,
@@ -107,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="with --throughput: seconds each process steps for (default 8)")
     bench.add_argument("--save", default=None, metavar="JSON",
                        help="also write the figures here (make tables shows results/bench/*.json in REPORT.md)")
+
+
+def _add_submit(sub) -> None:
+    """The `submit` subcommand."""
     sb = sub.add_parser("submit", help="run experiments as cluster jobs through submitit (SLURM; else local)")
     sb.add_argument("experiments", nargs="+", help="experiment ids, or 'all'")
     sb.add_argument("--profile", default="paper")
@@ -122,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--partition", default=None, help="SLURM partition")
     sb.add_argument("--timeout-min", type=int, default=120, help="each job's time limit (default 120)")
     sb.add_argument("--gpus", type=int, default=1, help="GPUs per job (default 1)")
+
+
+def _add_plan(sub) -> None:
+    """The `plan` subcommand."""
     plan = sub.add_parser("plan", help="what the next GPU windows train, in the order the report needs, with ETAs")
     plan.add_argument("--profile", default="paper", help="the profile to finish (default paper)")
     plan.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
@@ -138,11 +161,19 @@ def _parser() -> argparse.ArgumentParser:
                       help="CIFAR-10 as staged (default: measured by the last prepare, .device-data/index.json)")
     plan.add_argument("--workers", type=int, default=None,
                       help="processes side by side on the GPU (default: the measured best in results/bench/, else 1)")
+
+
+def _add_weights(sub) -> None:
+    """The `weights` subcommand."""
     w = sub.add_parser("weights", help="weight files: list them, restore them from the git history, store new ones")
     w.add_argument("action", choices=["list", "restore", "store"])
     w.add_argument("files", nargs="*", help="restore: runs/-relative paths (default: every listed file missing here)")
     w.add_argument("--out", default=".", help="the folder holding runs/ (default .)")
     w.add_argument("--no-commit", action="store_true", help="store: list them in runs/weights.json, commit nothing")
+
+
+def _add_window(sub) -> None:
+    """The `window` subcommand."""
     win = sub.add_parser("window", help="a GPU window: train its plan, pack its work into call-sized parts, unpack "
                                         "what came back, write the rows of the finished runs")
     win.add_argument("action", choices=["train", "pack", "unpack", "rows"])
@@ -168,7 +199,6 @@ def _parser() -> argparse.ArgumentParser:
     win.add_argument("--pack", default=None, metavar="OUT",
                      help="train: then pack the work folder into OUT (as `window pack`), whatever stopped it")
     win.add_argument("--batch-worker", action="store_true", help=argparse.SUPPRESS)  # a helper the plan's workers start
-    return ap
 
 
 def _labels(out: Output) -> list[str]:
@@ -374,8 +404,7 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
 
 def cmd_window(args: argparse.Namespace) -> None:
-    from .runner import import_runs
-    from .window import train, unpack, write_rows
+    from .window import unpack, write_rows
 
     get_profile(args.profile)
     if args.action in ("train", "pack", "unpack") and not args.src:
@@ -383,41 +412,7 @@ def cmd_window(args: argparse.Namespace) -> None:
             "train": "the plan file (window.json)", "pack": "the window's work folder",
             "unpack": "the folder the parts came back to"}[args.action])
     if args.action == "train":
-        try:
-            window = json.loads(Path(args.src).read_text())
-            window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
-        _logging(Output(args.out).log(window["profile"]))
-        helper = args.batch_worker
-        for src in [] if helper else args.imports:  # the main process imports, before any run starts
-            if Path(src).is_dir():
-                try:
-                    import_runs(Path(src), Output(args.out).runs)
-                except UserError as e:
-                    print(f"{src}: {e}")
-        if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
-            left = args.until - time.time()
-            if left <= 0:  # what travelled is imported and packed
-                print(f"--until {args.until:.0f} is past: nothing is trained in this call")
-                args.budget = 0.0
-            else:
-                signal.signal(signal.SIGALRM, _time_is_up)
-                signal.setitimer(signal.ITIMER_REAL, left)
-        others = [] if helper or args.budget is not None else [
-            _spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
-        try:
-            for line in train(window, Path(args.out), args.data_dir, args.device, args.until, args.budget,
-                              Path(args.bench), helper):
-                print(line)
-        except KeyboardInterrupt as e:  # the hard stop outside a run: what is on disk is packed
-            print(f"stopped: {e}")
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            for w in others:
-                w.wait()
-            if args.pack and not helper:
-                _pack(Path(args.out), Path(args.pack), Path(args.home), args.profile)
+        _window_train(args)
     elif args.action == "pack":
         _pack(Path(args.src), Path(args.out), Path(args.home), args.profile)
     elif args.action == "unpack":
@@ -429,6 +424,48 @@ def cmd_window(args: argparse.Namespace) -> None:
         from .weights import store
 
         print("\n".join(store(Output(args.out).runs)) or "no new weight file")
+
+
+def _window_train(args: argparse.Namespace) -> None:
+    """`window train`: the plan's runs trained (with the workers it schedules), packed if asked."""
+    from .runner import import_runs
+    from .window import train
+
+    try:
+        window = json.loads(Path(args.src).read_text())
+        window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
+    _logging(Output(args.out).log(window["profile"]))
+    helper = args.batch_worker
+    for src in [] if helper else args.imports:  # the main process imports, before any run starts
+        if Path(src).is_dir():
+            try:
+                import_runs(Path(src), Output(args.out).runs)
+            except UserError as e:
+                print(f"{src}: {e}")
+    if args.until is not None and args.budget is None:  # a hard stop too: an epoch longer than the last one
+        left = args.until - time.time()
+        if left <= 0:  # what travelled is imported and packed
+            print(f"--until {args.until:.0f} is past: nothing is trained in this call")
+            args.budget = 0.0
+        else:
+            signal.signal(signal.SIGALRM, _time_is_up)
+            signal.setitimer(signal.ITIMER_REAL, left)
+    others = [] if helper or args.budget is not None else [
+        _spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
+    try:
+        for line in train(window, Path(args.out), args.data_dir, args.device, args.until, args.budget,
+                          Path(args.bench), helper):
+            print(line)
+    except KeyboardInterrupt as e:  # the hard stop outside a run: what is on disk is packed
+        print(f"stopped: {e}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for w in others:
+            w.wait()
+        if args.pack and not helper:
+            _pack(Path(args.out), Path(args.pack), Path(args.home), args.profile)
 
 
 def _pack(work: Path, out: Path, home: Path, profile: str) -> None:
@@ -496,12 +533,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         said = compile_as_measured(runner.dev, args.out)
         if said:
             print(f"--compile auto: {said}")
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    cells = [(exp, c) for seed in seeds for exp in exps
-             for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
-    if not cells:
-        raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
-                        "list` names the experiments; the rows are those of their tables")
+    cells = _cells(runner, exps, profile, args)
     priced = to_train([c.spec for _, c in cells], runner.runs_root, runner.dev.device.type) if runner.train_missing else []
     conc = _concurrency(runner.dev, args.out, args.workers or 1)
     if args.workers is None:  # on CUDA the measured best; on a CPU 1
@@ -525,6 +557,17 @@ def cmd_run(args: argparse.Namespace) -> None:
     n = _run_with_workers(runner, cells, args.argv, args.workers)
     n += _after_run(runner, exps, profile, label, Output(args.out))
     print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
+
+
+def _cells(runner, exps: list, profile, args: argparse.Namespace) -> list:
+    """(experiment, cell) of every seed asked for, as --rows/--columns select them; a UserError if none is."""
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    cells = [(exp, c) for seed in seeds for exp in exps
+             for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
+    if not cells:
+        raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
+                        "list` names the experiments; the rows are those of their tables")
+    return cells
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
