@@ -256,6 +256,8 @@ def validate(p: Profile) -> Profile:
     return p
 
 
+PROFILE_SUFFIX = ".profile.json"  # results/<label>.profile.json: an overridden profile, saved beside its CSV
+
 # Overridden profiles by results label (`cpu-custom-1a2b3c`), as saved beside their results CSV.
 CUSTOM: dict[str, Profile] = {}
 
@@ -279,8 +281,6 @@ def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
     """Register the overridden profiles saved beside the CSVs of a results folder. A damaged one raises, or with
     `strict=False` is left out (its CSV's rows with it) with one line; returns the labels left out."""
     left_out = []
-    from .rundir import PROFILE_SUFFIX
-
     for path in sorted(Path(results_dir).glob(f"*{PROFILE_SUFFIX}")):
         try:
             d = json.loads(path.read_text())
@@ -383,9 +383,29 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, default=list)
-        return hashlib.md5(blob.encode()).hexdigest()
+        return hash_of(self.canonical())
 
     @property
     def run_id(self) -> str:
         return f"{self.kind}-{self.config_hash[:10]}"
+
+
+def hash_of(canonical: dict) -> str:
+    """A run's config hash: of its canonical form (spec.json); a run id is its kind and the hash's first 10 digits."""
+    return hashlib.md5(json.dumps(canonical, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def spec_of(canonical: dict, profile: str, backbone: RunSpec | None = None) -> RunSpec:
+    """A run's canonical form (spec.json) read back as a RunSpec: the profile named `profile` with the fields the
+    form holds (an optional field it leaves out at its default), a classifier's backbone given. ValueError if the
+    form is not one, or the RunSpec does not give it back (its hash is the run's identity)."""
+    try:
+        stored = {k: tuple(v) if isinstance(v, list) else v for k, v in canonical["profile"].items()}
+        prof = replace(PROFILES[profile], **{**{k: getattr(DEFAULTS, k) for k in OPTIONAL_FIELDS}, **stored})
+        spec = RunSpec(profile=prof, backbone=backbone, **{f.name: canonical[f.name] for f in fields(RunSpec)
+                                                           if f.name not in ("profile", "backbone")})
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"not a run's spec ({type(e).__name__}: {str(e)[:80]})") from None
+    if hash_of(spec.canonical()) != hash_of(canonical):
+        raise ValueError("its fields do not give back its hash (a field this version does not know, or edited)")
+    return spec

@@ -17,21 +17,9 @@ def rotated_copies(rotations: str, per_image: int = 0) -> int:
     return min(n, per_image) if per_image else n
 
 
-def samples(kind: str, rotations: str, fields: dict, schedule: str) -> int:
-    """Samples a run trains on in all, from its kind and the profile fields its spec.json holds (a RotNet's rotated
-    copies counted; a k-NN: one pass over `samples_per_epoch`)."""
-    if kind == Kind.ROTNET:
-        return fields["pretext_epochs"] * (fields.get("n_pretext") or 5000) * 10 * rotated_copies(
-            rotations, fields.get("rotations_per_image", 0))
-    return fields.get(f"{schedule}_epochs", 1) * fields["samples_per_epoch"]
-
-
-def spec_fields(s: RunSpec) -> dict:
-    """The profile fields `samples` reads, for a spec."""
-    p = s.profile
-    return {"pretext_epochs": p.pretext_epochs, "n_pretext": p.n_pretext, "rotations_per_image": p.rotations_per_image,
-            "samples_per_epoch": p.samples_per_epoch, f"{s.schedule}_epochs": p.schedule(s.schedule)[0]}
-
-
 def spec_samples(s: RunSpec) -> int:
-    return samples(s.kind, s.rotations, spec_fields(s), s.schedule)
+    """Samples a run trains on in all (a RotNet's rotated copies counted; a k-NN: one pass over `samples_per_epoch`)."""
+    p = s.profile
+    if s.kind == Kind.ROTNET:
+        return p.pretext_epochs * (p.n_pretext or 5000) * 10 * rotated_copies(s.rotations, p.rotations_per_image)
+    return p.schedule(s.schedule)[0] * p.samples_per_epoch

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Kind, Profile, RunSpec, apply_overrides
-from .cost import rotated_copies, samples, spec_fields, spec_samples
+from .cost import rotated_copies, spec_samples
 from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS, Cell
 from .rundir import Output, RunFolder
@@ -181,21 +181,21 @@ def measured_prices(runs_root: Path, profile: str = "paper") -> Prices:
     for rec_file in sorted((Path(runs_root) / profile).glob("*/result.json")):
         folder = RunFolder(rec_file.parent)
         try:
-            rec, spec = folder.read_record(), json.loads(folder.spec_file.read_text())
+            rec, spec = folder.read_record(), folder.read_spec()
         except (ValueError, OSError):
             continue
         if "cuda" not in str(rec.get("device", "")).lower() and "nvidia" not in str(rec.get("device", "")).lower():
             continue
-        pf, epochs = spec["profile"], len(rec.get("history", []))
+        p, epochs = spec.profile, len(rec.get("history", []))
         if not epochs:
             continue
-        if spec["kind"] == "rotnet":
-            per_epoch = samples("rotnet", spec["rotations"], pf, "pretext") // pf["pretext_epochs"]
-            rot.setdefault(spec["blocks"], []).append(rec["wall_s"] / (per_epoch * epochs))
-        elif spec["kind"] == "classifier" and not spec["finetune"] and not pf.get("head_views") \
-                and not pf.get("cache_features") and not rec.get("shared_backbone_pass"):
-            steps.setdefault(spec["head"], []).append(
-                rec["wall_s"] / (epochs * math.ceil(pf["samples_per_epoch"] / pf["batch_size"])))
+        if spec.kind == Kind.ROTNET:
+            per_epoch = spec_samples(spec) // p.pretext_epochs
+            rot.setdefault(spec.blocks, []).append(rec["wall_s"] / (per_epoch * epochs))
+        elif spec.kind == Kind.CLASSIFIER and not spec.finetune and _head_path(spec) == "exact" \
+                and not rec.get("shared_backbone_pass"):
+            steps.setdefault(spec.head, []).append(
+                rec["wall_s"] / (epochs * math.ceil(p.samples_per_epoch / p.batch_size)))
     if not rot or not steps:  # nothing measured for this profile: the H100/H200 figures of the paper profile
         return Prices({3: 17.5e-6, 4: 18.6e-6}, {"nonlinear": 3.7e-3, "conv": 4.5e-3},
                       f"no finished GPU records in runs/{profile}/: the paper profile's H100/H200 figures")
@@ -622,11 +622,15 @@ def _price_key(s: RunSpec) -> tuple:
     return ("classifier", s.head, s.finetune, s.tap, bool(s.n_per_class), s.pretext_epoch > 0)
 
 
-def _cost_key(kind: str, pf: dict, key: tuple) -> tuple:
+def _cost_key(s: RunSpec) -> tuple:
     """What a run's cost per sample depends on besides the device: its kind (and tap, head, blocks), the width,
-    and a head's path (exact, cached features, or cached views)."""
-    path = "views" if pf.get("head_views") else "cached" if pf.get("cache_features") else "exact"
-    return (*key, pf.get("width"), path if kind == "classifier" else "")
+    and a head's path (exact, cached features, or cached views: as its spec holds it)."""
+    return (*_price_key(s), s.profile.width, _head_path(s) if s.kind == Kind.CLASSIFIER else "")
+
+
+def _head_path(s: RunSpec) -> str:
+    pf = s.canonical()["profile"]  # a fine-tuned run, a k-NN or a linear probe holds neither: exact
+    return "views" if pf.get("head_views") else "cached" if pf.get("cache_features") else "exact"
 
 
 def device_class(name: str) -> str:
@@ -646,28 +650,17 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
                 todo.setdefault(x.run_id, x)
     per_sample: dict[tuple, list[float]] = {}
     for rec_file in Path(runs_root).glob("*/*/result.json"):
+        folder = RunFolder(rec_file.parent)
         try:
-            spec = json.loads(rec_file.with_name("spec.json").read_text())
-            rec = json.loads(rec_file.read_text())
+            spec, rec = folder.read_spec(), folder.read_record()
             if device_class(str(rec.get("device", ""))) != device_class(device) or "not recorded" in rec["device"]:
                 continue
-            kind, pf = spec["kind"], spec["profile"]
-            schedule = "pretext" if kind == "rotnet" else "supervised" if kind == "supervised" else \
-                "finetune" if spec["finetune"] else spec["head"]
-            key = ("rotnet", spec["blocks"], rotated_copies(spec["rotations"], pf.get("rotations_per_image", 0))) \
-                if kind == "rotnet" else ("supervised", bool(spec["n_per_class"])) if kind == "supervised" \
-                else ("classifier", spec["head"], spec["finetune"], spec["tap"], bool(spec["n_per_class"]),
-                      spec["pretext_epoch"] > 0)
-            per_sample.setdefault(_cost_key(kind, pf, key), []).append(
-                rec["wall_s"] / samples(kind, spec["rotations"], pf, schedule))
+            per_sample.setdefault(_cost_key(spec), []).append(rec["wall_s"] / spec_samples(spec))
         except (ValueError, OSError, KeyError, TypeError, ZeroDivisionError):
             continue
     out = []
     for s in todo.values():
-        # the fields its record would hold (a fine-tuned run's has no head path), and those its work is counted by
-        pf = {**spec_fields(s), "width": s.profile.width,
-              **{k: v for k, v in s.canonical()["profile"].items() if k in ("head_views", "cache_features")}}
-        cost = per_sample.get(_cost_key(s.kind, pf, _price_key(s)))
+        cost = per_sample.get(_cost_key(s))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
         epochs = s.profile.schedule(s.schedule)[0]
         left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import PROFILE_SUFFIX, RunSpec, spec_of
 from .errors import UserError
 from .files import locked
 
@@ -91,9 +92,6 @@ class Output:
         return self.root / ".device-data"
 
 
-PROFILE_SUFFIX = ".profile.json"  # results/<label>.profile.json: an overridden profile, saved beside its CSV
-
-
 class RunBusy(UserError):
     """The run (or one it needs) is being trained by another process: come back to it later."""
 
@@ -150,6 +148,25 @@ class RunFolder:
     def set_aside_record(self) -> None:
         """Move a damaged record out of the way (kept beside, as result.json.damaged)."""
         os.replace(self.record_file, self.record_file.with_suffix(".json.damaged"))
+
+    def read_spec(self) -> RunSpec:
+        """The run's spec.json read back as a RunSpec (its profile this folder's parent's name; a classifier's backbone
+        read back from its own folder under the same runs/, found by hash); ValueError naming the file if it is not
+        one, or does not hash to the folder's name."""
+        try:
+            canonical = json.loads(self.spec_file.read_text())
+            backbone = None
+            if canonical.get("backbone"):
+                found = sorted(self.path.parent.parent.glob(f"*/rotnet-{canonical['backbone'][:10]}/spec.json"))
+                if not found:
+                    raise ValueError(f"its backbone rotnet-{canonical['backbone'][:10]} is not in this runs/ folder")
+                backbone = RunFolder(found[0].parent).read_spec()
+            spec = spec_of(canonical, self.path.parent.name, backbone)
+        except (ValueError, UnicodeDecodeError, OSError, AttributeError) as e:
+            raise ValueError(f"{self.spec_file} is not a run's spec ({str(e)[:120]})") from None
+        if spec.run_id != self.path.name:
+            raise ValueError(f"{self.spec_file} hashes to {spec.run_id}, not its folder's name")
+        return spec
 
     def write_spec(self, canonical: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, Kind, Profile, RunSpec, save_profile
+from .config import CUSTOM, Kind, Profile, RunSpec, hash_of, save_profile
 from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
@@ -72,36 +71,16 @@ class RunOptions:
     batch_runs_first: bool = False
 
 
-class Runner:
-    def __init__(self, profile: Profile, out: Path | str = ".", data_dir: Path | str | None = None,
-                 download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = "",
-                 options: RunOptions = RunOptions()):
-        self.profile, self.out = profile, Path(out)
-        self.layout = Output(out)
-        self.label = label or profile.name  # the results CSV and its rows' profile column
+class Trainer:
+    """Trains runs on one device and stamps their records with where and how they were made: one run, exact frozen
+    heads sharing a backbone pass, or the rotation accuracy of a RotNet's snapshots."""
+
+    def __init__(self, profile: Profile, runs_root: Path, data_dir: Path | str | None, download: bool, dev: Device):
+        self.profile, self.runs_root, self.dev = profile, runs_root, dev
         self.data_dir, self.download = data_dir, download
-        self.dev = Device.pick(device, compile_mode, profile.precision)
-        self.runs_root = self.layout.runs
-        self.cache_dir = self.layout.cache(profile.name)  # scratch: cached views of frozen backbones
-        self.views = ViewPlan(self.cache_dir, self.folder)
-        self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
-        self.share_passes, self.train_missing = options.share_passes, options.train_missing
-        self.retrain_lost_weights = options.retrain_lost_weights
-        self.rows, self.columns = options.rows, options.columns
-        self.results_path = self.layout.csv(self.label)
         self._data: tuple[Split, Split] | None = None
         self.cache = FeatureCache()
         self.sha = git_sha()
-        # a worker started by `run --workers N` on CUDA beside the first one: batch-128 runs before RotNets
-        self.batch_runs_first = options.batch_runs_first and self.dev.device.type == "cuda"
-        self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
-
-    def register_label(self) -> None:
-        """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
-        in this process and later ones). Nothing for a base profile."""
-        if self.label != self.profile.name:
-            save_profile(self.layout.saved_profile(self.label), self.profile)
-            CUSTOM[self.label] = self.profile
 
     def data(self) -> tuple[Split, Split]:
         if self._data is None:
@@ -112,13 +91,94 @@ class Runner:
             self._data = (train.to(self.dev.device), test.to(self.dev.device))
         return self._data
 
+    def train(self, spec: RunSpec, folder: RunFolder, views: ViewStore | None) -> dict:
+        folder.write_spec(spec.canonical())
+        train, test = self.data()
+        log.info("run %s: %s", spec.run_id, _describe(spec))
+        t0, c0 = time.time(), time.process_time()
+        if spec.kind == Kind.ROTNET:
+            rec = train_rotnet(spec, train, test, self.dev, folder)
+        elif spec.kind == Kind.CLASSIFIER:
+            rec = train_classifier(spec, train, test, self.dev, folder, self.runs_root, self.cache, views)
+        else:
+            rec = train_supervised(spec, train, test, self.dev, folder)
+        self.finish(spec, folder, rec, t0, c0=c0)
+        return rec
+
+    def train_together(self, specs: list[RunSpec], folders: list[RunFolder]) -> list[dict]:
+        for s, f in zip(specs, folders, strict=True):
+            f.write_spec(s.canonical())
+            log.info("run %s: %s", s.run_id, _describe(s))
+        train, test = self.data()
+        log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
+        t0, c0 = time.time(), time.process_time()
+        recs = train_frozen_heads(specs, train, test, self.dev, folders, self.runs_root)
+        for s, f, rec in zip(specs, folders, recs, strict=True):
+            self.finish(s, f, rec, t0, f" (its share; {len(specs)} heads in this process)", c0)
+        return recs
+
+    def finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "",
+               c0: float | None = None) -> None:
+        """Stamp the record with where and how it was made (and what this process spent on it: CPU seconds of
+        all its threads, its peak resident memory so far), write it, and say so."""
+        rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
+                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   segments=segments(rec.get("history", [])), cost=process_cost(t0, c0))
+        if len(rec["segments"]) > 1:  # resumed elsewhere: `device` is where it finished, `segments` where each part ran
+            log.info("run %s trained in %d segments: %s", spec.run_id, len(rec["segments"]), "; ".join(
+                f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']}" for s in rec["segments"]))
+        folder.finish(rec)
+        log.info("run %s done: %.0f s of training in all, %.0f s in this process%s: %s", spec.run_id, rec["wall_s"],
+                 time.time() - t0, note,
+                 ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
+
+    def with_snapshot_metrics(self, spec: RunSpec, folder: RunFolder, rec: dict) -> dict:
+        """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
+        RotNets measured their snapshots get the missing ones when a cell asks for one, measured here (the metric
+        names this device) and written back."""
+        if spec.kind != Kind.ROTNET:
+            return rec
+        have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
+        if all(e in have or not folder.snapshot(e).exists() for e in kept_snapshots(spec.profile)):
+            return rec
+        with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
+            rec = folder.read_record()
+            have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
+            new = snapshot_metrics(spec, folder, self.data()[1], self.dev, skip=have)
+            if new:
+                log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,
+                         ", ".join(str(m["pretext_epoch"]) for m in new), self.dev.name)
+                rec["metrics"] = sorted(rec["metrics"] + [dict(m, device=self.dev.name, git_sha=self.sha,
+                                                              torch_version=torch.__version__) for m in new],
+                                        key=lambda m: m["pretext_epoch"])
+                folder.finish(rec)
+        return rec
+
+
+class Runs:
+    """The runs of an output folder as this process sees them: a finished one's record read (a RotNet's weights
+    restored where its heads need them), a missing one trained after what it needs, and the planned exact heads on
+    one backbone trained together."""
+
+    def __init__(self, profile: Profile, layout: Output, trainer: Trainer, options: RunOptions):
+        self.profile, self.trainer, self.root = profile, trainer, layout.runs
+        self.train_missing, self.share_passes = options.train_missing, options.share_passes
+        self.retrain_lost_weights = options.retrain_lost_weights
+        self.views = ViewPlan(layout.cache(profile.name), self.folder)  # scratch: cached views of frozen backbones
+        self.heads: dict[str, RunSpec] = {}  # every classifier planned: exact frozen heads share backbone passes
+
     def folder(self, spec: RunSpec) -> RunFolder:
-        return RunFolder.of(self.runs_root, spec.profile.name, spec.run_id)
+        return RunFolder.of(self.root, spec.profile.name, spec.run_id)
+
+    def plan(self, spec: RunSpec) -> None:
+        if spec.kind == Kind.CLASSIFIER:
+            self.heads[spec.run_id] = spec
+        self.views.note(spec)
 
     def result(self, spec: RunSpec, weights_of: int | None = None) -> dict:
         """The run's finished record, training it (and what it depends on) first if needed. `weights_of`: the
         caller needs the RotNet's weights after that pretext epoch (0: its last), not only its record."""
-        folder = self._spec_back(spec)
+        folder = self.spec_back(spec)
         if folder.finished:
             try:
                 rec = folder.read_record()
@@ -144,10 +204,12 @@ class Runner:
                 return folder.read_record()
             group = [spec] + self._siblings(spec, held)
             if len(group) > 1:
-                return self._train_together(group)[0]
-            return self._train(spec, folder)
+                return self.trainer.train_together(group, [self.folder(s) for s in group])[0]
+            rec = self.trainer.train(spec, folder, self.views.store(spec))
+            self.views.release(spec)
+            return rec
 
-    def _spec_back(self, spec: RunSpec) -> RunFolder:
+    def spec_back(self, spec: RunSpec) -> RunFolder:
         """The run's folder, its spec.json written again if a finished run lost it (deleted by hand: the run's
         config is known here)."""
         folder = self.folder(spec)
@@ -179,28 +241,6 @@ class Runner:
         os.replace(folder.record_file, folder.record_file.with_suffix(".json.no-weights"))
         return False
 
-    def _with_snapshot_metrics(self, spec: RunSpec, folder: RunFolder, rec: dict) -> dict:
-        """A finished RotNet's record with a rotation accuracy for each snapshot it keeps: records from before
-        RotNets measured their snapshots get the missing ones when a cell asks for one, measured here (the metric
-        names this device) and written back."""
-        if spec.kind != Kind.ROTNET:
-            return rec
-        have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
-        if all(e in have or not folder.snapshot(e).exists() for e in kept_snapshots(spec.profile)):
-            return rec
-        with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
-            rec = folder.read_record()
-            have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
-            new = snapshot_metrics(spec, folder, self.data()[1], self.dev, skip=have)
-            if new:
-                log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,
-                         ", ".join(str(m["pretext_epoch"]) for m in new), self.dev.name)
-                rec["metrics"] = sorted(rec["metrics"] + [dict(m, device=self.dev.name, git_sha=self.sha,
-                                                              torch_version=torch.__version__) for m in new],
-                                        key=lambda m: m["pretext_epoch"])
-                folder.finish(rec)
-        return rec
-
     def _siblings(self, spec: RunSpec, held: contextlib.ExitStack) -> list[RunSpec]:
         """Planned, unfinished exact heads that can share this one's backbone pass, locked for this process (those
         another process holds, or with a checkpoint at another epoch, train on their own)."""
@@ -221,50 +261,35 @@ class Runner:
                 out.append(other)
         return out
 
-    def _train_together(self, specs: list[RunSpec]) -> list[dict]:
-        folders = [self.folder(s) for s in specs]
-        for s, f in zip(specs, folders, strict=True):
-            f.write_spec(s.canonical())
-            log.info("run %s: %s", s.run_id, _describe(s))
-        train, test = self.data()
-        log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
-        t0, c0 = time.time(), time.process_time()
-        recs = train_frozen_heads(specs, train, test, self.dev, folders, self.runs_root)
-        for s, f, rec in zip(specs, folders, recs, strict=True):
-            self._finish(s, f, rec, t0, f" (its share; {len(specs)} heads in this process)", c0)
-        return recs
 
-    def _finish(self, spec: RunSpec, folder: RunFolder, rec: dict, t0: float, note: str = "",
-                c0: float | None = None) -> None:
-        """Stamp the record with where and how it was made (and what this process spent on it: CPU seconds of
-        all its threads, its peak resident memory so far), write it, and say so."""
-        rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
-                   torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   segments=segments(rec.get("history", [])), cost=process_cost(t0, c0))
-        if len(rec["segments"]) > 1:  # resumed elsewhere: `device` is where it finished, `segments` where each part ran
-            log.info("run %s trained in %d segments: %s", spec.run_id, len(rec["segments"]), "; ".join(
-                f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']}" for s in rec["segments"]))
-        folder.finish(rec)
-        log.info("run %s done: %.0f s of training in all, %.0f s in this process%s: %s", spec.run_id, rec["wall_s"],
-                 time.time() - t0, note,
-                 ", ".join(f"{m['metric']}[{m['selection']}]={m['value']:.2f}" for m in rec["metrics"]))
+class Runner:
+    """Runs experiments: the cells an experiment builds (those the row/column patterns select), their runs read or
+    trained (`Runs`), and their rows appended to the results CSV."""
 
-    def _train(self, spec: RunSpec, folder: RunFolder) -> dict:
-        folder.write_spec(spec.canonical())
-        train, test = self.data()
-        log.info("run %s: %s", spec.run_id, _describe(spec))
-        t0, c0 = time.time(), time.process_time()
-        if spec.kind == Kind.ROTNET:
-            rec = train_rotnet(spec, train, test, self.dev, folder)
-        elif spec.kind == Kind.CLASSIFIER:
-            rec = train_classifier(spec, train, test, self.dev, folder, self.runs_root, self.cache,
-                                   self.view_store(spec))
-        else:
-            rec = train_supervised(spec, train, test, self.dev, folder)
-        self._finish(spec, folder, rec, t0, c0=c0)
-        if self.view_store(spec) is not None:
-            self.views.release(spec)
-        return rec
+    def __init__(self, profile: Profile, out: Path | str = ".", data_dir: Path | str | None = None,
+                 download: bool = False, device: str = "auto", label: str | None = None, compile_mode: str = "",
+                 options: RunOptions = RunOptions()):
+        self.profile, self.layout = profile, Output(out)
+        self.label = label or profile.name  # the results CSV and its rows' profile column
+        self.results_path = self.layout.csv(self.label)
+        self.dev = Device.pick(device, compile_mode, profile.precision)
+        self.runs_root = self.layout.runs
+        self.trainer = Trainer(profile, self.runs_root, data_dir, download, self.dev)
+        self.runs = Runs(profile, self.layout, self.trainer, options)
+        self.data, self.folder, self.result = self.trainer.data, self.runs.folder, self.runs.result
+        self.views, self.heads = self.runs.views, self.runs.heads
+        self.train_missing = options.train_missing
+        self.rows, self.columns = options.rows, options.columns
+        # a worker started by `run --workers N` on CUDA beside the first one: batch-128 runs before RotNets
+        self.batch_runs_first = options.batch_runs_first and self.dev.device.type == "cuda"
+        self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
+
+    def register_label(self) -> None:
+        """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
+        in this process and later ones). Nothing for a base profile."""
+        if self.label != self.profile.name:
+            save_profile(self.layout.saved_profile(self.label), self.profile)
+            CUSTOM[self.label] = self.profile
 
     def selected(self, cells: list[Cell]) -> list[Cell]:
         return [c for c in cells if (self.rows is None or self.rows.search(c.row))
@@ -273,10 +298,8 @@ class Runner:
     def plan(self, cells: list[Cell]) -> None:
         """Note the heads planned on each view store: one pass extracts all the taps they read, and each tap's
         views (GBs at full width) are deleted once the planned heads that read it are finished."""
-        for s in (c.spec for c in self.selected(cells)):
-            if s.kind == Kind.CLASSIFIER:
-                self.heads[s.run_id] = s
-            self.views.note(s)
+        for c in self.selected(cells):
+            self.runs.plan(c.spec)
 
     def view_store(self, spec: RunSpec) -> ViewStore | None:
         return self.views.store(spec)
@@ -295,55 +318,62 @@ class Runner:
         added, todo = 0, list(cells)
         if self.batch_runs_first:
             # a helper worker beside a RotNet on one GPU: the batch-128 runs that need no unfinished RotNet first
-            # (host-bound, they fill the GPU the RotNet leaves idle), then the rest in order
+            # (host-bound, they fill the GPU the RotNet leaves idle), then the rest in order; the first worker
+            # trains the RotNets
             def ready(c: Cell) -> bool:
                 return c.spec.kind != Kind.ROTNET and (c.spec.backbone is None or self.folder(c.spec.backbone).finished)
             todo = [x for x in todo if ready(x[1])] + [x for x in todo if not ready(x[1])]
-            cells = []  # no RotNet pre-pass: the first worker trains them
-        # every RotNet first (those of rotation cells and those the heads need), so that a head whose input is
-        # missing or damaged cannot keep a RotNet from training
-        rotnets: dict[str, tuple[RunSpec, int | None]] = {}
-        for _, c in cells:
-            if c.spec.kind == Kind.ROTNET:
-                rotnets.setdefault(c.spec.run_id, (c.spec, None))
-            if c.spec.backbone is not None and not self.folder(c.spec).finished:
-                rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # an unfinished head needs its final weights
-            elif c.spec.backbone is not None:
-                self._spec_back(c.spec.backbone)  # its heads are finished: nothing to train, nothing to restore
-        for s, weights_of in (rotnets.values() if self.train_missing else ()):  # --no-train: rows only
-            try:
-                self.result(s, weights_of)
-            except (RunNotTrained, RunBusy, DamagedFile):
-                pass  # said again, once per cell, below
+        else:
+            self._rotnets_first([c for _, c in cells])
         while todo:
             waiting = []
             for exp, cell in todo:
-                try:
-                    rec = self.result(cell.spec)
-                    if cell.pretext_epoch and not any(cell.wants(m) for m in rec["metrics"]):
-                        rec = self._with_snapshot_metrics(cell.spec, self.folder(cell.spec), rec)
-                except RunNotTrained as e:
-                    log.info("skipped %s / %s: %s", cell.row, cell.column, e)
-                    continue
-                except DamagedFile as e:  # one missing or damaged input never stops the other cells
-                    log.warning("skipped %s / %s: %s", cell.row, cell.column, e)
-                    self.damaged.append(str(e))
-                    continue
-                except RunBusy:
+                n = self._take(exp, cell)
+                if n is None:
                     waiting.append((exp, cell))
-                    continue
-                rows = [self._row(exp, cell, rec, m) for m in rec["metrics"] if cell.wants(m)]
-                if not rows:
-                    log.info("skipped %s / %s: %s (%s) has no such metric (a snapshot it does not keep?)", cell.row,
-                             cell.column, _describe(cell.spec), cell.spec.run_id)
-                added += append_rows(self.results_path, rows)
+                added += n or 0
             if waiting and len(waiting) == len(todo):
                 time.sleep(poll_s)  # everything left is in other workers' hands: wait for them
             todo = waiting
         return added
 
-    def _row(self, exp: Experiment, cell, rec: dict, m: dict) -> dict:
-        return row_of(exp, cell, rec, m, self.label)
+    def _rotnets_first(self, cells: list[Cell]) -> None:
+        """Every RotNet first (those of rotation cells and those the heads need), so that a head whose input is
+        missing or damaged cannot keep a RotNet from training."""
+        rotnets: dict[str, tuple[RunSpec, int | None]] = {}
+        for c in cells:
+            if c.spec.kind == Kind.ROTNET:
+                rotnets.setdefault(c.spec.run_id, (c.spec, None))
+            if c.spec.backbone is not None and not self.folder(c.spec).finished:
+                rotnets[c.spec.backbone.run_id] = (c.spec.backbone, 0)  # an unfinished head needs its final weights
+            elif c.spec.backbone is not None:
+                self.runs.spec_back(c.spec.backbone)  # its heads are finished: nothing to train, nothing to restore
+        for s, weights_of in (rotnets.values() if self.train_missing else ()):  # --no-train: rows only
+            try:
+                self.result(s, weights_of)
+            except (RunNotTrained, RunBusy, DamagedFile):
+                pass  # said again, once per cell, in _take
+
+    def _take(self, exp: Experiment, cell: Cell) -> int | None:
+        """The cell's rows appended (how many), once its run is read or trained; None: another process holds it."""
+        try:
+            rec = self.result(cell.spec)
+            if cell.pretext_epoch and not any(cell.wants(m) for m in rec["metrics"]):
+                rec = self.trainer.with_snapshot_metrics(cell.spec, self.folder(cell.spec), rec)
+        except RunNotTrained as e:
+            log.info("skipped %s / %s: %s", cell.row, cell.column, e)
+            return 0
+        except DamagedFile as e:  # one missing or damaged input never stops the other cells
+            log.warning("skipped %s / %s: %s", cell.row, cell.column, e)
+            self.damaged.append(str(e))
+            return 0
+        except RunBusy:
+            return None
+        rows = [row_of(exp, cell, rec, m, self.label) for m in rec["metrics"] if cell.wants(m)]
+        if not rows:
+            log.info("skipped %s / %s: %s (%s) has no such metric (a snapshot it does not keep?)", cell.row,
+                     cell.column, _describe(cell.spec), cell.spec.run_id)
+        return append_rows(self.results_path, rows)
 
 
 class ViewPlan:
@@ -431,34 +461,7 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
     source = Path(source)
     if not source.is_dir():
         raise UserError(f"{source} does not exist (or is not a folder): pass a runs/<profile>/ folder")
-    lines, folders, bad = [], [], []
-    for d in sorted(p for p in source.iterdir() if p.is_dir() and "-" in p.name):
-        src = RunFolder(d)
-        if not src.spec_file.exists():
-            lines.append(f"{d}: skipped: no spec.json (not a run folder, or its config was deleted)")
-            continue
-        try:
-            spec = json.loads(src.spec_file.read_text())
-        except ValueError:
-            bad.append(f"{src.spec_file} is not JSON")
-            continue
-        digest = hashlib.md5(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()
-        if not d.name.endswith(digest[:10]):
-            bad.append(f"{src.spec_file} hashes to {digest[:10]}, not its folder name: not a run folder of this "
-                       "package (or edited by hand)")
-            continue
-        if src.finished:
-            try:
-                src.read_record()
-            except ValueError as e:
-                lines.append(f"{d}: skipped: {e}")
-                continue
-        folders.append(src)
-    if bad:
-        raise UserError(f"nothing imported: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
-    if not folders:
-        raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder"
-                        + (f"; {len(lines)} skipped: {lines[0]}" if lines else ""))
+    folders, lines = _run_folders(source)
     for src in folders:
         dest = RunFolder.of(runs_root, source.name, src.path.name)
         if dest.finished:
@@ -478,6 +481,40 @@ def import_runs(source: Path, runs_root: Path) -> list[str]:
         state = "finished" if dest.finished else f"resumable after epoch {checkpoint_epoch(dest.ckpt)}"
         lines.append(f"{dest.path}: imported ({state})")
     return lines
+
+
+def _run_folders(source: Path) -> tuple[list[RunFolder], list[str]]:
+    """The run folders of `source`, each checked (its spec.json hashes to its name, its record reads), and a line
+    for each folder skipped; UserError if one is not a run folder of this package, or none is there."""
+    lines, folders, bad = [], [], []
+    for d in sorted(p for p in source.iterdir() if p.is_dir() and "-" in p.name):
+        src = RunFolder(d)
+        if not src.spec_file.exists():
+            lines.append(f"{d}: skipped: no spec.json (not a run folder, or its config was deleted)")
+            continue
+        try:
+            spec = json.loads(src.spec_file.read_text())
+        except ValueError:
+            bad.append(f"{src.spec_file} is not JSON")
+            continue
+        digest = hash_of(spec)
+        if not d.name.endswith(digest[:10]):
+            bad.append(f"{src.spec_file} hashes to {digest[:10]}, not its folder name: not a run folder of this "
+                       "package (or edited by hand)")
+            continue
+        if src.finished:
+            try:
+                src.read_record()
+            except ValueError as e:
+                lines.append(f"{d}: skipped: {e}")
+                continue
+        folders.append(src)
+    if bad:
+        raise UserError(f"nothing imported: {bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+    if not folders:
+        raise UserError(f"no run folders (with spec.json) in {source}: pass a runs/<profile>/ folder"
+                        + (f"; {len(lines)} skipped: {lines[0]}" if lines else ""))
+    return folders, lines
 
 
 def _committed_elsewise(src_file: Path, dest_file: Path) -> str | None:

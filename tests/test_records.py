@@ -145,3 +145,29 @@ def test_an_empty_weight_file_is_a_damaged_file_not_a_traceback(tmp_path):
     assert saved_epoch(empty) == -1
     with pytest.raises(DamagedFile, match="cannot be read"):
         read_tensors(empty)
+
+
+def test_a_run_folder_reads_its_spec_back_as_the_runspec_it_was_trained_from(trained, tmp_path):
+    import json
+    from pathlib import Path
+
+    from rotnet_repro.rundir import RunFolder
+
+    folders = sorted(p.parent for p in (trained / "runs").glob("*/*/spec.json"))
+    heads = [f for f in folders if json.loads((f / "spec.json").read_text()).get("backbone")]
+    assert folders and heads
+    for f in folders:
+        spec = RunFolder(f).read_spec()
+        as_json = json.loads(json.dumps(spec.canonical(), default=list))
+        assert spec.run_id == f.name and as_json == json.loads((f / "spec.json").read_text())
+    assert RunFolder(heads[0]).read_spec().backbone.kind == "rotnet"
+    # every committed run, a paper-views head on the paper profile's RotNet among them
+    committed = sorted(p.parent for p in (Path(__file__).resolve().parent.parent / "runs").glob("*/*/spec.json"))
+    assert all(RunFolder(f).read_spec().run_id == f.name for f in committed)
+    # edited by hand: the file is named, not read as another run
+    bad = tmp_path / "runs" / heads[0].parent.name / heads[0].name
+    bad.mkdir(parents=True)
+    d = json.loads((heads[0] / "spec.json").read_text())
+    (bad / "spec.json").write_text(json.dumps({**d, "seed": d["seed"] + 1}))
+    with pytest.raises(ValueError, match="spec.json"):
+        RunFolder(bad).read_spec()
