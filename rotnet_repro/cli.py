@@ -601,11 +601,10 @@ def _patterns(args: argparse.Namespace) -> dict:
 def _dry_run(priced: list, workers: int, conc) -> str:
     """What `run --dry-run` prints: each run to train with its price, then the ETA."""
     from .planner import eta_line
-    from .runner import _describe
 
-    lines = [f"  {s.run_id}  {_describe(s)}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
-             f"  {s.run_id}  {_describe(s)}  ~{wall:.0f} s" if wall is not None else
-             f"  {s.run_id}  {_describe(s)}  (no finished run of its kind on this kind of device to time it by)"
+    lines = [f"  {s.run_id}  {s.describe()}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
+             f"  {s.run_id}  {s.describe()}  ~{wall:.0f} s" if wall is not None else
+             f"  {s.run_id}  {s.describe()}  (no finished run of its kind on this kind of device to time it by)"
              for s, wall in priced]
     return "\n".join(lines + [eta_line(priced, workers, conc) if priced else "nothing to train: every run is finished"])
 

@@ -381,6 +381,17 @@ class RunSpec:
             d["head_init"] = "normal(0, 0.01)" if self.head == "linear" else HEAD_INIT
         return d
 
+    def describe(self) -> str:
+        """One line for logs and plans: "nonlinear on RotNet-4/4 conv2, K=all, seed 1"."""
+        if self.kind == Kind.ROTNET:
+            return f"RotNet {self.blocks} blocks, rotations {self.rotations}, seed {self.seed}"
+        if self.kind == Kind.SUPERVISED:
+            return f"supervised NIN, K={self.n_per_class or 'all'}, seed {self.seed}"
+        src = f"RotNet-{self.blocks}/{self.rotations}" if self.backbone else "random init"
+        ft = " fine-tuned" if self.finetune else ""
+        snap = f" @epoch {self.pretext_epoch}" if self.pretext_epoch else ""
+        return f"{self.head}{ft} on {src}{snap} {self.tap}, K={self.n_per_class or 'all'}, seed {self.seed}"
+
     @property
     def config_hash(self) -> str:
         return hash_of(self.canonical())

@@ -29,7 +29,6 @@ from .cost import rotated_copies, spec_samples
 from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS, Cell
 from .rundir import Output, RunFolder
-from .runner import _describe
 from .weights import Manifest
 
 ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"  # the step kinds, as saved bench JSON names them
@@ -610,7 +609,7 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
         for it, here, cont in w.items:
             resume = f", resumes after epoch {it.resume_epoch}" if it.resume_epoch else ""
             tail = " (continues next window)" if cont else ""
-            lines.append(f"  {here:6.0f} s  {it.spec.run_id}  {_describe(it.spec)}{resume}{tail}  [{it.why}]")
+            lines.append(f"  {here:6.0f} s  {it.spec.run_id}  {it.spec.describe()}{resume}{tail}  [{it.why}]")
     return "\n".join(lines)
 
 

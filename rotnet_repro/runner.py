@@ -94,7 +94,7 @@ class Trainer:
     def train(self, spec: RunSpec, folder: RunFolder, views: ViewStore | None) -> dict:
         folder.write_spec(spec.canonical())
         train, test = self.data()
-        log.info("run %s: %s", spec.run_id, _describe(spec))
+        log.info("run %s: %s", spec.run_id, spec.describe())
         t0, c0 = time.time(), time.process_time()
         if spec.kind == Kind.ROTNET:
             rec = train_rotnet(spec, train, test, self.dev, folder)
@@ -108,7 +108,7 @@ class Trainer:
     def train_together(self, specs: list[RunSpec], folders: list[RunFolder]) -> list[dict]:
         for s, f in zip(specs, folders, strict=True):
             f.write_spec(s.canonical())
-            log.info("run %s: %s", s.run_id, _describe(s))
+            log.info("run %s: %s", s.run_id, s.describe())
         train, test = self.data()
         log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
         t0, c0 = time.time(), time.process_time()
@@ -191,9 +191,9 @@ class Runs:
                 log.warning("%s; moved to result.json.damaged, the run is trained again", e)
                 folder.set_aside_record()
         if not self.train_missing:
-            raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is not finished (--no-train)")
+            raise RunNotTrained(f"{spec.describe()} ({spec.run_id}) is not finished (--no-train)")
         if spec.profile.name != self.profile.name:
-            raise RunNotTrained(f"{_describe(spec)} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
+            raise RunNotTrained(f"{spec.describe()} ({spec.run_id}) is a run of the {spec.profile.name} profile, "
                                    f"not finished in {folder.path.parent}: train it with --profile {spec.profile.name} "
                                    "(on a GPU: README, 'On a GPU') or import it (python -m rotnet_repro import)")
         if spec.backbone is not None:
@@ -228,7 +228,7 @@ class Runs:
                 return True
         except WeightsError as e:
             raise DamagedFile(f"{e}; or delete {folder.path} to train that RotNet again") from None
-        what = f"{_describe(spec)} ({spec.run_id}) has a record but no {path.name}"
+        what = f"{spec.describe()} ({spec.run_id}) has a record but no {path.name}"
         if epoch or not self.train_missing or spec.profile.name != self.profile.name:
             raise RunNotTrained(f"{what} (not in the tree, nor in runs/{MANIFEST}): import it (python -m "
                                 "rotnet_repro import), or delete the run folder to train that RotNet again")
@@ -372,7 +372,7 @@ class Runner:
         rows = [row_of(exp, cell, rec, m, self.label) for m in rec["metrics"] if cell.wants(m)]
         if not rows:
             log.info("skipped %s / %s: %s (%s) has no such metric (a snapshot it does not keep?)", cell.row,
-                     cell.column, _describe(cell.spec), cell.spec.run_id)
+                     cell.column, cell.spec.describe(), cell.spec.run_id)
         return append_rows(self.results_path, rows)
 
 
@@ -440,17 +440,6 @@ def process_cost(t0: float, c0: float | None) -> dict:
     if c0 is not None:
         cost["cpu_s"] = round(time.process_time() - c0, 1)
     return cost
-
-
-def _describe(s: RunSpec) -> str:
-    if s.kind == Kind.ROTNET:
-        return f"RotNet {s.blocks} blocks, rotations {s.rotations}, seed {s.seed}"
-    if s.kind == Kind.SUPERVISED:
-        return f"supervised NIN, K={s.n_per_class or 'all'}, seed {s.seed}"
-    src = f"RotNet-{s.blocks}/{s.rotations}" if s.backbone else "random init"
-    ft = " fine-tuned" if s.finetune else ""
-    snap = f" @epoch {s.pretext_epoch}" if s.pretext_epoch else ""
-    return f"{s.head}{ft} on {src}{snap} {s.tap}, K={s.n_per_class or 'all'}, seed {s.seed}"
 
 
 def import_runs(source: Path, runs_root: Path) -> list[str]:
