@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from .errors import UserError
 from .files import fcntl, locked, write_atomic  # noqa: F401  (re-exported: callers write through results)
-from .rundir import Output, RunFolder
+from .rundir import Output
 
 COLUMNS = [
     "experiment", "artifact", "row", "column", "run_id", "config_hash", "profile", "seed", "backbone_seed", "kind", "blocks",
@@ -130,10 +131,11 @@ def _backbone_seed(row: dict, runs_root: Path) -> str:
     if row["kind"] != "classifier" or not row["rotations"]:
         return ""
     try:
-        backbone = RunFolder.of(runs_root, row["profile"], row["run_id"]).read_spec().backbone
-    except ValueError:
+        backbone = json.loads((runs_root / row["profile"] / row["run_id"] / "spec.json").read_text())["backbone"]
+        found = sorted(runs_root.glob(f"*/rotnet-{backbone[:10]}/spec.json"))
+        return str(json.loads(found[0].read_text())["seed"]) if found else ""
+    except (OSError, ValueError, KeyError, TypeError):
         return ""
-    return str(backbone.seed) if backbone else ""
 
 
 def append_rows(path: Path, rows: list[dict]) -> int:

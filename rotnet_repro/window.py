@@ -303,7 +303,7 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
     clock.start(entry["epoch_s"], spec.profile.schedule(spec.schedule)[0])
     # a planned RotNet with a record but no weights anywhere (its heads need them) trains again from its checkpoint;
     # nothing else is trained again (a head whose RotNet's weights were not staged is skipped)
-    runner.retrain_lost_weights = spec.kind == Kind.ROTNET
+    runner.runs.retrain_lost_weights = spec.kind == Kind.ROTNET
     try:
         runner.result(spec, weights_of=0 if spec.kind == Kind.ROTNET else None)
         return f"{spec.run_id}: finished ({entry['what']})"
@@ -317,7 +317,7 @@ def _train_one(entry: dict, specs: dict, runner, clock: Clock, new_run_s: float)
         log.exception("run %s failed", spec.run_id)
         return f"{spec.run_id}: failed ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
     finally:
-        runner.retrain_lost_weights = False
+        runner.runs.retrain_lost_weights = False
 
 
 def write_rows(profile: str, dest: Path, only: str | None = None) -> int:

@@ -12,7 +12,7 @@ from rotnet_repro.config import PROFILES
 from rotnet_repro.errors import UserError
 from rotnet_repro.experiments import EXPERIMENTS
 from rotnet_repro.results import COLUMNS, locked, read_results, validate
-from rotnet_repro.runner import Runner
+from rotnet_repro.runner import Runner, RunOptions
 
 STABLE = [c for c in COLUMNS if c not in ("wall_s", "git_sha")]
 
@@ -349,9 +349,8 @@ def test_exact_heads_on_one_backbone_share_its_pass_with_the_numbers_of_separate
     p = apply_overrides(PROFILES["smoke"], ["cache_features=false"])
     records = {}
     for share in (True, False):
-        r = Runner(p, tmp_path / str(share), device="cpu")
-        r.share_passes = share
-        r.rows = re.compile("^(RotNet 4 conv blocks|RotNet \\+ (non-linear|conv))$")
+        r = Runner(p, tmp_path / str(share), device="cpu", options=RunOptions(
+            share_passes=share, rows=re.compile("^(RotNet 4 conv blocks|RotNet \\+ (non-linear|conv))$")))
         cells = [(e, c) for e in (EXPERIMENTS["table1_block_depth"], EXPERIMENTS["table3_comparison"])
                  for c in r.selected(e.build(r.profile, 0, 0))]
         r.plan([c for _, c in cells])  # as `run` does: every requested experiment's cells at once

@@ -172,10 +172,10 @@ def test_a_frozen_head_checkpoint_holds_the_head_alone_and_resumes_to_the_same_n
     exact = replace(PROFILES["smoke"], cache_features=False)
     a = Runner(exact, tmp_path / "a", device="cpu")
     cells = [c for c in EXPERIMENTS["table3_comparison"].build(exact, 0, 0) if c.row == "RotNet + conv"]
-    a.share_passes = b_share = False
+    a.runs.share_passes = b_share = False
     a.run_cells([(EXPERIMENTS["table3_comparison"], c) for c in cells])
     b = Runner(exact, tmp_path / "b", device="cpu")
-    b.share_passes = b_share
+    b.runs.share_passes = b_share
     b.result(cells[0].spec.backbone)
     b.dev.epoch_hooks.append(_interrupt_after(1))
     with pytest.raises(KeyboardInterrupt):
