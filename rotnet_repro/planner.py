@@ -191,8 +191,8 @@ def measured_prices(runs_root: Path, profile: str = "paper") -> Prices:
         if spec.kind == Kind.ROTNET:
             per_epoch = spec_samples(spec) // p.pretext_epochs
             rot.setdefault(spec.blocks, []).append(rec["wall_s"] / (per_epoch * epochs))
-        elif spec.kind == Kind.CLASSIFIER and not spec.finetune and _head_path(spec) == "exact" \
-                and not rec.get("shared_backbone_pass"):
+        elif spec.kind == Kind.CLASSIFIER and not spec.finetune and spec.head != "knn" and _head_path(spec) == "exact" \
+                and not rec.get("shared_backbone_pass"):  # a k-NN takes no steps
             steps.setdefault(spec.head, []).append(
                 rec["wall_s"] / (epochs * math.ceil(p.samples_per_epoch / p.batch_size)))
     if not rot or not steps:  # nothing measured for this profile: the H100/H200 figures of the paper profile

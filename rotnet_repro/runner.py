@@ -205,8 +205,10 @@ class Runs:
             group = [spec] + self._siblings(spec, held)
             if len(group) > 1:
                 return self.trainer.train_together(group, [self.folder(s) for s in group])[0]
-            rec = self.trainer.train(spec, folder, self.views.store(spec))
-            self.views.release(spec)
+            store = self.views.store(spec)
+            rec = self.trainer.train(spec, folder, store)
+            if store is not None:  # a run that read no views deletes none (its store key may be shared)
+                self.views.release(spec)
             return rec
 
     def spec_back(self, spec: RunSpec) -> RunFolder:
@@ -278,11 +280,14 @@ class Runner:
         self.runs = Runs(profile, self.layout, self.trainer, options)
         self.data, self.folder, self.result = self.trainer.data, self.runs.folder, self.runs.result
         self.views, self.heads = self.runs.views, self.runs.heads
-        self.train_missing = options.train_missing
         self.rows, self.columns = options.rows, options.columns
         # a worker started by `run --workers N` on CUDA beside the first one: batch-128 runs before RotNets
         self.batch_runs_first = options.batch_runs_first and self.dev.device.type == "cuda"
         self.damaged: list[str] = []  # why cells were skipped: an input file missing or damaged
+
+    @property
+    def train_missing(self) -> bool:
+        return self.runs.train_missing
 
     def register_label(self) -> None:
         """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
