@@ -177,10 +177,11 @@ def measured_prices(runs_root: Path, profile: str = "paper") -> Prices:
     """Per-sample and per-step costs from the profile's finished records (the GPU that trained them)."""
     rot: dict[int, list[float]] = {}
     steps: dict[str, list[float]] = {}
+    backbones: dict[str, RunSpec] = {}  # each RotNet's spec read once
     for rec_file in sorted((Path(runs_root) / profile).glob("*/result.json")):
         folder = RunFolder(rec_file.parent)
         try:
-            rec, spec = folder.read_record(), folder.read_spec()
+            rec, spec = folder.read_record(), folder.read_spec(backbones)
         except (ValueError, OSError):
             continue
         if "cuda" not in str(rec.get("device", "")).lower() and "nvidia" not in str(rec.get("device", "")).lower():
@@ -648,10 +649,11 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
             if x is not None and not RunFolder.of(runs_root, x.profile.name, x.run_id).finished:
                 todo.setdefault(x.run_id, x)
     per_sample: dict[tuple, list[float]] = {}
+    backbones: dict[str, RunSpec] = {}  # each RotNet's spec read once
     for rec_file in Path(runs_root).glob("*/*/result.json"):
         folder = RunFolder(rec_file.parent)
         try:
-            spec, rec = folder.read_spec(), folder.read_record()
+            spec, rec = folder.read_spec(backbones), folder.read_record()
             if device_class(str(rec.get("device", ""))) != device_class(device) or "not recorded" in rec["device"]:
                 continue
             per_sample.setdefault(_cost_key(spec), []).append(rec["wall_s"] / spec_samples(spec))

@@ -149,18 +149,23 @@ class RunFolder:
         """Move a damaged record out of the way (kept beside, as result.json.damaged)."""
         os.replace(self.record_file, self.record_file.with_suffix(".json.damaged"))
 
-    def read_spec(self) -> RunSpec:
+    def read_spec(self, backbones: dict[str, RunSpec] | None = None) -> RunSpec:
         """The run's spec.json read back as a RunSpec (its profile this folder's parent's name; a classifier's backbone
-        read back from its own folder under the same runs/, found by hash); ValueError naming the file if it is not
-        one, or does not hash to the folder's name."""
+        read back from its own folder under the same runs/, found by hash, or from `backbones` (by hash), which a
+        caller reading many folders passes to read each backbone once); ValueError naming the file if it is not one,
+        or does not hash to the folder's name."""
         try:
             canonical = json.loads(self.spec_file.read_text())
-            backbone = None
-            if canonical.get("backbone"):
-                found = sorted(self.path.parent.parent.glob(f"*/rotnet-{canonical['backbone'][:10]}/spec.json"))
+            key, backbone = canonical.get("backbone"), None
+            if key and backbones is not None and key in backbones:
+                backbone = backbones[key]
+            elif key:
+                found = sorted(self.path.parent.parent.glob(f"*/rotnet-{key[:10]}/spec.json"))
                 if not found:
-                    raise ValueError(f"its backbone rotnet-{canonical['backbone'][:10]} is not in this runs/ folder")
+                    raise ValueError(f"its backbone rotnet-{key[:10]} is not in this runs/ folder")
                 backbone = RunFolder(found[0].parent).read_spec()
+                if backbones is not None:
+                    backbones[key] = backbone
             spec = spec_of(canonical, self.path.parent.name, backbone)
         except (ValueError, UnicodeDecodeError, OSError, AttributeError) as e:
             raise ValueError(f"{self.spec_file} is not a run's spec ({str(e)[:120]})") from None
