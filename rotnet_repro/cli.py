@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, MAX_INT, PROFILES, apply_overrides, custom_label, get_profile
+from .config import MAX_INT, PROFILES, apply_overrides, custom_label, get_profile
 from .data import DATA_ENV
 from .engine import COMPILE_MODES
 from .errors import UserError
@@ -211,12 +211,12 @@ def _labels(out: Output) -> list[str]:
     return sorted(found)
 
 
-def records_diff(out: Output, label: str):
-    """(profile, expected rows, diff) of a label's CSV against the run records; None where the records cannot say
-    (no runs/ folder of its profile, or an overridden profile whose saved profile is missing)."""
+def records_diff(out: Output, label: str, saved: dict):
+    """(expected rows, diff) of a label's CSV against the run records; None where the records cannot say (no runs/
+    folder of its profile, or an overridden profile whose saved profile is not in `saved`: `load_profiles`)."""
     from .records import compare, expected_rows
 
-    profile = CUSTOM.get(label) if "-custom-" in label else PROFILES.get(label)
+    profile = saved.get(label) if "-custom-" in label else PROFILES.get(label)
     if profile is None or not (out.runs / profile.name).is_dir():
         return None
     damaged: list[str] = []
@@ -235,11 +235,11 @@ def cmd_rows(args: argparse.Namespace) -> None:
     out = Output(args.out)
     if not out.runs.is_dir():
         raise UserError(f"no run records in {out.runs}: pass --out to the folder that holds runs/ and results/")
-    load_profiles(out.results, strict=False)
+    saved = load_profiles(out.results, strict=False)
     parted = []
     for label in _labels(out):
         path = out.csv(label)
-        got = records_diff(out, label)
+        got = records_diff(out, label, saved)
         if got is None:
             print(f"{path}: left as it is (" + (f"its saved profile {label}.profile.json is missing or damaged"
                   if "-custom-" in label else "no run records of its profile") + ")")
@@ -268,16 +268,16 @@ def cmd_tables(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
-    load_profiles(results, strict=False)
+    saved = load_profiles(results, strict=False)
     found, tabled = [], 0
     for path in sorted(results.glob("*.csv")):
         n = len(read_results(path))
         tabled += n if path.stem in SCALES else 0
         note = ("test rows, not tabled" if path.stem == "smoke" else "" if path.stem in SCALES
-                else ("an overridden profile: REPORT's ablation table" if path.stem in CUSTOM else
+                else ("an overridden profile: REPORT's ablation table" if path.stem in saved else
                       "no saved profile beside it: left out") if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
-        got = records_diff(Output.of_results(results), path.stem)
+        got = records_diff(Output.of_results(results), path.stem, saved)
         if got is not None and got[1]:
             raise UserError(f"{path} disagrees with the run records in {Output.of_results(results).runs}: "
                             f"{got[1].says()}: "
@@ -549,7 +549,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     _logging(Output(args.out).log(profile.name))
     if args.overrides:
         logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    runner.register_label()  # an override: the report builds this CSV's tables from the overridden profile
+    runner.save_label_profile()  # an override: the report builds this CSV's tables from the overridden profile
     if priced:
         logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers, conc))
     runner.plan([c for _, c in cells])
@@ -652,15 +652,16 @@ def _after_run(runner, exps: list, profile, label: str, out: Output) -> int:
     # the rows its records give to cells of other experiments too (a run shared between them): the CSV stays what
     # the records say, and `tables` (which checks that) takes it as it is
     added = len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
+    saved = {label: profile}  # an overridden label's cells are its profile's, as saved beside its CSV
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
-        fig = refresh_figure(runner.results_path, exp.artifact, label, out.figures)
+        fig = refresh_figure(runner.results_path, exp.artifact, label, out.figures, saved)
         logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
     if len(exps) == 1 and exps[0].paper and runner.results_path.exists():  # one table asked for: show it
         from .report import comparison_markdown
         from .results import read_results
         from .tables import comparison
 
-        t = comparison(read_results(runner.results_path), exps[0].artifact, label)
+        t = comparison(read_results(runner.results_path), exps[0].artifact, label, saved)
         print(f"{exps[0].title} ({label}; figure in {out.figures / label}):\n\n"
               f"{comparison_markdown(t)}\n")
     return added
@@ -710,11 +711,11 @@ def _spawn_worker(argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv, "--batch-worker"])
 
 
-def refresh_figure(results: Path, artifact: str, profile: str, figures: Path) -> Path:
+def refresh_figure(results: Path, artifact: str, profile: str, figures: Path, saved: dict | None = None) -> Path:
     from .plots import save_figure
     from .results import read_results
 
-    return save_figure(read_results(results), artifact, profile, figures)
+    return save_figure(read_results(results), artifact, profile, figures, saved)
 
 
 def cmd_import(args: argparse.Namespace) -> None:

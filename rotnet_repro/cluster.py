@@ -64,7 +64,7 @@ def run_job(job: Job, profile: str, overrides: list[str], out: str, data_dir: st
     from .planner import compile_as_measured
 
     compile_as_measured(runner.dev, out)  # as `run --compile auto`
-    runner.register_label()  # as `run --set ...`: the override's profile beside its CSV
+    runner.save_label_profile()  # as `run --set ...`: the override's profile beside its CSV
     wanted = {(e, s, b): set() for e, s, b, _ in job.cells}
     for e, s, b, run_id in job.cells:
         wanted[(e, s, b)].add(run_id)

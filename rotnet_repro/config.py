@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
@@ -258,14 +259,17 @@ def validate(p: Profile) -> Profile:
 
 PROFILE_SUFFIX = ".profile.json"  # results/<label>.profile.json: an overridden profile, saved beside its CSV
 
-# Overridden profiles by results label (`cpu-custom-1a2b3c`), as saved beside their results CSV.
-CUSTOM: dict[str, Profile] = {}
-
-
-def base_profile(label: str) -> Profile:
-    """The profile a results label was made from: an overridden one as saved beside its CSV (its cells, e.g.
-    `--set semi_k=...`, are the ones the report shows), else the named profile (`cpu-custom-1a2b3c` -> cpu)."""
-    return CUSTOM.get(label) or PROFILES.get(label.split("-custom-")[0], PROFILES["paper"])
+def base_profile(label: str, saved: Mapping[str, Profile] | None = None) -> Profile:
+    """The profile a results label was made from: a named profile's (`cpu`), or an overridden one's as saved beside
+    its CSV (`cpu-custom-1a2b3c`: its cells, e.g. `--set semi_k=...`, are the ones the report shows), looked up in
+    `saved` (what `load_profiles` read, or the profile a `run --set` process holds). An overridden label not in
+    `saved` is an error, never its base profile's cells."""
+    if "-custom-" not in label:
+        return PROFILES.get(label, PROFILES["paper"])
+    if saved is None or label not in saved:
+        raise UserError(f"{label}: no saved profile ({label}{PROFILE_SUFFIX} beside its CSV) was read for this "
+                        "overridden profile: rerun the `run --set ...` command that made its CSV to write it again")
+    return saved[label]
 
 
 def save_profile(path: Path, profile: Profile) -> None:
@@ -277,14 +281,14 @@ def save_profile(path: Path, profile: Profile) -> None:
         tmp.replace(path)
 
 
-def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
-    """Register the overridden profiles saved beside the CSVs of a results folder. A damaged one raises, or with
-    `strict=False` is left out (its CSV's rows with it) with one line; returns the labels left out."""
-    left_out = []
+def load_profiles(results_dir: Path, strict: bool = True) -> dict[str, Profile]:
+    """The overridden profiles saved beside the CSVs of a results folder, by label. A damaged one raises, or with
+    `strict=False` is left out (its CSV's rows with it) with one line."""
+    saved: dict[str, Profile] = {}
     for path in sorted(Path(results_dir).glob(f"*{PROFILE_SUFFIX}")):
         try:
             d = json.loads(path.read_text())
-            CUSTOM[path.name.removesuffix(PROFILE_SUFFIX)] = validate(Profile(
+            saved[path.name.removesuffix(PROFILE_SUFFIX)] = validate(Profile(
                 **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
         except (ValueError, TypeError, AttributeError, UserError) as e:
             if strict:
@@ -293,8 +297,7 @@ def load_profiles(results_dir: Path, strict: bool = True) -> list[str]:
             logging.getLogger("rotnet_repro").warning(
                 "%s is not a saved profile (%s): the rows of %s.csv are left out", path, str(e)[:120],
                 path.name.removesuffix(PROFILE_SUFFIX))
-            left_out.append(path.name.removesuffix(PROFILE_SUFFIX))
-    return left_out
+    return saved
 
 
 def apply_overrides(profile: Profile, items: list[str]) -> Profile:

@@ -70,9 +70,11 @@ CLAIMS_OF = {e.artifact: e.claims for e in EXPERIMENTS.values()}
 
 def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
     """The verdicts of the claims this artifact tests, at this profile, by REPORT's rule (from every row)."""
+    from .config import load_profiles
     from .report import claims, load_all, profiles_in, scale_label
 
-    df = load_all(Output(out_dir).results)
+    saved = load_profiles(Output(out_dir).results, strict=False)  # an overridden label's profile, as saved
+    df = load_all(Output(out_dir).results, saved)
     if profile == ALL:
         lines = ["**The paper's claims here, at every scale** (the frozen rules and each check's numbers: REPORT.md):", ""]
         judged = {p: claims(df, p) for p in profiles_in(df)}  # each scale's claims judged once
@@ -83,7 +85,7 @@ def verdict(artifact: str, profile: str, out_dir: str | Path) -> str:
                 lines.append(f"- Claim {c.number}, *{c.text}*: {per}")
         return "\n".join(lines)
     lines = [f"**The paper's claims here, at the {profile} profile** (rule and numbers: REPORT.md):", ""]
-    for c, v, results in claims(df, profile):
+    for c, v, results in claims(df, profile, saved):
         if c.number in CLAIMS_OF[artifact]:
             lines.append(f"- Claim {c.number}, *{c.text}*: **{v}** ({'; '.join(r.describe() for r in results[:3])}"
                          + ("; ..." if len(results) > 3 else "") + ")")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt  # the backend is the caller's: Agg headless, inline in Jupyter
@@ -10,9 +11,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .config import base_profile
+from .config import Profile
 from .experiments import ROW
-from .report import REFERENCE, comparison, gap_cells, paper_numbers, profiles_in, scale_label
+from .report import REFERENCE, comparison, gap_cells, paper_numbers, profiles_in, scale_label, scale_of
 from .results import write_atomic
 
 PAPER = "#7f7f7f"
@@ -28,10 +29,11 @@ def _title(ax: plt.Axes, what: str, profile: str, t: pd.DataFrame) -> None:
     have = t[t["n"] > 0]
     lo, hi = (int(have["n"].min()), int(have["n"].max())) if len(have) else (0, 0)
     n = f"n={hi}" if lo == hi else f"n={lo}-{hi}"
-    ax.set_title(f"{what}\n{profile} profile: {scale_label(profile)}; last epoch, {n} run(s) per point", fontsize=9)
+    ax.set_title(f"{what}\n{profile} profile: {scale_of(t.attrs['profile'])}; last epoch, {n} run(s) per point", fontsize=9)
 
 
 def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
+    scale = scale_of(t.attrs["profile"])
     acc = t[t.metric == "test acc."]
     rows = list(dict.fromkeys(acc.row))
     cols = list(dict.fromkeys(acc.column))
@@ -40,14 +42,14 @@ def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
     both = pd.concat([ours.stack(), paper.stack()])
     vmin, vmax = (float(both.min()), float(both.max())) if len(both) else (0.0, 100.0)
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.2]})
-    for ax, data, name, cbar in ((axes[0], paper, "paper", False), (axes[1], ours, f"ours: {scale_label(profile)}", True)):
+    for ax, data, name, cbar in ((axes[0], paper, "paper", False), (axes[1], ours, f"ours: {scale}", True)):
         # one colour scale for both panels (the same accuracy has the same colour), with its bar
         sns.heatmap(data, annot=True, fmt=".1f", cmap="viridis", vmin=vmin, vmax=vmax, cbar=cbar, ax=ax,
                     mask=data.isna(), cbar_kws={"label": "test accuracy (%)"} if cbar else None)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_title(name, fontsize=9)
-    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block\n{profile} profile: {scale_label(profile)}; "
+    fig.suptitle(f"Table 1: non-linear classifier accuracy (%) per block\n{profile} profile: {scale}; "
                  "blank: not run", fontsize=9)
     fig.tight_layout()
     return fig
@@ -56,12 +58,13 @@ def plot_table1(t: pd.DataFrame, profile: str) -> plt.Figure:
 def _dots(t: pd.DataFrame, profile: str, what: str) -> plt.Figure:
     """The paper's number and ours per row, on an axis that spans the values (the gaps are what matter), with
     value labels and ± 1 std where a row has several runs."""
+    scale = scale_of(t.attrs["profile"])
     t = t[t.metric == "test acc."].reset_index(drop=True)
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.8))
     ax.plot(t["paper"], y - 0.12, "D", color=PAPER, label="paper", ms=6)
     ax.errorbar(t["mean"], y + 0.12, xerr=t["std"].fillna(0), fmt="o", color=ours_color(profile), ms=6, capsize=3,
-                label=f"ours: {scale_label(profile)}")
+                label=f"ours: {scale}")
     for yi, (pv, ov) in enumerate(zip(t["paper"], t["mean"], strict=True)):
         for v, dy, c in ((pv, -0.12, PAPER), (ov, 0.12, ours_color(profile))):
             if not np.isnan(v):
@@ -157,10 +160,12 @@ def _save(fig: plt.Figure, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | str = "figures") -> Path:
-    """Draw one artifact from the results and write it as a reproducible PNG."""
+def save_figure(df: pd.DataFrame, artifact: str, profile: str, out_dir: Path | str = "figures",
+                saved: Mapping[str, Profile] | None = None) -> Path:
+    """Draw one artifact from the results and write it as a reproducible PNG (an overridden label's cells are its
+    saved profile's: `saved`)."""
     path = Path(out_dir) / profile / f"{artifact}.png"
-    t = comparison(df, artifact, profile)
+    t = comparison(df, artifact, profile, saved)
     if not has_data(t):  # no number of ours: no figure (an old one is deleted)
         path.unlink(missing_ok=True)
         return path
@@ -202,7 +207,7 @@ def _scales_fig5a(tables: dict[str, pd.DataFrame]) -> tuple[plt.Figure, plt.Axes
     if len(ref):
         ax.plot([100], [float(ref.value.iloc[0])], "*", color=PAPER, ms=11, zorder=5,
                 label="rotation acc., official code, 200 epochs (a user's run)")
-    epochs = ", ".join(f"{p} {base_profile(p).pretext_epochs}" for p in tables)
+    epochs = ", ".join(f"{p} {t.attrs['profile'].pretext_epochs}" for p, t in tables.items())
     ax.set_xlabel(f"pretext training done (%)\n(of its epochs: {epochs}); bands: ± 1 std where several runs",
                   fontsize=8)
     ax.set_ylabel("accuracy (%)")

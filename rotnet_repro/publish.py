@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .bench import bench_markdown
+from .config import load_profiles
 from .experiments import EXPERIMENTS
 from .plots import save_figure, save_gap_figure, save_probes_figure, save_scales_figure
 from .report import (
@@ -87,7 +88,8 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     (by default the MODEL_CARD.md beside the report; None: not written)."""
     if model_card == "":
         model_card = Path(report).with_name("MODEL_CARD.md") if report is not None else None
-    df = load_all(results_dir)
+    saved = load_profiles(Path(results_dir), strict=False)  # the overridden profiles saved beside their CSVs
+    df = load_all(results_dir, saved)
     written = _figures(df, figures_dir)
     # the report links its figures relative to where it lies
     link = Path(os.path.relpath(figures_dir, Path(report).parent if report is not None else "."))
@@ -102,7 +104,7 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     blocks = ((report, "results", scales), (report, "appendix", body),
               (report, "bench", bench_markdown(Output.of_results(results_dir).bench)),
               (report, "head-path", head_path_markdown(df)), (report, "probes", probes_markdown(df)),
-              (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df)),
+              (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df, saved)),
               (readme, "summary", readme_summary(df)),
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)),
               (model_card, "pretrained", pretrained_markdown(df)))

@@ -12,7 +12,9 @@ import re
 import pandas as pd
 
 from .claims import MIXED, RULE, RULES, RULES_SHA256, uses
-from .config import PROFILES, base_profile
+from collections.abc import Mapping
+
+from .config import PROFILES, Profile, base_profile
 from .experiments import EXPERIMENTS, ROW
 from .tables import (  # noqa: F401  (re-exported: the notebooks, plots and tests read them from here)
     REFERENCE,
@@ -29,9 +31,10 @@ from .tables import (  # noqa: F401  (re-exported: the notebooks, plots and test
 )
 
 
-def profile_note(name: str) -> str:
-    """How a profile's numbers were made, from its definition (the scale is said wherever numbers appear)."""
-    p = base_profile(name)
+def profile_note(name: str, saved: Mapping[str, Profile] | None = None) -> str:
+    """How a profile's numbers were made, from its definition (the scale is said wherever numbers appear); an
+    overridden label's from its saved profile (`saved`)."""
+    p = base_profile(name, saved)
     custom = " with overrides (each run's spec.json holds its config)" if "-custom-" in name else ""
     if p.name == "paper":
         return f"{name} profile (full protocol{custom})"
@@ -254,9 +257,13 @@ def headline(df: pd.DataFrame) -> str:
     return "\n".join(costs + ["", scales_markdown(df, "table3")])
 
 
-def scale_label(profile: str) -> str:
-    """A few words for figure titles and column heads."""
-    p = base_profile(profile)
+def scale_label(profile: str, saved: Mapping[str, Profile] | None = None) -> str:
+    """A few words for figure titles and column heads (an overridden label's from its saved profile, `saved`)."""
+    return scale_of(base_profile(profile, saved))
+
+
+def scale_of(p: Profile) -> str:
+    """`scale_label` of a profile."""
     if p.name == "paper":
         return "full protocol (GPU)"
     if p.head_views and p.shared_runs:
@@ -446,10 +453,10 @@ def _per_rotnet(v: pd.DataFrame) -> pd.Series:
     return v.groupby("backbone_seed").value.mean()
 
 
-def _ablation_series(df: pd.DataFrame, label: str) -> list[pd.Series]:
+def _ablation_series(df: pd.DataFrame, label: str, saved: Mapping[str, Profile]) -> list[pd.Series]:
     """A profile's per-RotNet values: the 4-block RotNet's rotation accuracy, then each of ABLATION_CELLS."""
     d = df[(df.profile == label) & (df.selection == "last")]
-    base = base_profile(label)
+    base = base_profile(label, saved)
     rot = d[(d.kind == "rotnet") & (d.metric == "rotation_acc") & (d.blocks == 4) & (d.rotations == "4")
             & (d.epoch == base.pretext_epochs)].drop_duplicates("run_id")
     return [_per_rotnet(rot.assign(backbone_seed=rot.seed))] + [
@@ -475,21 +482,22 @@ def _ablation_cell(m: pd.Series, base: pd.Series | None) -> str:
     return out
 
 
-def _variant_overrides(label: str) -> str:
+def _variant_overrides(label: str, saved: Mapping[str, Profile]) -> str:
     """A profile's fields that differ from its base profile's, as `--set` would give them."""
     from dataclasses import fields
 
     from .config import Profile
 
-    base = base_profile(label)
+    base = base_profile(label, saved)
     ref = PROFILES.get(label.split("-custom-")[0], base)
     return ", ".join(f"{f.name}={getattr(base, f.name)}" for f in fields(Profile)
                      if f.name != "name" and getattr(base, f.name) != getattr(ref, f.name)) or "(base)"
 
 
-def ablation_markdown(df: pd.DataFrame) -> str:
+def ablation_markdown(df: pd.DataFrame, saved: Mapping[str, Profile]) -> str:
     """The variants (`--set` overrides, e.g. the gap's suspects) beside their base profile: Table 3's RotNet rows
-    and the RotNet's rotation accuracy, one line per overridden profile with rows."""
+    and the RotNet's rotation accuracy, one line per overridden profile with rows (its profile as saved beside its
+    CSV: `saved`, from `config.load_profiles`)."""
     customs = sorted(p for p in set(df.profile) if "-custom-" in p)
     if not customs:
         return NO_VARIANT
@@ -499,9 +507,9 @@ def ablation_markdown(df: pd.DataFrame) -> str:
     for label in sorted({c.split("-custom-")[0] for c in customs}) + customs:
         if label not in set(df.profile):
             continue
-        changed = _variant_overrides(label)
-        own = _ablation_series(df, label)
-        refs = _ablation_series(df, label.split("-custom-")[0]) if "-custom-" in label else [None] * len(own)
+        changed = _variant_overrides(label, saved)
+        own = _ablation_series(df, label, saved)
+        refs = _ablation_series(df, label.split("-custom-")[0], saved) if "-custom-" in label else [None] * len(own)
         lines.append(f"| {label} | {changed} | "
                      + " | ".join(_ablation_cell(m, b) for m, b in zip(own, refs, strict=True)) + " |")
         if "-custom-" in label and len(own[1]) and refs[2] is not None and len(refs[2]):

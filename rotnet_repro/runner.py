@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import CUSTOM, Kind, Profile, RunSpec, hash_of, save_profile
+from .config import Kind, Profile, RunSpec, hash_of, save_profile
 from .data import Split, load_cifar10, synthetic_cifar
 from .engine import DamagedFile, Device, checkpoint_epoch, segments
 from .errors import UserError
@@ -289,12 +289,11 @@ class Runner:
     def train_missing(self) -> bool:
         return self.runs.train_missing
 
-    def register_label(self) -> None:
+    def save_label_profile(self) -> None:
         """An overridden profile's results label: the profile saved beside its CSV (its tables are made from it,
-        in this process and later ones). Nothing for a base profile."""
+        read back by `config.load_profiles`). Nothing for a base profile."""
         if self.label != self.profile.name:
             save_profile(self.layout.saved_profile(self.label), self.profile)
-            CUSTOM[self.label] = self.profile
 
     def selected(self, cells: list[Cell]) -> list[Cell]:
         return [c for c in cells if (self.rows is None or self.rows.search(c.row))

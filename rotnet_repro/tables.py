@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .claims import CheckResult, Claim, evaluate, paper_claims
-from .config import CUSTOM, base_profile, load_profiles
+from collections.abc import Mapping
+
+from .config import Profile, base_profile, load_profiles
 from .experiments import EXPERIMENTS, ROW
 from .results import read_results
 
@@ -48,10 +50,11 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def cell_order(artifact: str, profile: str) -> list[tuple[str, str, str]]:
-    """(row, column, metric) of an artifact in the registry's order."""
+def cell_order(artifact: str, profile: str, saved: Mapping[str, Profile] | None = None) -> list[tuple[str, str, str]]:
+    """(row, column, metric) of an artifact in the registry's order, as the profile behind a results label builds
+    them (an overridden label's from `saved`: `config.base_profile`)."""
     exp = next(e for e in EXPERIMENTS.values() if e.artifact == artifact)
-    p = base_profile(profile)
+    p = base_profile(profile, saved)
     seen: dict[tuple[str, str, str], None] = {}
     for c in exp.build(p, 0, 0):
         seen[(c.row, c.column, c.metric)] = None
@@ -101,15 +104,17 @@ def current_rows(df: pd.DataFrame, profile: str) -> tuple[pd.DataFrame, frozense
     return d.drop(index=replaced), superseded
 
 
-def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
+def comparison(df: pd.DataFrame, artifact: str, profile: str,
+               saved: Mapping[str, Profile] | None = None) -> pd.DataFrame:
     """One row per cell: paper (confidence), ours last-epoch mean ± std (n), difference, oracle, and how many of
-    its rows come from superseded runs (only where no current run has rows for the cell)."""
+    its rows come from superseded runs (only where no current run has rows for the cell). An overridden label's
+    cells are its saved profile's (`saved`); the table carries the profile behind it as `attrs["profile"]`."""
     d, superseded = current_rows(df, profile)
     s = summarize(d)
     old_runs = summarize(d[d["run_id"].isin(superseded)])
     paper = paper_numbers()
     out = []
-    for row, column, metric in cell_order(artifact, profile):
+    for row, column, metric in cell_order(artifact, profile, saved):
         old = _lookup(old_runs, artifact, row, column, metric, "last")
         last = _lookup(s, artifact, row, column, metric, "last")
         oracle = _lookup(s, artifact, row, column, metric, "oracle")
@@ -125,14 +130,16 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str) -> pd.DataFrame:
     t = pd.DataFrame(out)
     t["diff"] = t["mean"] - t["paper"]
     t.attrs["reference"] = REFERENCE.get(artifact, "paper")
+    t.attrs["profile"] = base_profile(profile, saved)
     return t
 
 
-def claims(df: pd.DataFrame, profile: str) -> list[tuple[Claim, str, list[CheckResult]]]:
+def claims(df: pd.DataFrame, profile: str,
+           saved: Mapping[str, Profile] | None = None) -> list[tuple[Claim, str, list[CheckResult]]]:
     """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
     d, superseded = current_rows(df, profile)
-    epochs = [int(c) for r, c, m in cell_order("fig5a", profile) if r == ROW["object_curve"]]
-    ks = [int(c) for r, c, m in cell_order("fig5b", profile) if r == ROW["semi_supervised"]]
+    epochs = [int(c) for r, c, m in cell_order("fig5a", profile, saved) if r == ROW["object_curve"]]
+    ks = [int(c) for r, c, m in cell_order("fig5b", profile, saved) if r == ROW["semi_supervised"]]
     paper = {(r.artifact, r.row, str(r.column)): float(r.value) for r in paper_numbers().itertuples()}
     return [(c, *evaluate(d, c, superseded, paper)) for c in paper_claims(epochs, ks)]
 
@@ -146,13 +153,15 @@ def row_seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:
     return sorted(int(x) for x in bseeds), sorted(int(x) for x in set(d.loc[~rot, "seed"]))
 
 
-def load_all(results_dir: Path | str = "results") -> pd.DataFrame:
-    load_profiles(Path(results_dir), strict=False)
+def load_all(results_dir: Path | str = "results", saved: Mapping[str, Profile] | None = None) -> pd.DataFrame:
+    """Every row of a results folder's CSVs but the smoke test's; an overridden label's only where its saved profile
+    is in `saved` (by default: those `config.load_profiles` reads there)."""
+    saved = load_profiles(Path(results_dir), strict=False) if saved is None else saved
     frames = []
     for p in sorted(Path(results_dir).glob("*.csv")):
         if p.stem == "smoke":
             continue
-        if "-custom-" in p.stem and p.stem not in CUSTOM:  # never shown under its base profile's cells
+        if "-custom-" in p.stem and p.stem not in saved:  # never shown under its base profile's cells
             log.warning("%s: no saved profile beside it (%s.profile.json): its rows are left out; rerun the `run "
                         "--set ...` command that made it to write the profile again", p, p.stem)
             continue

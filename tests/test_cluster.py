@@ -49,6 +49,4 @@ def test_a_cluster_job_with_overrides_saves_the_profile_its_tables_are_made_from
     saved = list((tmp_path / "results").glob("smoke-custom-*.profile.json"))
     assert len(saved) == 1 and saved[0].with_suffix("").with_suffix(".csv").exists()
     label = saved[0].name.removesuffix(".profile.json")
-    config.CUSTOM.clear()
-    config.load_profiles(tmp_path / "results")
-    assert config.CUSTOM[label].lr == 0.05
+    assert config.load_profiles(tmp_path / "results")[label].lr == 0.05

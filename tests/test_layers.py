@@ -79,3 +79,24 @@ def test_the_package_face_gives_the_names_a_user_needs(tmp_path):
     assert "table3_comparison" in rotnet_repro.EXPERIMENTS and "cpu" in rotnet_repro.PROFILES
     assert rotnet_repro.run("table3_comparison", profile="smoke", out=tmp_path, device="cpu") > 0
     assert (tmp_path / "results" / "smoke.csv").exists()
+
+
+# module-level containers that are meant to be filled at import time: registries of code, not of run state
+REGISTRIES = {"pretext.TASKS"}
+
+
+def test_no_module_global_holds_run_state():
+    """Options and loaded state travel as arguments: no module keeps an empty dict, list or set at its top level to
+    be filled later (as overridden profiles once were), but for the registries named above."""
+    empty = (ast.Dict, ast.List, ast.Set)
+    found = []
+    for f in sorted(PACKAGE.glob("*.py")):
+        for node in ast.parse(f.read_text()).body:
+            target, value = ((node.target, node.value) if isinstance(node, ast.AnnAssign) else
+                             (node.targets[0], node.value) if isinstance(node, ast.Assign) else (None, None))
+            is_empty = isinstance(value, empty) and not getattr(value, "keys", getattr(value, "elts", None)) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                and value.func.id in ("dict", "list", "set") and not value.args)
+            if isinstance(target, ast.Name) and is_empty and f"{f.stem}.{target.id}" not in REGISTRIES:
+                found.append(f"{f.stem}.{target.id} (line {node.lineno})")
+    assert not found, found

@@ -335,10 +335,16 @@ def test_overridden_cells_reach_the_report(tmp_path):
     saved = list((tmp_path / "results").glob("*.profile.json"))
     assert len(saved) == 1
     label = saved[0].name.removesuffix(".profile.json")
-    config.CUSTOM.clear()  # as a fresh `tables` process: only what is saved
-    t = comparison(load_all(tmp_path / "results"), "fig5b", label)
+    saved = config.load_profiles(tmp_path / "results")  # only what is saved, as a fresh `tables` process reads it
+    df = load_all(tmp_path / "results", saved)
+    t = comparison(df, "fig5b", label, saved)
     sup = t[t.row == "Supervised"]
     assert list(sup.column) == ["3", "4"] and (sup.n == 1).all()
+    # no hidden state: reading the saved profiles registered nothing, and without them an overridden label is an
+    # error, never its base profile's cells
+    with pytest.raises(UserError, match="no saved profile"):
+        comparison(df, "fig5b", label)
+    assert config.base_profile(label, saved) == saved[label] and config.base_profile("smoke").semi_k != (3, 4)
 
 
 def test_exact_heads_on_one_backbone_share_its_pass_with_the_numbers_of_separate_runs(tmp_path):

@@ -363,16 +363,17 @@ def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp
 
 
 def test_a_variant_reaches_reports_ablation_table(tmp_path):
+    from rotnet_repro.config import load_profiles
     from rotnet_repro.report import ablation_markdown, load_all
 
     assert main(["run", "table2_rotations", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path),
                  "--rows", r"^(4 rotations|RotNet \+ (non-linear|conv)$)", "--columns", "^(rotation|accuracy)$",
                  "--set", "bn_init=uniform"]) == 0
-    text = ablation_markdown(load_all(tmp_path / "results"))
-    line = next(x for x in text.splitlines() if "bn_init=uniform" in x)
+    saved = load_profiles(tmp_path / "results")
+    df = load_all(tmp_path / "results", saved)
+    line = next(x for x in ablation_markdown(df, saved).splitlines() if "bn_init=uniform" in x)
     assert line.startswith("| smoke-custom-") and line.count("(n=1)") == 3
-    df = load_all(tmp_path / "results")
-    assert "No variant trained yet" in ablation_markdown(df[~df.profile.str.contains("-custom-")])
+    assert "No variant trained yet" in ablation_markdown(df[~df.profile.str.contains("-custom-")], saved)
 
 
 def test_the_window_clock_stops_a_run_when_its_next_epoch_would_not_fit():
