@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 import pandas as pd
 
 from .claims import MIXED, RULE, RULES, RULES_SHA256, uses
-from collections.abc import Mapping
-
 from .config import PROFILES, Profile, base_profile
 from .experiments import EXPERIMENTS, ROW
 from .tables import (  # noqa: F401  (re-exported: the notebooks, plots and tests read them from here)

@@ -9,6 +9,7 @@ report.py renders them as markdown; plots.py draws them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -16,8 +17,6 @@ import numpy as np
 import pandas as pd
 
 from .claims import CheckResult, Claim, evaluate, paper_claims
-from collections.abc import Mapping
-
 from .config import Profile, base_profile, load_profiles
 from .experiments import EXPERIMENTS, ROW
 from .results import read_results
