@@ -59,9 +59,9 @@ for name, exp, artifact, what in NOTEBOOKS:
             nbf.v4.new_code_cell(
                 "from IPython.display import Markdown, display\n\nfrom rotnet_repro import notebook as nb\n\n"
                 f"df = nb.prepare(\"{exp}\", profile, out_dir, data_dir, train_missing)\n"
-                f"display(Markdown(nb.table(\"{artifact}\", df, profile)))"),
+                f"display(Markdown(nb.table(\"{artifact}\", df, profile, out_dir)))"),
             nbf.v4.new_code_cell(f"display(Markdown(nb.verdict(\"{artifact}\", profile, out_dir)))"),
-            nbf.v4.new_code_cell(f"nb.figure(\"{artifact}\", df, profile);"),
+            nbf.v4.new_code_cell(f"nb.figure(\"{artifact}\", df, profile, out_dir);"),
         ]
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{name[:2]}-{i}"  # stable ids keep diffs quiet

@@ -267,8 +267,9 @@ def base_profile(label: str, saved: Mapping[str, Profile] | None = None) -> Prof
     if "-custom-" not in label:
         return PROFILES.get(label, PROFILES["paper"])
     if saved is None or label not in saved:
-        raise UserError(f"{label}: no saved profile ({label}{PROFILE_SUFFIX} beside its CSV) was read for this "
-                        "overridden profile: rerun the `run --set ...` command that made its CSV to write it again")
+        raise UserError(f"{label} is an overridden profile, and its saved profile ({label}{PROFILE_SUFFIX} beside "
+                        "its CSV) was not given: pass what config.load_profiles(<results folder>) reads (a notebook: "
+                        "out_dir=...); if that file is missing, rerun the `run --set ...` command that made the CSV")
     return saved[label]
 
 

@@ -45,7 +45,14 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
     return df[df.experiment == experiment]
 
 
-def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
+def _saved(profile: str, out_dir: str | Path | None) -> dict | None:
+    """An overridden label's saved profile (read from beside its CSV in out_dir), for its cells."""
+    from .config import load_profiles
+
+    return load_profiles(Output(out_dir).results) if out_dir is not None and "-custom-" in profile else None
+
+
+def table(artifact: str, df: pd.DataFrame, profile: str, out_dir: str | Path | None = None) -> str:
     if profile == ALL:
         from .report import scales_markdown
 
@@ -53,15 +60,16 @@ def table(artifact: str, df: pd.DataFrame, profile: str) -> str:
                 "the scaled CPU protocol, whose numbers sit far below the paper's by design: its comparisons, not its "
                 "absolute numbers, are what it tests). Columns never mix scales; set `profile` to one of them for "
                 "its detail (oracle figures, differences).\n\n" + scales_markdown(df, artifact))
-    return f"**{profile_note(profile)}**\n\n" + comparison_markdown(comparison(df, artifact, profile))
+    saved = _saved(profile, out_dir)
+    return f"**{profile_note(profile, saved)}**\n\n" + comparison_markdown(comparison(df, artifact, profile, saved))
 
 
-def figure(artifact: str, df: pd.DataFrame, profile: str):
+def figure(artifact: str, df: pd.DataFrame, profile: str, out_dir: str | Path | None = None):
     if profile == ALL:
         from .plots import plot_scales
 
         return plot_scales(df, artifact)
-    return PLOTS[artifact](comparison(df, artifact, profile), profile)
+    return PLOTS[artifact](comparison(df, artifact, profile, _saved(profile, out_dir)), profile)
 
 
 

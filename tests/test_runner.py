@@ -342,9 +342,16 @@ def test_overridden_cells_reach_the_report(tmp_path):
     assert list(sup.column) == ["3", "4"] and (sup.n == 1).all()
     # no hidden state: reading the saved profiles registered nothing, and without them an overridden label is an
     # error, never its base profile's cells
-    with pytest.raises(UserError, match="no saved profile"):
+    with pytest.raises(UserError, match="saved profile .* was not given"):
         comparison(df, "fig5b", label)
     assert config.base_profile(label, saved) == saved[label] and config.base_profile("smoke").semi_k != (3, 4)
+    # a notebook on that label reads the saved profile from its out_dir
+    from rotnet_repro import notebook as nb
+
+    rows = nb.prepare("fig5b_semi_supervised", label, tmp_path)
+    assert "| Supervised | 4 | test acc." in nb.table("fig5b", rows, label, tmp_path)  # K=3, 4: its own cells
+    with pytest.raises(UserError, match="out_dir"):
+        nb.table("fig5b", rows, label)
 
 
 def test_exact_heads_on_one_backbone_share_its_pass_with_the_numbers_of_separate_runs(tmp_path):
