@@ -4,7 +4,7 @@
 # the seconds of the next epoch), its checkpoint stored (a commit), and the run started again from it. Stops
 # before the run's heads start (its final weights and record are on disk), or after the next store once STOP exists.
 #
-#   nohup scripts/cpu-epochs.sh runs/paper/rotnet-c1d3b2dff4 table1_block_depth --profile paper \
+#   mkdir -p logs; nohup scripts/cpu-epochs.sh runs/paper/rotnet-c1d3b2dff4 table1_block_depth --profile paper \
 #       --rows '^RotNet 3 conv blocks$' --columns '^ConvB2$' > logs/cpu-epochs.log 2>&1 &
 #   touch logs/cpu-epochs.stop   # stop after the next stored epoch (or kill it: the last stored epoch stays)
 #
