@@ -382,7 +382,8 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
     if args.action == "list":
         for key, e in sorted(m.entries.items()):
-            print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}, {state(key)}")
+            epoch = f" (after epoch {e['epoch']})" if "epoch" in e else ""  # a checkpoint: where its run resumes
+            print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}{epoch}, {state(key)}")
     elif args.action == "restore":
         keys = args.files or [k for k in m.entries if not state(k).startswith("here")]
         for key in keys:

@@ -39,3 +39,6 @@ def test_a_run_is_trained_stored_and_stopped_before_its_heads(tmp_path):
     assert f"smoke/{rotnet.run_id}/model.pt" in json.dumps(listed)
     log = subprocess.run(["git", "log", "--format=%s"], cwd=tmp_path, capture_output=True, text=True).stdout
     assert "committed to the history" in log  # each store is a commit
+    manifests = subprocess.run(["git", "log", "-p", "--", "runs/weights.json"], cwd=tmp_path, capture_output=True,
+                               text=True).stdout
+    assert '"epoch": 1' in manifests  # the checkpoint after epoch 1 was stored, with its epoch
