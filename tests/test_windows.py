@@ -244,7 +244,9 @@ def test_the_plan_lists_the_remaining_protocol_as_windows(capsys):
     out = capsys.readouterr().out
     assert "window 1:" in out and "remaining full protocol" in out and "staging calls" in out
     first = out[out.index("window 1:"):]
-    assert "RotNet 3 blocks" in first.splitlines()[1] and "resumes after epoch 92" in first.splitlines()[1]
+    listed = json.loads((ROOT / "runs" / "weights.json").read_text())  # its checkpoint: the epoch last stored
+    epoch = next(e["epoch"] for k, e in listed.items() if k.endswith("c1d3b2dff4/ckpt.pt"))
+    assert "RotNet 3 blocks" in first.splitlines()[1] and f"resumes after epoch {epoch}" in first.splitlines()[1]
     assert "gap variant fp32" in out and "seeds 1 and 2" in out
 
 
