@@ -289,7 +289,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
                         "(run `make reproduce`, or pass --results)")
     home = Output.of_results(results)  # reports are written beside the results they are made from
     written = write_all(results, args.figures or home.figures, args.report or home.root / "REPORT.md",
-                        args.readme or home.root / "README.md", home.root / "MODEL_CARD.md")
+                        args.readme or home.root / "README.md", home.root / "MODEL_CARD.md", saved)
     figures = [p for p in written if p.suffix == ".png"]
     docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md", "MODEL_CARD.md")]
     print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"

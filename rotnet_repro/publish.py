@@ -83,12 +83,14 @@ def _write_blocks(blocks: tuple[tuple[Path | str | None, str, str], ...]) -> lis
 
 def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "figures",
               report: Path | str | None = "REPORT.md", readme: Path | str | None = "README.md",
-              model_card: Path | str | None = "") -> list[Path]:
+              model_card: Path | str | None = "", saved: dict | None = None) -> list[Path]:
     """`make tables`: figures, markdown tables, and the generated blocks of REPORT.md, README.md and the model card
-    (by default the MODEL_CARD.md beside the report; None: not written)."""
+    (by default the MODEL_CARD.md beside the report; None: not written). `saved`: the overridden profiles saved
+    beside the CSVs, if the caller has read them already (`config.load_profiles`)."""
     if model_card == "":
         model_card = Path(report).with_name("MODEL_CARD.md") if report is not None else None
-    saved = load_profiles(Path(results_dir), strict=False)  # the overridden profiles saved beside their CSVs
+    if saved is None:  # the overridden profiles saved beside their CSVs
+        saved = load_profiles(Path(results_dir), strict=False)
     df = load_all(results_dir, saved)
     written = _figures(df, figures_dir)
     # the report links its figures relative to where it lies
