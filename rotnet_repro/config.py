@@ -90,7 +90,7 @@ class Profile:
     eval_every: int = 10
     # Variants (the gap's suspects; `--set`): a field at its default stays out of every run's hash, so the
     # runs trained before the field existed keep their ids.
-    precision: str = "bf16"  # on CUDA: bf16 autocast; "fp32": none (the paper's precision). CPUs compute fp32.
+    precision: str = "bf16"  # bf16 autocast on CUDA and on CPUs with native bf16; "fp32": none (the paper's)
     bn_init: str = "ones"  # the NIN's BatchNorm weights: 1 (today's default) or "uniform": U(0, 1) (PyTorch 0.2)
     nesterov: bool = True  # SGD with Nesterov momentum (the official code's optimiser)
     # k > 0: a RotNet trains on k of each image's rotated copies per step (drawn per image) instead of all of them;

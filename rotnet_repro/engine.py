@@ -27,27 +27,48 @@ from .errors import UserError
 from .files import DamagedFile, read_tensors
 
 log = logging.getLogger("rotnet_repro")
-def segments(history: list[dict]) -> list[dict]:
-    """Where a run's epochs were trained: consecutive epochs on one device form a segment (a run resumed on another
-    machine has several). Epochs from before the history named its device are "not recorded"."""
+def epoch_precision(h: dict, profile_precision: str = "bf16") -> str:
+    """What one history entry was computed in: its own stamp, else what the code computed in before epochs were
+    stamped (fp32 on a CPU; the profile's precision on CUDA); "not recorded" where the device is not either."""
+    if "precision" in h:
+        return h["precision"]
+    dev = h.get("device", "not recorded")
+    return "fp32" if dev.startswith("cpu") else "not recorded" if dev == "not recorded" else profile_precision
+
+
+def segments(history: list[dict], profile_precision: str = "bf16") -> list[dict]:
+    """Where and in what a run's epochs were trained: consecutive epochs on one device in one precision form a
+    segment (a run resumed on another machine, or in another precision, has several). Epochs from before the
+    history named its device are "not recorded"."""
     out: list[dict] = []
     for h in history:
-        dev = h.get("device", "not recorded")
-        if out and out[-1]["device"] == dev:
+        dev, prec = h.get("device", "not recorded"), epoch_precision(h, profile_precision)
+        if out and out[-1]["device"] == dev and out[-1]["precision"] == prec:
             out[-1]["epochs"][1] = h["epoch"]
         else:
-            out.append({"device": dev, "epochs": [h["epoch"], h["epoch"]]})
+            out.append({"device": dev, "precision": prec, "epochs": [h["epoch"], h["epoch"]]})
     return out
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (oneDNN's check: AVX-512 BF16 or AMX on x86, or the ARM equivalent);
+    without it bf16 autocast is emulated and slower than fp32, so a CPU without it trains in fp32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
 
 @dataclass
 class Device:
-    """Where and how tensors compute: channels_last everywhere, bf16 autocast on CUDA."""
+    """Where and how tensors compute: channels_last everywhere; bf16 autocast on CUDA and on CPUs that compute bf16
+    natively (`cpu_has_bf16`, checked once when the device is picked), unless the profile says fp32."""
 
     device: torch.device
     # "" = eager; else torch.compile's mode for every model ("default"; "reduce-overhead" adds CUDA graphs)
     compile_mode: str = ""
-    precision: str = "bf16"  # the profile's: "fp32" turns autocast off on CUDA
+    precision: str = "bf16"  # the profile's: "fp32" turns autocast off
+    cpu_bf16: bool = False  # this CPU computes bf16 natively (set by `pick`)
     # per kind of model ("rotnet": RotNets and supervised NINs; "head": a head and its frozen backbone), where it
     # differs from compile_mode: `--compile auto` fills it with the modes measured fastest on this card
     compile_kinds: dict[str, str] = field(default_factory=dict)
@@ -74,7 +95,8 @@ class Device:
             raise UserError(f"unsupported device {name!r}: use auto, cpu or cuda[:N]")
         if compile_mode and compile_mode not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {compile_mode!r}: use one of {', '.join(COMPILE_MODES)}")
-        return cls(device, compile_mode and _compile_works(device, compile_mode), precision)
+        return cls(device, compile_mode and _compile_works(device, compile_mode), precision,
+                   cpu_bf16=device.type == "cpu" and cpu_has_bf16())
 
     def use_measured_compile(self, modes: dict[str, str]) -> None:
         """Compile each kind of model in the mode measured fastest for it ("" = eager), where compiling works."""
@@ -112,9 +134,16 @@ class Device:
     def prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
+    @property
+    def compute(self) -> str:
+        """What the forward passes compute in: "bf16" (autocast; BatchNorm, softmax and the loss stay fp32 as
+        autocast keeps them) or "fp32"."""
+        native = self.device.type == "cuda" or self.cpu_bf16
+        return "bf16" if self.precision == "bf16" and native else "fp32"
+
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda" and self.precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.compute == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def eval_batch(self, n: int) -> int:
@@ -329,7 +358,7 @@ def _end_epoch(r: _Run, profile: Profile, dev: Device, epoch: int, n: int, share
     eval_s = time.perf_counter() - t2
     r.wall += shared_s + time.perf_counter() - t1
     r.history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "test_acc": acc, "lr": used_lr,
-                      "device": dev.name, "eval_s": round(eval_s, 4)})
+                      "device": dev.name, "precision": dev.compute, "eval_s": round(eval_s, 4)})
     test = f" test {acc:.2f}%" if due else ""
     log.info("%s epoch %d/%d loss %.4f%s (%.0f samples/s)", t.desc, epoch + 1, r.epochs, total / max(n, 1),
              test, n / (time.perf_counter() - t0))

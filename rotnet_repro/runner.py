@@ -123,10 +123,10 @@ class Trainer:
         all its threads, its peak resident memory so far), write it, and say so."""
         rec.update(run_id=spec.run_id, config_hash=spec.config_hash, git_sha=self.sha,
                    torch_version=torch.__version__, device=self.dev.name, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   segments=segments(rec.get("history", [])), cost=process_cost(t0, c0))
+                   segments=segments(rec.get("history", []), spec.profile.precision), cost=process_cost(t0, c0))
         if len(rec["segments"]) > 1:  # resumed elsewhere: `device` is where it finished, `segments` where each part ran
             log.info("run %s trained in %d segments: %s", spec.run_id, len(rec["segments"]), "; ".join(
-                f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']}" for s in rec["segments"]))
+                f"epochs {s['epochs'][0]}-{s['epochs'][1]} on {s['device']} ({s['precision']})" for s in rec["segments"]))
         folder.finish(rec)
         log.info("run %s done: %.0f s of training in all, %.0f s in this process%s: %s", spec.run_id, rec["wall_s"],
                  time.time() - t0, note,
