@@ -611,12 +611,18 @@ def _dry_run(priced: list, workers: int, conc) -> str:
 
 
 def _check_writable(out: Path) -> None:
+    """--out made if missing and written to once, or one line saying why not. The probe file has a name of its own
+    (tempfile's): processes started together on one new --out (workers, or runs side by side) never delete each
+    other's probe, so none reads a false "not writable"."""
+    import tempfile
+
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").touch()
-        (out / ".write-test").unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
-        raise UserError(f"--out {out} is not writable ({e.strerror}): pass a folder you can write to") from None
+        raise UserError(f"--out {out} is not writable ({e.strerror or e}): pass a folder you can write to") from None
 
 
 def _run_with_workers(runner, cells: list, argv: list[str], workers: int) -> int:

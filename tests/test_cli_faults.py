@@ -225,3 +225,49 @@ def test_weights_restore_replaces_a_damaged_weight_file_and_list_says_it_is_dama
     assert main(["weights", "restore", "--out", str(clone)]) == 0
     assert sha256(clone / "runs" / key) == m.entries[key]["sha256"]
     assert (clone / "runs" / (key + ".damaged")).read_bytes() == b"not the weights"
+
+
+def test_processes_on_one_new_out_all_find_it_writable(tmp_path):
+    """`run`s started together on one new --out (workers, or runs side by side): each probe has a name of its own,
+    so none deletes another's and reads a false "not writable". The threads start at one barrier; whatever order
+    they then run in, every call must pass (and leave no probe behind)."""
+    import threading
+
+    from rotnet_repro.cli import _check_writable
+
+    for round_ in range(10):
+        out = tmp_path / f"new-{round_}" / "out"
+        gate, failed = threading.Barrier(8), []
+
+        def check(out=out, gate=gate, failed=failed):
+            gate.wait()
+            try:
+                _check_writable(out)
+            except Exception as e:  # noqa: BLE001 - every failure is the test's
+                failed.append(e)
+
+        threads = [threading.Thread(target=check) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failed, failed
+        assert out.is_dir() and not list(out.iterdir())
+
+
+def test_a_probe_left_by_an_older_version_does_not_matter(tmp_path):
+    from rotnet_repro.cli import _check_writable
+
+    (tmp_path / ".write-test").write_text("")  # the fixed name every process once shared
+    _check_writable(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [".write-test"]
+
+
+def test_an_out_that_cannot_be_written_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "sub"  # under a regular file: no folder can be made there (root too)
+    assert main(["run", "table3_comparison", "--profile", "smoke", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == f"error: --out {out} is not writable (Not a directory): pass a folder you " \
+                                       "can write to"
+    assert not out.exists()
