@@ -59,11 +59,21 @@ cmd_prepare() {
   local stage; stage=$(json "$window" '" ".join(d["stage"])')
   # shellcheck disable=SC2086
   [ -z "$stage" ] || "$PY" -m rotnet_repro weights restore $stage >&2
-  local files=() f d
+  # each path once, in the plan's order: a folder staging two files (Fig. 5(a)'s snapshots, a checkpoint and its
+  # RotNet's weights) lists its spec.json and result.json once. tar stores a repeat, or two names of one file on
+  # disk (--hard-dereference: never), as a hard link, which the machine's streaming extraction (tarfile "r|")
+  # cannot follow ("seeking backwards is not allowed")
+  local files=() f d p
+  local -A listed=()
   for f in $stage; do
-    d=runs/$(dirname "$f"); files+=("runs/$f" "$d/spec.json"); [ -f "$d/result.json" ] && files+=("$d/result.json"); true
+    d=runs/$(dirname "$f")
+    for p in "runs/$f" "$d/spec.json" "$d/result.json"; do
+      [ -z "${listed[$p]:-}" ] || continue
+      [ "$p" != "$d/result.json" ] || [ -f "$p" ] || continue  # a run still training has no record
+      listed[$p]=1; files+=("$p")
+    done
   done
-  tar cf - -C "$PARTS/cache" window.json ${files[@]:+-C "$PWD" "${files[@]}"} | xz -0 > "$PARTS/cache/runs.tar.xz"
+  tar cf - --hard-dereference -C "$PARTS/cache" window.json ${files[@]:+-C "$PWD" "${files[@]}"} | xz -0 > "$PARTS/cache/runs.tar.xz"
   local chunk=${CHUNK_BYTES:-$(json "$window" 'd["chunk_bytes"]')}
   rm -f "$PARTS"/part.* "$PARTS/index.json"
   cat "$data" "$PARTS/cache/runs.tar.xz" | split -b "$chunk" -d - "$PARTS/part."

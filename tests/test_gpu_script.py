@@ -94,3 +94,77 @@ def test_the_measurement_script_runs_on_the_cpu(tmp_path):
     assert "| conv head step, batch 128 |" in md  # the throughput part's table
     # processes side by side, with the remaining protocol at that count
     assert re.search(r"\| cpu\b[^|]* \(0.0625\) \| 2 \| [0-9.]+ \|", md)
+
+
+FAKE_PY = """#!/bin/bash
+# the real Python, but for the package's commands: plan writes the window the test gives, the rest do nothing
+if [ "${1:-}" = -m ] && [ "${2:-}" = rotnet_repro ]; then
+  case "$3" in
+    plan) while [ $# -gt 0 ]; do [ "$1" != --window-file ] || cp "$FAKE_WINDOW" "$2"; shift; done
+          echo "window 1: (the test's)"; exit 0 ;;
+    weights|window) exit 0 ;;
+  esac
+  echo "unexpected: $*" >&2; exit 3
+fi
+exec "$REAL_PY" "$@"
+"""
+
+
+def test_a_window_staging_two_files_of_one_folder_unpacks_on_the_machine(tmp_path):
+    """prepare lists each path once (a folder staging Fig. 5(a)'s snapshots and its weights has one spec.json and
+    one result.json in the archive), so the machine's streaming extraction (tarfile "r|") takes the parts: tar
+    stores a repeat as a hard link, which a stream cannot follow. The script runs in a tree of its own, with the
+    package's commands stubbed: only the archive is under test."""
+    import lzma
+    import tarfile
+
+    repo = tmp_path / "repo"
+    (repo / "gpu").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / "gpu" / "paper.sh")
+    files = {}
+    for rel, size in [("paper/rotnet-aaaaaaaaaa/snapshot-20.pt", 3000), ("paper/rotnet-aaaaaaaaaa/snapshot-40.pt", 3000),
+                      ("paper/rotnet-aaaaaaaaaa/model.pt", 3000), ("paper/rotnet-aaaaaaaaaa/spec.json", 40),
+                      ("paper/rotnet-aaaaaaaaaa/result.json", 40), ("paper/classifier-bbbbbbbbbb/ckpt.pt", 3000),
+                      ("paper/classifier-bbbbbbbbbb/spec.json", 40)]:  # the second is still training: no record
+        p = repo / "runs" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(os.urandom(size))
+        files[f"runs/{rel}"] = p.read_bytes()
+    stage = ["paper/rotnet-aaaaaaaaaa/model.pt", "paper/rotnet-aaaaaaaaaa/snapshot-20.pt",
+             "paper/rotnet-aaaaaaaaaa/snapshot-40.pt", "paper/classifier-bbbbbbbbbb/ckpt.pt"]
+    window = tmp_path / "window.json"
+    window.write_text(json.dumps({"stage": stage, "chunk_bytes": 4000, "staging_calls": 9, "pack_s": 0,
+                                  "runs": [], "calls": [{"what": "train", "seconds": 60, "measure_s": 0}]}))
+    data = tmp_path / "data" / "cifar-10-batches-py"
+    data.mkdir(parents=True)
+    (data / "data_batch_1").write_bytes(os.urandom(5000))
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PY)
+    fake.chmod(0o755)
+    parts, machine = tmp_path / "parts", tmp_path / "machine"
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "PY": str(fake), "REAL_PY": sys.executable, "FAKE_WINDOW": str(window), "PARTS": str(parts),
+           "STAGE": str(machine), "DATA": str(data.parent), "DEVICE": "cpu", "OUT": str(tmp_path / "out"),
+           "WORK": str(tmp_path / "work")}
+
+    def script(*args):
+        r = subprocess.run(["bash", str(repo / "gpu" / "paper.sh"), *args], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, f"gpu/paper.sh {args}: rc {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+        return r.stdout
+
+    script("prepare")
+    with lzma.open(parts / "cache" / "runs.tar.xz") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        members = list(tar)
+    names = [m.name for m in members]
+    assert names == ["window.json", *(f"runs/{s}" for s in stage[:1]), "runs/paper/rotnet-aaaaaaaaaa/spec.json",
+                     "runs/paper/rotnet-aaaaaaaaaa/result.json", *(f"runs/{s}" for s in stage[1:3]),
+                     f"runs/{stage[3]}", "runs/paper/classifier-bbbbbbbbbb/spec.json"]  # each once, in order
+    assert all(m.isfile() for m in members)  # no hard link
+    n = len(list(parts.glob("part.*")))
+    assert n >= 3  # several parts: the data and the weights cross part boundaries
+    for i in range(n):
+        script("stage", f"{i:02d}")
+    script("train", "60")  # the machine's extraction, then the (stubbed) training and packing
+    assert (machine / ".unpacked").exists() and (machine / "window.json").exists()
+    assert (machine / "cifar-10-batches-py" / "data_batch_1").read_bytes() == (data / "data_batch_1").read_bytes()
+    assert {rel: (machine / rel).read_bytes() for rel in files} == files
