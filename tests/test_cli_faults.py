@@ -152,24 +152,88 @@ def test_a_finished_run_whose_spec_was_deleted_gets_it_back(tmp_path):
     assert "spec.json was missing" in (tmp_path / "logs" / "smoke.log").read_text()
 
 
+ANNOUNCE = """
+# in every Python process of the test (sitecustomize): a `run` says on stdout, with its pid, when its cells begin
+# (its helpers started, its signal handlers set)
+import os
+
+if os.environ.get("ANNOUNCE_CELLS") == "1":
+    from rotnet_repro.runner import Runner
+
+    run_cells = Runner.run_cells
+
+    def announced(self, *args, **kwargs):
+        print(f"cells begin {os.getpid()}", flush=True)
+        return run_cells(self, *args, **kwargs)
+
+    Runner.run_cells = announced
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_sigterm_stops_every_worker(tmp_path):
+    """SIGTERM once the process and both its helpers are in their cells (each says so: no poll, no deadline): it
+    stops every helper, each stops as on Ctrl-C, and it waits for each, so that none is left when it has exited."""
     import signal
     import subprocess
     import sys
-    import time
+    import threading
 
-    p = subprocess.Popen([sys.executable, "-m", "rotnet_repro", "run", "all", "--profile", "smoke", "--out",
-                          str(tmp_path), "--workers", "3", "--set", "pretext_epochs=400"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(tmp_path.glob("runs/*/*/ckpt.pt"))) < 2:
-        time.sleep(0.5)
-    p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=300)
-    assert p.returncode == 130 and "interrupted by SIGTERM: every worker stopped" in err
-    time.sleep(1)
-    ps = subprocess.run(["pgrep", "-g", str(p.pid)], capture_output=True, text=True)
-    assert not ps.stdout.strip(), "workers still running"
+    import pytest
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs Linux /proc to find the worker processes")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(ANNOUNCE)
+    root = Path(__file__).resolve().parent.parent
+    with open(tmp_path / "stderr", "w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "rotnet_repro", "run", "all", "--profile", "smoke", "--out",
+                              str(tmp_path), "--workers", "3", "--set", "pretext_epochs=400"],
+                             stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+                             env={**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{root}", "ANNOUNCE_CELLS": "1"})
+        guard = threading.Timer(900, os.killpg, (p.pid, signal.SIGKILL))  # a hang ends the test, nothing else
+        guard.start()
+        try:
+            begun = set()
+            for line in p.stdout:  # blocks until a line comes; ends when every process has ended
+                if line.startswith("cells begin "):
+                    begun.add(int(line.split()[-1]))
+                    if len(begun) == 3:
+                        break
+            workers = [c for c in _children(p.pid) if "--batch-worker" in Path(f"/proc/{c}/cmdline").read_text()]
+            assert p.pid in begun and begun == {p.pid, *workers} and len(workers) == 2, \
+                (begun, workers, (tmp_path / "stderr").read_text()[-2000:])
+            p.send_signal(signal.SIGTERM)
+            p.communicate()
+        finally:
+            guard.cancel()
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    said = (tmp_path / "stderr").read_text()
+    assert p.returncode == 130 and said.count("interrupted by SIGTERM: every worker stopped") == 3, said[-2000:]
+    assert not [w for w in workers if _alive(w)], "workers still running"  # each waited for (reaped) before it exited
 
 
 def test_every_subcommand_is_dispatched_and_named_in_the_docstring():
