@@ -41,7 +41,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list experiments and profiles")
     for add in (_add_run, _add_records, _add_bench, _add_submit, _add_plan, _add_weights, _add_window):
         add(sub)
+    v = sub.add_parser("verdicts", help="every rules version's claim verdicts on the results, and whether each "
+                                        "version was frozen before the rows it judges (needs the git history)")
+    v.add_argument("--results", default="results", help="the folder holding the CSVs (default results)")
     return ap
+
+
+def cmd_verdicts(args: argparse.Namespace) -> None:
+    from .verdicts import write
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+    print(f"wrote {write(results, Path.cwd())}")
 
 
 def _add_run(sub) -> None:
@@ -755,7 +767,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 COMMANDS = {"list": lambda _: cmd_list(), "run": cmd_run, "import": cmd_import, "prune": cmd_prune,
             "tables": cmd_tables, "rows": cmd_rows, "bench": cmd_bench, "submit": cmd_submit, "plan": cmd_plan,
-            "weights": cmd_weights, "window": cmd_window}
+            "weights": cmd_weights, "window": cmd_window, "verdicts": cmd_verdicts}
 
 
 def _sigterm(signum: int, frame: object) -> None:

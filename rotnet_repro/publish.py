@@ -33,6 +33,7 @@ from .report import (
 )
 from .results import write_atomic
 from .rundir import Output
+from .verdicts import read as read_versions
 
 log = logging.getLogger("rotnet_repro")
 
@@ -106,7 +107,8 @@ def write_all(results_dir: Path | str = "results", figures_dir: Path | str = "fi
     blocks = ((report, "results", scales), (report, "appendix", body),
               (report, "bench", bench_markdown(Output.of_results(results_dir).bench)),
               (report, "head-path", head_path_markdown(df)), (report, "probes", probes_markdown(df)),
-              (report, "summary", summary_markdown(df)), (report, "ablations", ablation_markdown(df, saved)),
+              (report, "summary", summary_markdown(df, read_versions(results_dir))),
+              (report, "ablations", ablation_markdown(df, saved)),
               (readme, "summary", readme_summary(df)),
               (readme, "headline", headline(df)), (readme, "pretrained", pretrained_markdown(df)),
               (model_card, "pretrained", pretrained_markdown(df)))

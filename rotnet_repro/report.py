@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .claims import MIXED, RULE, RULES, RULES_SHA256, uses
+from .claims import MIXED, RULE, RULES, RULES_SHA256, history, uses
 from .config import PROFILES, Profile, base_profile
 from .experiments import EXPERIMENTS, ROW
 from .tables import (  # noqa: F401  (re-exported: the notebooks, plots and tests read them from here)
@@ -98,8 +98,7 @@ def claims_markdown(df: pd.DataFrame, profile: str) -> str:
     d, superseded = current_rows(df, profile)
     backbones, heads = row_seeds(d)
     lines = [f"Checked on the {profile_note(profile)} last-epoch rows: RotNet seeds {backbones}, head seeds {heads}. "
-             f"The rules (`rotnet_repro/claim_rules.json`, version {RULES['version']}, frozen {RULES['frozen']}, "
-             f"SHA-256 {RULES_SHA256[:16]}): {RULE}", "",
+             f"The rules (`rotnet_repro/claim_rules.json`, {_frozen_line()}): {RULE}", "",
              "| claim | verdict | checks: margin (the claim says > 0), mean [95% interval], n replicates |",
              "|---|---|---|"]
     marked = False
@@ -408,8 +407,66 @@ def readme_summary(df: pd.DataFrame) -> str:
     return "\n".join(lines + (["", *scaled] if scaled else []))
 
 
-def summary_markdown(df: pd.DataFrame) -> str:
-    """REPORT's opening: the claims at every scale, and how far each scale is from the paper."""
+def _frozen_line() -> str:
+    """The current rules' version, freeze and hashes, and every earlier version, from rules_history.json."""
+    entries = history()
+    last = entries[-1]
+    when = (f"frozen {last['frozen']} (after commit {last['preceded_commit']})" if last.get("frozen")
+            and last.get("version") == RULES["version"] else "not frozen yet")
+    earlier = "; ".join(f"{e['name']} ({e.get('freeze_commit') or 'never frozen'}; code of {e['code_commit']})"
+                        for e in entries if e.get("code_commit"))
+    return (f"version {RULES['version']}, {when}, `claim_rules.json` SHA-256 `{RULES_SHA256[:16]}`, code SHA-256 "
+            f"`{RULES['code_sha256'][:16] if 'code_sha256' in RULES else '(not frozen)'}`; earlier: {earlier}")
+
+
+VERSION_COLUMNS = ("pre-freeze", "v1", "v1 as edited")
+
+
+def versions_markdown(df: pd.DataFrame, versions: pd.DataFrame | None) -> str:
+    """Every rules version's verdict per claim and scale (results/claims/by_version.csv, from `verdicts`), beside
+    today's (computed here), with whether each frozen version preceded the rows it judges; and which verdicts
+    moved after their data."""
+    if versions is None:
+        return ("Earlier rules versions' verdicts: not computed for these results (`python -m rotnet_repro "
+                "verdicts` in a clone with the git history writes results/claims/by_version.csv).")
+    live = {(p, str(c.number)): v for p in profiles_in(df) for c, v, _ in claims(df, p)}
+    cur = f"v{RULES['version']}"
+    stale = sorted(k for k, v in live.items()
+                   if not ((versions.scale == k[0]) & (versions.claim == k[1]) & (versions.name == cur)
+                           & (versions.verdict == v)).any())
+    names = [n for n in VERSION_COLUMNS if n in set(versions.name)]
+    lines = ["| scale | claim | " + " | ".join(names) + f" | {cur} (today) | rows it reads: newest | v1 frozen before "
+             f"them? | {cur} frozen before them? |", "|---|---|" + "---|" * (len(names) + 4)]
+    moved = []
+    for (p, c), v in live.items():
+        got = versions[(versions.scale == p) & (versions.claim == c)].set_index("name")
+        old = [got.verdict.get(n, "–") for n in names]
+        if all(x.startswith("not measurable (runs missing)") for x in old + [v]):
+            continue
+        newest = got.iloc[0] if len(got) else None
+        when = f"{newest.last_row_date} ({newest.last_row_commit})" if newest is not None and newest.last_row_date \
+            else "–"
+        lines.append(f"| {scale_label(p)} | {c} | " + " | ".join(old) + f" | {v} | {when} | "
+                     f"{got.rules_before_data.get('v1', '–')} | {got.rules_before_data.get(cur, '–')} |")
+        if "pre-freeze" in got.index and "v1" in got.index and got.verdict["pre-freeze"] != got.verdict["v1"] \
+                and got.rules_before_data["v1"] != "yes":
+            moved.append(f"{scale_label(p)} claim {c}: \"{got.verdict['pre-freeze']}\" → \"{got.verdict['v1']}\" "
+                         f"(v1 frozen before its rows: {got.rules_before_data['v1']})")
+    out = lines + [""]
+    out += (["Verdicts that moved when v1 was written, decided after (some of) their data: " + "; ".join(moved) + "."]
+            if moved else [])
+    out += [f"Every {cur} verdict at a scale whose rows all predate its freeze was decided after its data too (the "
+            f"column \"{cur} frozen before them?\" says \"no\"): {cur} was written from the paper's claims with those "
+            "rows in view; only rows that land after its freeze are judged by rules written before them."]
+    if stale:
+        out += ["", f"**results/claims/by_version.csv is stale** for {', '.join(f'{p} claim {c}' for p, c in stale)}: "
+                "run `python -m rotnet_repro verdicts`."]
+    return "\n".join(out)
+
+
+def summary_markdown(df: pd.DataFrame, versions: pd.DataFrame | None = None) -> str:
+    """REPORT's opening: the claims at every scale (today's rules), every rules version's verdicts, and how far each
+    scale is from the paper."""
     profiles = profiles_in(df)
     verdicts = {p: {c.number: v for c, v, _ in claims(df, p)} for p in profiles}
     texts = {c.number: c.text for c, _, _ in claims(df, profiles[0])} if profiles else {}
@@ -420,21 +477,21 @@ def summary_markdown(df: pd.DataFrame) -> str:
     cost = ([f"- Cost of the cached-view path (`paper-views`): {run_summary(df, 'paper-views')}"]
             if "paper-views" in profiles else [])
     rules = [
-        f"- Verdicts by the rules frozen in `rotnet_repro/claim_rules.json` (version {RULES['version']}, frozen "
-        f"{RULES['frozen']} before the full-scale head seeds, SHA-256 `{RULES_SHA256[:16]}`; a test ties them to the "
-        "code). **Holds**: every check of the claim holds (its margin positive on every replicate, the 95% interval "
-        "above 0); **does not hold**: a check's margin is negative on every replicate with the interval below 0 "
-        "(after Holm's correction over the claim's checks); **not measurable (runs missing)**: the runs it needs are "
-        "not trained at that scale yet (the GPU windows plan them); a partial verdict (\"holds on 1 of 2 checks; "
-        "...\") says how many checks it rests on, and the appendix's claims table of that scale gives each check. "
-        "**Inconclusive**: the replicates disagree in sign, the 95% interval contains 0, or there is one replicate; "
-        "each such check states the smallest effect it could detect at 80% power and about how many RotNets would "
-        "decide its measured mean. **Not testable at this scale**: a check of a paper-scale quantity (claim 4's "
-        "absolute gap, claim 6's crossover at 1000 labels) where that scale's cells lie more than "
-        f"{RULES['not_testable_points']:g} points from the paper's; it says nothing for or against the paper there. "
-        "A scale with one RotNet judges a check over its head seeds (when each cell has two or more), and says so in "
-        "the appendix."]
-    return "\n".join(lines + ["", *verdict_lines(df), *cost, *rules])
+        f"- Verdicts by the rules in `rotnet_repro/claim_rules.json` ({_frozen_line()}; `rules_history.json` keeps "
+        "every version, and a test fails when the rules' code changes without a new entry). **Holds**: the 95% "
+        "interval of the check's mean margin lies above 0, for every check of the claim; **does not hold**: a "
+        "check's interval lies below 0 and survives Holm's correction over the claim's checks; **inconclusive**: "
+        "otherwise, each such check saying how likely its n decides the paper's effect (the rule simulated at the "
+        "measured noise) and how many replicates decide it 80% of the time. How many replicates share the mean's "
+        "sign is shown, never a condition. **Not testable at this scale**: a difference of test accuracies whose "
+        f"cells lie at distances from their references that differ by more than {RULES['not_testable_spread']:g} "
+        "points (claims 4 and 6 then judge a scale-free version); **not measurable**: runs missing, or a check "
+        "that would mix head paths (cached views, the exact path) or a CPU and a GPU. Every check prints its "
+        "measured mean and interval in the appendix whatever its verdict. A partial verdict says how many checks "
+        "it rests on. Head seeds on one RotNet measure head-training noise only: such a verdict says \"for RotNet "
+        "seed 0 only\"."]
+    return "\n".join(lines + ["", *verdict_lines(df), *cost, *rules, "", "#### Verdicts by rules version", "",
+                              versions_markdown(df, versions)])
 
 
 NO_VARIANT = ("No variant trained yet. The gap's suspects are scheduled by `python -m rotnet_repro plan` "

@@ -133,14 +133,63 @@ def comparison(df: pd.DataFrame, artifact: str, profile: str,
     return t
 
 
-def claims(df: pd.DataFrame, profile: str,
-           saved: Mapping[str, Profile] | None = None) -> list[tuple[Claim, str, list[CheckResult]]]:
-    """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows."""
+def head_path(profile: str, saved: Mapping[str, Profile] | None = None) -> str:
+    """How a profile's frozen heads see their training images: "exact", "16 views", "cached features"."""
+    p = base_profile(profile, saved)
+    return f"{p.head_views} views" if p.head_views else "cached features" if p.cache_features else "exact"
+
+
+# where an inconclusive check with one replicate borrows its noise from: the nearest scale that replicates RotNets
+NEAREST = {"paper": ("paper-views", "cpu"), "paper-views": ("paper", "cpu"), "cpu": ()}
+
+
+def claims(df: pd.DataFrame, profile: str, saved: Mapping[str, Profile] | None = None,
+           borrow: bool = True) -> list[tuple[Claim, str, list[CheckResult]]]:
+    """(claim, verdict, its checks' results) for the six claims of protocol.md, on one profile's rows; each
+    inconclusive check with its power, simulated by the rule at the paper's margin (where the paper has every cell
+    of the check, else at the measured one) and the measured noise (with one replicate: the noise of the same
+    check on the nearest scale that replicates RotNets, said so)."""
     d, superseded = current_rows(df, profile)
     epochs = [int(c) for r, c, m in cell_order("fig5a", profile, saved) if r == ROW["object_curve"]]
     ks = [int(c) for r, c, m in cell_order("fig5b", profile, saved) if r == ROW["semi_supervised"]]
     paper = {(r.artifact, r.row, str(r.column)): float(r.value) for r in paper_numbers().itertuples()}
-    return [(c, *evaluate(d, c, superseded, paper)) for c in paper_claims(epochs, ks)]
+    out = [(c, *evaluate(d, c, superseded, paper, head_path(profile, saved))) for c in paper_claims(epochs, ks)]
+    others = {}
+    if borrow:
+        for o in NEAREST.get(base_profile(profile, saved).name, ()):
+            if o in set(df.profile):
+                others[o] = {r.check.label: r for _, _, rs in claims(df, o, saved, borrow=False) for r in rs}
+    return [(c, v, [_powered(r, rs, paper, others) for r in rs]) for c, v, rs in out]
+
+
+def _powered(r: CheckResult, results: list[CheckResult], paper: dict, others: dict) -> CheckResult:
+    """An inconclusive check with its simulated power statement."""
+    import dataclasses
+    import math
+
+    from .claims import INCONCLUSIVE, power_statement
+
+    if r.verdict != INCONCLUSIVE or not r.n or math.isnan(r.mean):
+        return r
+    family = max(1, sum(1 for x in results if x.verdict in ("holds", "does not hold", INCONCLUSIVE) and x.n > 1))
+    keys = [(c[0], c[1], c[2]) for c in r.check.cells]
+    if all(k in paper for k in keys):
+        effect, effect_from = r.check.value({c: paper[k] for c, k in zip(r.check.cells, keys, strict=True)}), \
+            "the paper's margin"
+    else:
+        effect, effect_from = r.mean, "its measured mean"
+    sd, sd_from = r.sd, ""
+    if r.n < 2 or not math.isfinite(sd):
+        sd = math.nan
+        for scale, rs in others.items():
+            o = rs.get(r.check.label)
+            if o is not None and o.unit == "RotNet" and o.n > 1 and math.isfinite(o.sd):
+                sd, sd_from = o.sd, f" (borrowed from the {scale} scale's {o.n} RotNets)"
+                break
+    if not math.isfinite(sd):
+        return dataclasses.replace(r, power_text="one replicate and no replicated scale to borrow its noise from: "
+                                                 "2 or more replicates give an interval")
+    return dataclasses.replace(r, power_text=power_statement(r, family, effect, effect_from, sd, sd_from))
 
 
 def row_seeds(d: pd.DataFrame) -> tuple[list[int], list[int]]:

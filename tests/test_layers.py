@@ -12,7 +12,7 @@ LAYERS = {
     "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "weights", "rundir", "views", "probes", "train",
              "pretrained"],
     "protocol": ["experiments", "results", "records", "runner"],
-    "analysis": ["claims", "tables", "report", "plots", "notebook"],
+    "analysis": ["claims", "tables", "verdicts", "report", "plots", "notebook"],
     "operations": ["bench", "planner", "publish", "window", "cluster", "cli", "__main__"],
 }
 LEVEL = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}

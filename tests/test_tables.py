@@ -77,7 +77,7 @@ def test_claims_table_states_the_rule_and_each_check_with_its_interval():
     from rotnet_repro.claims import RULES_SHA256
 
     assert "the unit of replication is the RotNet" in text and "95% interval" in text
-    assert "claim_rules.json`, version 1" in text and RULES_SHA256[:16] in text
+    assert "claim_rules.json`, version 2" in text and RULES_SHA256[:16] in text
     claim4 = next(line for line in text.splitlines() if line.startswith("| 4."))
     assert "(RotNet + conv − supervised) + 2:" in claim4 and "n=" in claim4
 
