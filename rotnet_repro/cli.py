@@ -1,4 +1,4 @@
-"""Command line: `python -m rotnet_repro {list,run,import,prune,rows,tables,bench,submit,plan,weights,window}`.
+"""Command line: `python -m rotnet_repro {list,run,import,prune,rows,tables,bench,submit,plan,weights,window,verdicts}`.
 
 list: experiments and profiles. run: train what is missing and write rows. import: run folders trained
 elsewhere. prune: superseded rows and run folders. rows: results/*.csv as the run records say.
@@ -6,6 +6,7 @@ tables: figures, REPORT.md and README blocks from the CSVs.
 bench: where the time goes. submit: the same as cluster jobs (submitit). plan: the next GPU windows.
 weights: list, restore or store weight files.
 window: train a GPU window's plan, pack its work, unpack what came back, write the rows of finished runs.
+verdicts: every rules version's claim verdicts on the CSVs, dated against the rows they judge (needs git).
 """
 
 from __future__ import annotations

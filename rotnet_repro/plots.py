@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .config import Profile
+from .config import Profile, base_profile
 from .experiments import ROW
 from .report import REFERENCE, comparison, gap_cells, paper_numbers, profiles_in, scale_label, scale_of
 from .results import write_atomic
@@ -134,7 +134,7 @@ def plot_fig5b(t: pd.DataFrame, profile: str) -> plt.Figure:
         ax.plot(k, d["mean"], style, color=c, label=f"{name} (ours)")
         _band(ax, k, d, c)
         ax.plot(k, d["paper"], style[0] + ":", color=PAPER, mfc="white",
-                label=f"{name} (paper protocol, third-party re-run)")
+                label=f"{name} (paper protocol, {REFERENCE['fig5b']})")
     ax.set_xscale("log")
     ax.set_xlabel("labelled examples per class (K)")
     ax.set_ylabel("test accuracy (%)")
@@ -215,12 +215,12 @@ def _scales_fig5a(tables: dict[str, pd.DataFrame]) -> tuple[plt.Figure, plt.Axes
 
 
 def _scales_fig5b(tables: dict[str, pd.DataFrame]) -> tuple[plt.Figure, plt.Axes]:
-    """Every scale's semi-supervised curves beside the third-party re-run's."""
+    """Every scale's semi-supervised curves beside Qi & Luo's re-run's."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ref = next(iter(tables.values()))
     for name, style in ((ROW["semi_rotnet"], "o-"), (ROW["semi_supervised"], "s--")):
         r = ref[ref.row == name]
-        ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, third-party re-run")
+        ax.plot(r.column.astype(int), r["paper"], "x:", color=PAPER, label=f"{name}, {REFERENCE['fig5b']}")
         for p, t in tables.items():
             d = t[(t.row == name) & t["mean"].notna()]
             if len(d):
@@ -279,10 +279,14 @@ def save_scales_figure(df: pd.DataFrame, artifact: str, out_dir: Path | str = "f
     return path
 
 
+BASELINE_ROWS = {ROW["supervised"], ROW["semi_supervised"], ROW["random_conv"], ROW["random"]}  # no RotNet in them
+
+
 def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
-    """The headline: ours − paper for every test-accuracy cell the paper reports, at every scale, with the 95%
-    t-interval of our mean where a cell has several units: the RotNets where its runs sit on several (the std is
-    over their means), else its runs (head seeds on one RotNet, or seeds of a baseline)."""
+    """The headline: ours − paper for every test-accuracy cell the paper reports, one panel per scale on its own
+    axis (the full-scale panels first; the scaled one is not comparable to the paper), with the 95% t-interval of our
+    mean where a cell has several units: filled dots where the units are RotNets or a baseline's seeds, open squares
+    where they are head seeds on one RotNet (head-training noise only)."""
     from .stats import half_width
 
     rows = []
@@ -290,27 +294,38 @@ def plot_gap(df: pd.DataFrame) -> plt.Figure | None:
         for r in gap_cells(df, p).itertuples():
             half = half_width(r.std, r.rotnets if r.rotnets > 1 else r.n)
             label = f"{ARTIFACT_TITLE[r.artifact]}: {r.row}" + (f" / {r.column}" if r.artifact != "table3" else "") \
-                + (" (vs a third-party re-run)" if r.artifact in REFERENCE else "")
-            rows.append((label, p, r.diff, half, r.n))
+                + (f" (vs {REFERENCE[r.artifact]})" if r.artifact in REFERENCE else "")
+            heads = r.rotnets <= 1 and r.n > 1 and r.row not in BASELINE_ROWS
+            rows.append((label, p, r.diff, half, r.n, heads))
     if not rows:
         return None
-    labels = list(dict.fromkeys(r[0] for r in rows))
     scales = list(dict.fromkeys(r[1] for r in rows))
-    fig, ax = plt.subplots(figsize=(8.5, 0.26 * len(labels) + 1.8))
-    for i, sc in enumerate(scales):
+    sizes = [len({r[0] for r in rows if r[1] == sc}) for sc in scales]
+    fig, axes = plt.subplots(len(scales), 1, figsize=(8.5, 0.26 * sum(sizes) + 1.6 * len(scales)), squeeze=False,
+                             gridspec_kw={"height_ratios": sizes})
+    for sc, ax in zip(scales, axes[:, 0], strict=True):
         pts = [r for r in rows if r[1] == sc]
-        y = [labels.index(r[0]) + (i - (len(scales) - 1) / 2) * 0.25 for r in pts]
-        ax.errorbar([r[2] for r in pts], y, xerr=[r[3] for r in pts], fmt="o", ms=4, capsize=2, color=ours_color(sc),
-                    label=f"{sc} ({scale_label(sc)})")
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("ours − paper (test accuracy points, last epoch); bars: 95% t-interval over RotNets\n"
-                  "(over runs where a cell has one RotNet or none; no bar where n = 1)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("How close each scale comes to the paper (0 = the paper's number)", fontsize=9)
-    fig.tight_layout()
+        labels = list(dict.fromkeys(r[0] for r in pts))
+        for heads, fmt, what in ((False, "o", "over RotNets or seeds"), (True, "s", "over head seeds on one RotNet")):
+            sel = [r for r in pts if r[5] == heads]
+            if sel:
+                ax.errorbar([r[2] for r in sel], [labels.index(r[0]) for r in sel], xerr=[r[3] for r in sel], fmt=fmt,
+                            ms=4, capsize=2, color=ours_color(sc), mfc="white" if heads else ours_color(sc),
+                            label=f"95% t-interval\n{what}" if len({r[5] for r in pts}) > 1 or heads else None)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+        lo, hi = min(r[2] - r[3] for r in pts), max(r[2] + r[3] for r in pts)
+        ax.set_xlim(min(lo, 0) - 0.5, max(hi, 0) + 0.5)
+        note = "; not comparable to the paper's numbers (scaled protocol)" if base_profile(sc).name == "cpu" else ""
+        ax.set_title(f"{sc} ({scale_label(sc)}){note}", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1, 0].set_xlabel("ours − paper (test accuracy points, last epoch); each panel on its own axis; no bar where "
+                           "n = 1;\nthe paper's values carry run-to-run noise of their own, unknown (one number each)")
+    fig.suptitle("How close each scale comes to the paper (0 = the paper's number)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     return fig
 
 
