@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Kind, Profile, RunSpec
+from .config import Kind, Profile, RunSpec, get_profile
 from .cost import spec_samples
 from .data import MEAN, STD, Split, augment, load_cifar10, normalize, rotate_batch, synthetic_cifar
 from .engine import Device, sgd, train_step
@@ -581,4 +582,71 @@ def bench_markdown(bench_dir: Path) -> str:
         side = [b for b in tp if "speeds" in b]
         if side:
             lines += _side_by_side_table(side)
+    prec = [b for b in saved if "bf16_over_fp32" in json.dumps(b)]
+    if prec:
+        lines += _precision_table(prec)
     return "\n".join(lines)
+
+
+# ---- fp32 against bf16 autocast on this device, at the cpu profile's width and the paper's ----
+
+def _matmul_tflops(dev: Device, dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = (torch.randn(n, n, device=dev.device, dtype=dtype) for _ in range(2))
+    a @ b
+    return 2 * n ** 3 / min(_timed(lambda: a @ b, dev) for _ in range(repeats)) / 1e12
+
+
+def precision(widths: tuple[float, ...] = (0.25, 1.0), repeats: int = 4, device: str = "auto") -> dict:
+    """One SGD step of 128 images x 4 rotations of the 4-block RotNet in fp32 (what a CPU computed in before
+    2026-12-07) and under bf16 autocast (after, where the CPU computes bf16 natively), interleaved in one process,
+    best of `repeats`, at each width; with the fp32 and bf16 matmul peaks measured in the same run and the fraction of
+    each that the step reaches."""
+    base = Device.pick(device)
+    devs = {"fp32": Device(base.device, precision="fp32"),
+            "bf16": Device(base.device, precision="bf16", cpu_bf16=base.device.type == "cpu" or base.cpu_bf16)}
+    peak = {"fp32": _matmul_tflops(base, torch.float32), "bf16": _matmul_tflops(base, torch.bfloat16)}
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4 * BATCH, 3, 32, 32, generator=g).to(base.device)
+    y = torch.randint(0, 4, (4 * BATCH,), generator=g).to(base.device)
+    out = {"device": base.name, "cpu": _cpu_model(), "torch_version": torch.__version__,
+           "threads": torch.get_num_threads(), "native_bf16": base.device.type == "cuda" or base.cpu_bf16,
+           "date": time.strftime("%Y-%m-%d"), "peak_tflops": peak, "widths": {}}
+    print(f"bench --precision: 4-block RotNet, one SGD step of {BATCH} images x 4 rotations, {base.name}, "
+          f"{out['cpu']}, torch {torch.__version__}; native bf16: {out['native_bf16']}; matmul peak fp32 "
+          f"{peak['fp32']:.3g}, bf16 {peak['bf16']:.3g} TFLOP/s")
+    for w in widths:
+        torch.manual_seed(0)
+        models = {k: d.model(NIN(4, 4, w)) for k, d in devs.items()}
+        opts = {k: sgd(m.parameters(), get_profile("cpu")) for k, m in models.items()}
+        steps = {k: (lambda k=k: train_step(models[k], opts[k], devs[k].prep(x), y, devs[k])) for k in devs}
+        for f in steps.values():
+            f()
+        best = {k: math.inf for k in devs}
+        for _ in range(repeats):
+            for k, f in steps.items():
+                best[k] = min(best[k], _timed(f, devs[k]))
+        flops = _flops_per_rotated_sample(models["fp32"], devs["fp32"]) * 4 * BATCH
+        row = {k: {"step_s": best[k], "samples_per_s": 4 * BATCH / best[k],
+                   "peak_fraction": flops / best[k] / 1e12 / peak[k]} for k in devs}
+        row["bf16_over_fp32"] = best["fp32"] / best["bf16"]
+        out["widths"][str(w)] = row
+        print(f"  width {w:g}: fp32 {best['fp32'] * 1e3:.0f} ms a step ({row['fp32']['samples_per_s']:.0f} rotated "
+              f"samples/s, {100 * row['fp32']['peak_fraction']:.0f}% of the fp32 peak), bf16 {best['bf16'] * 1e3:.0f} "
+              f"ms ({row['bf16']['samples_per_s']:.0f}/s, {100 * row['bf16']['peak_fraction']:.0f}% of the bf16 "
+              f"peak): bf16 {row['bf16_over_fp32']:.2f}x fp32")
+    return out
+
+
+def _precision_table(saved: list[dict]) -> list[str]:
+    lines = ["", "`bench --precision`: one SGD step of 128 images x 4 rotations, fp32 (a CPU's precision before "
+             "2026-12-07) against bf16 autocast, interleaved, best of 4, with the fraction of each precision's "
+             "matmul peak measured in the same run", "",
+             "| machine (date) | width | fp32 ms a step (% of fp32 peak) | bf16 ms a step (% of bf16 peak) | bf16 / fp32 "
+             "speed |", "|---|---|---|---|---|"]
+    for b in saved:
+        for w, r in b["widths"].items():
+            lines.append(f"| {b['cpu']}, {b['device']}, torch {b['torch_version']} ({b['date']}) | {float(w):g} | "
+                         f"{r['fp32']['step_s'] * 1e3:.0f} ({100 * r['fp32']['peak_fraction']:.0f}%) | "
+                         f"{r['bf16']['step_s'] * 1e3:.0f} ({100 * r['bf16']['peak_fraction']:.0f}%) | "
+                         f"{r['bf16_over_fp32']:.2f}x |")
+    return lines

@@ -130,6 +130,9 @@ def _add_bench(sub) -> None:
     bench.add_argument("--throughput", action="store_true",
                        help="instead: seconds per step of each kind `run` takes (eager, compiled, graphed), head steps "
                             "per second with 1 process and with --processes side by side, and the top ops")
+    bench.add_argument("--precision", action="store_true",
+                       help="instead: a training step in fp32 against bf16 autocast at widths 1/4 and 1, with the "
+                            "fraction of each precision's measured matmul peak")
     bench.add_argument("--processes", type=int, default=4, help="with --throughput: processes side by side (default 4)")
     bench.add_argument("--seconds", type=float, default=8.0,
                        help="with --throughput: seconds each process steps for (default 8)")
@@ -753,7 +756,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.processes < 1 or not args.seconds > 0:
         raise UserError("--processes must be at least 1 and --seconds positive")
 
-    if args.throughput:
+    if args.precision:
+        from .bench import precision
+
+        out = precision(device=args.device)
+    elif args.throughput:
         from .bench import throughput
 
         out = throughput(get_profile(args.profile), args.device, args.steps or 20, args.processes, args.seconds,

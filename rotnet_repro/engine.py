@@ -50,19 +50,33 @@ def segments(history: list[dict], profile_precision: str = "bf16") -> list[dict]
     return out
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (oneDNN's check: AVX-512 BF16 or AMX on x86, or the ARM equivalent);
-    without it bf16 autocast is emulated and slower than fp32, so a CPU without it trains in fp32."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN
-        return False
+CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 or AMX; an ARM core's BF16 ("Features")
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has bf16 instructions (its flags in /proc/cpuinfo: AVX-512 BF16 or AMX on x86, BF16 on ARM).
+    Without them bf16 autocast is emulated: measured here (an AVX-512 Xeon without AVX-512 BF16, `bench --precision`,
+    results/bench/cpu-precision.json) a training step in bf16 took 2.1x as long as in fp32 at full width, so such a
+    CPU trains in fp32. oneDNN's own check (torch.ops.mkldnn._is_mkldnn_bf16_supported) says yes on any AVX-512 core,
+    emulation included, so it is not used. No /proc/cpuinfo (not Linux): fp32."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags |= set(value.split())
+    return bool(flags & CPU_BF16_FLAGS)
 
 
 @dataclass
 class Device:
-    """Where and how tensors compute: channels_last everywhere; bf16 autocast on CUDA and on CPUs that compute bf16
-    natively (`cpu_has_bf16`, checked once when the device is picked), unless the profile says fp32."""
+    """Where and how tensors compute: channels_last everywhere; bf16 autocast on CUDA and on CPUs with bf16
+    instructions (`cpu_has_bf16`, checked once when the device is picked), unless the profile says fp32."""
 
     device: torch.device
     # "" = eager; else torch.compile's mode for every model ("default"; "reduce-overhead" adds CUDA graphs)

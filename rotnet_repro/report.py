@@ -685,7 +685,8 @@ def probes_markdown(df: pd.DataFrame, profiles: list[str] | None = None) -> str:
         return ("Not measured yet: `python -m rotnet_repro run knn_probe knn_probe_curve --profile cpu --seeds 3` "
                 "measures every cpu RotNet (about an hour on 2 CPU cores).")
     counts = probe_counts(df, profiles_in(df) if profiles is None else profiles)
-    return "\n".join(parts + ([counts, ""] if counts else []) + ["Each cell: mean ± std (units): the units are RotNets where a cell has several (a "
+    return "\n".join(parts + ([counts, ""] if counts else []) + [
+        "Each cell: mean ± std (units): the units are RotNets where a cell has several (a "
                               "RotNet's head seeds averaged first), else runs (head seeds on the one RotNet at full "
                               "scale); last epoch; CIFAR-10 test accuracy (rotation prediction: the RotNet's rotation "
                               "accuracy). A dash: not run at that scale yet."])

@@ -55,3 +55,18 @@ def test_the_throughput_measurement_runs_on_the_cpu(tmp_path, monkeypatch):
     assert eta[1]["runs"] == eta[2]["runs"] > 0 and eta[1]["device_h"] > 0 and eta[2]["device_h"] > 0
     ops = out["top_ops"]
     assert len(ops) == 10 and ops[0]["self_ms"] >= ops[-1]["self_ms"] > 0
+
+
+def test_bench_precision_times_both_precisions_and_reports_ratios_and_peak_fractions(tmp_path):
+    import json
+
+    from rotnet_repro.bench import bench_markdown, precision
+
+    out = precision(widths=(1 / 16,), repeats=1, device="cpu")
+    row = out["widths"][str(1 / 16)]
+    assert row["bf16_over_fp32"] == row["fp32"]["step_s"] / row["bf16"]["step_s"]
+    assert all(0 < row[k]["peak_fraction"] and row[k]["samples_per_s"] > 0 for k in ("fp32", "bf16"))
+    assert set(out["peak_tflops"]) == {"fp32", "bf16"} and out["date"]
+    (tmp_path / "p.json").write_text(json.dumps(out))
+    md = bench_markdown(tmp_path)
+    assert "`bench --precision`" in md and f"| {1 / 16:g} |" in md

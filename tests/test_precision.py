@@ -67,3 +67,14 @@ def test_bf16_and_fp32_training_reach_the_same_accuracy_and_each_epoch_says_whic
     a16, a32 = h16[-1]["test_acc"], h32[-1]["test_acc"]
     assert a32 > 90 and math.isfinite(a16) and abs(a16 - a32) <= 5  # same task learnt, within rounding noise
     assert h16[-1]["loss"] != h32[-1]["loss"]  # bf16 did compute differently
+
+
+def test_bf16_only_where_the_cpu_has_bf16_instructions():
+    from rotnet_repro.engine import cpu_has_bf16
+
+    xeon = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni\n"  # AVX-512, no BF16: emulated
+    zen4 = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512_bf16\n"
+    spr = "flags\t\t: avx512f amx_bf16 amx_tile\n"
+    arm = "Features\t: fp asimd sve bf16 i8mm\n"
+    assert not cpu_has_bf16(xeon) and cpu_has_bf16(zen4) and cpu_has_bf16(spr) and cpu_has_bf16(arm)
+    assert not cpu_has_bf16("")
