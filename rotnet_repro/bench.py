@@ -618,7 +618,7 @@ def precision(widths: tuple[float, ...] = (0.25, 1.0), repeats: int = 4, device:
         torch.manual_seed(0)
         models = {k: d.model(NIN(4, 4, w)) for k, d in devs.items()}
         opts = {k: sgd(m.parameters(), get_profile("cpu")) for k, m in models.items()}
-        steps = {k: (lambda k=k: train_step(models[k], opts[k], devs[k].prep(x), y, devs[k])) for k in devs}
+        steps = {k: (lambda m=models[k], o=opts[k], d=devs[k]: train_step(m, o, d.prep(x), y, d)) for k in devs}
         for f in steps.values():
             f()
         best = {k: math.inf for k in devs}
