@@ -61,7 +61,7 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, env: dict | None = 
     r = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True,
                        env={**os.environ, **(env or {})})
     if r.returncode != 0:
-        raise WeightsError(f"git {' '.join(args[:2])} failed in {root}: {r.stderr.decode().strip()[:200]}")
+        raise WeightsError(f"git {' '.join(args[:2])} failed in {root}: {' '.join(r.stderr.decode().split())[:300]}")
     return r.stdout
 
 
@@ -89,9 +89,12 @@ class Manifest:
         except ValueError:  # not under this runs/ folder
             return None
 
+    def text(self) -> str:
+        return json.dumps(dict(sorted(self.entries.items())), indent=1) + "\n"
+
     def save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(self.entries.items())), indent=1) + "\n")
+        tmp.write_text(self.text())
         os.replace(tmp, self.path)
 
     def record(self, path: Path, where: str, blob: str | None = None) -> dict:
@@ -169,29 +172,68 @@ def tracked(root: Path, paths: list[Path]) -> set[str]:
 def store(runs_root: Path | str, commit: bool = True) -> list[str]:
     """List every weight file under runs_root in the manifest; commit the untracked ones into the history (one
     commit that adds them, one that untracks them and updates the manifest), leaving the user's index alone.
-    Returns a line per file newly listed or changed."""
+    Returns a line per file newly listed or changed.
+
+    With `commit`, the manifest on disk lists a file as in the history only once the commits that hold it are on
+    HEAD: a store that fails before (a held lock, Ctrl-C) leaves the manifest as it was, and the rerun stores the
+    file. Each store also checks that every file listed as in the history is held by a commit reachable from HEAD
+    (`_not_in_history`): one that is not (a manifest an interrupted older store left, or `--no-commit`) is stored
+    again, from its file here or from git's object store; one that can be had from neither is named, lost."""
     m = Manifest(runs_root)
     files = weight_files(m.root)
     in_tree = tracked(m.root, files)
-    lines, new = [], []
+    uncommitted = _not_in_history(m) if commit else set()
+    lines, new, rescued, lost = [], [], {}, []
     for p in files:
         where = "tree" if str(p.resolve()) in in_tree else "history"
-        old, blob = m.entry(p), git_blob_id(p)
+        key, old, blob = m.key(p), m.entry(p), git_blob_id(p)
         if old is not None and old["bytes"] == p.stat().st_size and old["blob"] == blob \
-                and old["where"] == where and (p.name != "ckpt.pt" or "epoch" in old):
+                and old["where"] == where and (p.name != "ckpt.pt" or "epoch" in old) and key not in uncommitted:
             continue
+        again = key in uncommitted and old is not None and old["blob"] == blob
         e = m.record(p, where, blob)
-        lines.append(f"{m.key(p)}: {e['bytes']} bytes, sha256 {e['sha256'][:12]}..., kept in the {where}")
+        lines.append(f"{key}: listed as in the history, but no commit held it: stored again" if again else
+                     f"{key}: {e['bytes']} bytes, sha256 {e['sha256'][:12]}..., kept in the {where}")
         if where == "history":
             new.append(p)
+    here = {m.key(p) for p in files}
+    for key in sorted(uncommitted - here):  # not here (or a checkpoint a run is training on): git may still hold it
+        e = m.entries[key]
+        if _has_object(m.root, e["blob"]):
+            rescued[key] = e["blob"]
+            lines.append(f"{key}: listed as in the history, but no commit held it: committed from git's object store")
+        elif not (m.root / key).exists():
+            lost.append(f"{key}: listed as in the history, but no commit holds it and this copy has not its bytes: "
+                        "store it from a copy that has it, or train its run again")
     for key in [k for k in m.entries if k.endswith("/ckpt.pt") and not (m.root / k).exists()
                 and (m.root / k).with_name("result.json").exists() and _has_final_weights(m, m.root / k)]:
         del m.entries[key]  # its run finished: the checkpoint is not needed any more (it stays in the history)
         lines.append(f"{key}: its run finished; no longer listed")
-    m.save()
     if commit and (lines or new):
-        _commit_to_history(m, new)
-    return lines
+        _commit_to_history(m, new, rescued)  # writes the manifest once HEAD holds what it lists
+    elif not commit:
+        m.save()
+    return lines + lost
+
+
+def _not_in_history(m: Manifest) -> set[str]:
+    """The keys the manifest lists as in the history whose blob no commit reachable from HEAD holds under the
+    manifest's runs/ folder (every blob any commit there added or removed, side branches included). An object
+    that exists (`git cat-file -e`) is not enough: a store that failed before moving HEAD wrote it too. In a
+    shallow clone the history is not all here: nothing is judged."""
+    listed = {k: e["blob"] for k, e in m.entries.items() if e["where"] == "history"}
+    if not listed or _git(m.root, "rev-parse", "--is-shallow-repository").decode().strip() == "true":
+        return set()
+    top = Path(_git(m.root, "rev-parse", "--show-toplevel").decode().strip()).resolve()
+    rel = m.root.resolve().relative_to(top).as_posix()
+    raw = _git(top, "log", "--raw", "--no-abbrev", "--full-history", "--format=", "HEAD", "--", rel).decode()
+    held = {f for line in raw.splitlines() if line.startswith(":") for f in line.split()[2:4]}
+    return {k for k, blob in listed.items() if blob not in held}
+
+
+def _has_object(root: Path, blob: str) -> bool:
+    return subprocess.run(["git", "-C", str(root), "cat-file", "-e", f"{blob}^{{blob}}"],
+                          capture_output=True).returncode == 0
 
 
 def _has_final_weights(m: Manifest, ckpt: Path) -> bool:
@@ -206,36 +248,41 @@ def _has_final_weights(m: Manifest, ckpt: Path) -> bool:
     return not is_rotnet or model.exists() or m.entry(model) is not None
 
 
-def _commit_to_history(m: Manifest, files: list[Path]) -> None:
-    """Commit `files` (ignored by git) on top of HEAD, then a commit that removes them again and writes the
-    manifest: their content stays in the history of the branch, the tree does not carry them."""
+def _commit_to_history(m: Manifest, files: list[Path], blobs: dict[str, str] | None = None) -> None:
+    """Commit `files` (ignored by git) and `blobs` (key: blob id, objects git holds already) on top of HEAD, then a
+    commit that removes them again and writes the manifest: their content stays in the history of the branch, the
+    tree does not carry them. The manifest is written to disk only once HEAD holds both commits."""
     top = Path(_git(m.root, "rev-parse", "--show-toplevel").decode().strip())
     git_dir = Path(_git(top, "rev-parse", "--absolute-git-dir").decode().strip())
     index = git_dir / "weights-index.tmp"
     env = {"GIT_INDEX_FILE": str(index)}
+    under = m.root.resolve().relative_to(top.resolve())
     try:
         head = _git(top, "rev-parse", "HEAD").decode().strip()
-        rel = {p: p.resolve().relative_to(top.resolve()).as_posix() for p in files + [m.path]}
+        added = {(under / m.key(p)).as_posix(): p for p in files}
+        added.update({(under / k).as_posix(): b for k, b in (blobs or {}).items()})
+        manifest = (under / MANIFEST).as_posix()
         _git(top, "read-tree", head, env=env)
         parent = head
-        if files:
-            for p in files:
-                blob = _git(top, "hash-object", "-w", "--", str(p)).decode().strip()
-                _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel[p]}", env=env)
+        if added:
+            for rel, src in added.items():
+                blob = src if isinstance(src, str) else _git(top, "hash-object", "-w", "--", str(src)).decode().strip()
+                _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel}", env=env)
             tree = _git(top, "write-tree", env=env).decode().strip()
             parent = _git(top, "commit-tree", tree, "-p", head, "-m",
-                          f"weights: {len(files)} file(s) committed to the history (untracked in the next commit)\n\n"
-                          + "\n".join(rel[p] for p in files)).decode().strip()
-            for p in files:
-                _git(top, "update-index", "--force-remove", rel[p], env=env)
-        blob = _git(top, "hash-object", "-w", "--", str(m.path)).decode().strip()
-        _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{rel[m.path]}", env=env)
+                          f"weights: {len(added)} file(s) committed to the history (untracked in the next commit)\n\n"
+                          + "\n".join(added)).decode().strip()
+            for rel in added:
+                _git(top, "update-index", "--force-remove", rel, env=env)
+        blob = _git(top, "hash-object", "-w", "--stdin", stdin=m.text().encode()).decode().strip()
+        _git(top, "update-index", "--add", "--cacheinfo", f"100644,{blob},{manifest}", env=env)
         tree = _git(top, "write-tree", env=env).decode().strip()
         commit = _git(top, "commit-tree", tree, "-p", parent, "-m",
                       f"weights: runs/{MANIFEST} lists {len(m.entries)} file(s) with their SHA-256"
-                      + (f"; {len(files)} new in the history" if files else "")).decode().strip()
+                      + (f"; {len(added)} new in the history" if added else "")).decode().strip()
         _git(top, "update-ref", "-m", "weights store", "HEAD", commit, head)
-        _git(top, "reset", "-q", "--", rel[m.path])  # the user's index: only the manifest follows HEAD
+        m.save()  # HEAD holds what it lists: now the manifest here says so
+        _git(top, "reset", "-q", "--", manifest)  # the user's index: only the manifest follows HEAD
     finally:
         index.unlink(missing_ok=True)
 
