@@ -276,7 +276,7 @@ def cmd_rows(args: argparse.Namespace) -> None:
 
 def cmd_tables(args: argparse.Namespace) -> None:
     from .config import load_profiles
-    from .publish import write_all
+    from .publish import write_all, write_overrides
     from .report import SCALES
     from .results import read_results
 
@@ -285,31 +285,66 @@ def cmd_tables(args: argparse.Namespace) -> None:
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
     saved = load_profiles(results, strict=False)
-    found, tabled = [], 0
+    home = Output.of_results(results)  # reports are written beside the results they are made from
+    found, tabled, overridden, used = [], 0, [], set()
     for path in sorted(results.glob("*.csv")):
-        n = len(read_results(path))
+        df = read_results(path)
+        n = len(df)
+        used |= set(df["run_id"].astype(str))
         tabled += n if path.stem in SCALES else 0
+        if n and "-custom-" in path.stem and path.stem in saved:
+            overridden.append(path.stem)
         note = ("test rows, not tabled" if path.stem == "smoke" else "" if path.stem in SCALES
                 else ("an overridden profile: REPORT's ablation table" if path.stem in saved else
                       "no saved profile beside it: left out") if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
-        got = records_diff(Output.of_results(results), path.stem, saved)
+        got = records_diff(home, path.stem, saved)
         if got is not None and got[1]:
-            raise UserError(f"{path} disagrees with the run records in {Output.of_results(results).runs}: "
+            raise UserError(f"{path} disagrees with the run records in {home.runs}: "
                             f"{got[1].says()}: "
                             "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does), or "
                             f"restore it (git checkout {path})")
+    _check_no_csv_missing(home, saved, used)
     print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))
+    if not tabled and overridden:  # an override's own tables, as `run --set` drew them
+        written = write_overrides(results, args.figures or home.figures, saved)
+        figures = [p for p in written if p.suffix == ".png"]
+        print(f"wrote {len(figures)} figures, {len(written) - len(figures)} markdown tables of "
+              f"{', '.join(overridden)}")
+        bases = sorted({label.split("-custom-")[0] for label in overridden})
+        print(f"REPORT.md and README.md left as they are: their comparison of an override with its base profile needs "
+              f"the base's rows ({', '.join(f'{b}.csv' for b in bases)} in {results}: `make reproduce`, or `run "
+              f"... --profile {bases[0]} --out {home.root}` without --set)")
+        return
     if not tabled:
-        raise UserError(f"nothing to make: {results} holds no rows of the cpu, paper or paper-views profiles "
-                        "(run `make reproduce`, or pass --results)")
-    home = Output.of_results(results)  # reports are written beside the results they are made from
+        raise UserError(f"nothing to make: {results} holds no rows of the cpu, paper or paper-views profiles, nor of "
+                        "an overridden profile saved beside its CSV (run `make reproduce`, or pass --results)")
     written = write_all(results, args.figures or home.figures, args.report or home.root / "REPORT.md",
                         args.readme or home.root / "README.md", home.root / "MODEL_CARD.md", saved)
     figures = [p for p in written if p.suffix == ".png"]
     docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md", "MODEL_CARD.md")]
     print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"
           + (f", and the generated blocks of {', '.join(str(p) for p in docs)}" if docs else ""))
+
+
+def _check_no_csv_missing(out: Output, saved: dict, used: set[str]) -> None:
+    """A published label (a scale with a runs/ folder, or an overridden profile saved beside the CSVs) whose CSV is
+    missing although its run records give rows of runs no CSV here holds: tabling without it would drop that scale
+    (or ablation row) in silence. A run an override shares with its base profile is the override's CSV's: an
+    override-only folder holds no base CSV, and lacks none."""
+    from .report import SCALES
+
+    for label in [p for p in SCALES if (out.runs / p).is_dir()] + sorted(saved):
+        path = out.csv(label)
+        if path.exists():
+            continue
+        got = records_diff(out, label, saved)
+        runs = sorted({r["run_id"] for r in got[0]} - used) if got is not None else []
+        if runs:
+            raise UserError(f"{path} is missing, but the run records in {out.runs} give {len(got[0])} rows of it "
+                            f"({len(runs)} runs, e.g. {runs[0]}) and tables would drop them: nothing was "
+                            "written; `python -m rotnet_repro rows` rewrites it from the records (make reproduce does), "
+                            f"or restore it (git checkout {path})")
 
 
 def cmd_submit(args: argparse.Namespace) -> None:

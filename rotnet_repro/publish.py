@@ -38,33 +38,52 @@ from .verdicts import read as read_versions
 log = logging.getLogger("rotnet_repro")
 
 
-def _figures(df: pd.DataFrame, figures_dir: Path | str) -> list[Path]:
-    """Each profile's figures and markdown tables, and the gap and probes figures."""
+def _figures(df: pd.DataFrame, figures_dir: Path | str, labels: list[str] | None = None,
+             saved: dict | None = None) -> list[Path]:
+    """Each profile's figures and markdown tables, and the gap and probes figures; with `labels`, those labels'
+    figures and markdown tables only (overridden profiles: their cells are their saved profiles', `saved`)."""
     written = []
-    gap = save_gap_figure(df, figures_dir)
-    if gap is not None:
-        written.append(gap)
-    probes = save_probes_figure(df, figures_dir)
-    if probes is not None:
-        written.append(probes)
-    for profile in profiles_in(df):
+    if labels is None:
+        gap = save_gap_figure(df, figures_dir)
+        if gap is not None:
+            written.append(gap)
+        probes = save_probes_figure(df, figures_dir)
+        if probes is not None:
+            written.append(probes)
+    for profile in profiles_in(df) if labels is None else labels:
+        (Path(figures_dir) / profile).mkdir(parents=True, exist_ok=True)  # its tables, with or without a figure
         for artifact in ARTIFACT_TITLES:
-            fig = save_figure(df, artifact, profile, figures_dir)
+            fig = save_figure(df, artifact, profile, figures_dir, saved)
             if fig.exists():
                 written.append(fig)
             md = Path(figures_dir) / profile / f"{artifact}.md"
-            write_atomic(md, f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile)}\n\n"
-                             f"{comparison_markdown(comparison(df, artifact, profile))}\n")
+            write_atomic(md, f"# {ARTIFACT_TITLES[artifact]}: {profile_note(profile, saved)}\n\n"
+                             f"{comparison_markdown(comparison(df, artifact, profile, saved))}\n")
             written.append(md)
         for exp in (EXPERIMENTS["knn_probe"], EXPERIMENTS["knn_probe_curve"]):  # every cell, as the paper's artifacts
-            t = comparison(df, exp.artifact, profile)
+            t = comparison(df, exp.artifact, profile, saved)
             md = Path(figures_dir) / profile / f"{exp.artifact}.md"
             if t["mean"].notna().any():
-                write_atomic(md, f"# {exp.title}: {profile_note(profile)}\n\n{comparison_markdown(t)}\n")
+                write_atomic(md, f"# {exp.title}: {profile_note(profile, saved)}\n\n{comparison_markdown(t)}\n")
                 written.append(md)
             else:
                 md.unlink(missing_ok=True)
     return written
+
+
+def write_overrides(results_dir: Path | str, figures_dir: Path | str, saved: dict | None = None) -> list[Path]:
+    """`tables` on a folder without rows of a scale: each overridden profile's own figures and markdown tables
+    (figures/<label>/), as `run --set` draws them. REPORT.md and README.md are not written: their blocks compare
+    an override with its base profile, whose rows are not here."""
+    if saved is None:
+        saved = load_profiles(Path(results_dir), strict=False)
+    df = load_all(results_dir, saved)
+    return _figures(df, figures_dir, overridden_in(df, saved), saved)
+
+
+def overridden_in(df: pd.DataFrame, saved: dict) -> list[str]:
+    """The overridden profiles with rows in `df` whose saved profile is in `saved`."""
+    return sorted(p for p in set(df.profile) if "-custom-" in p and p in saved)
 
 
 def _write_blocks(blocks: tuple[tuple[Path | str | None, str, str], ...]) -> list[Path]:
