@@ -171,11 +171,11 @@ def _powered(r: CheckResult, results: list[CheckResult], paper: dict, others: di
     import dataclasses
     import math
 
-    from .claims import INCONCLUSIVE, power_statement
+    from .claims import INCONCLUSIVE, JUDGED, power_statement
 
     if r.verdict != INCONCLUSIVE or not r.n or math.isnan(r.mean):
         return r
-    family = max(1, sum(1 for x in results if x.verdict in ("holds", "does not hold", INCONCLUSIVE) and x.n > 1))
+    family = max(1, sum(1 for x in results if x.verdict in JUDGED and x.n > 1))  # as claims.corrected counts it
     keys = [(c[0], c[1], c[2]) for c in r.check.cells]
     if all(k in paper for k in keys):
         effect, effect_from = r.check.value({c: paper[k] for c, k in zip(r.check.cells, keys, strict=True)}), \
