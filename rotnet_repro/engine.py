@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import weights
 from .config import Profile
 from .errors import UserError
 from .files import DamagedFile, read_tensors
@@ -192,25 +191,6 @@ def _compile_works(device: torch.device, mode: str) -> str:
         return ""
 
 
-def load_file(path: Path, device: torch.device | str = "cpu") -> object:
-    """torch.load that runs no code (files.read_tensors); a damaged file raises DamagedFile naming it. A file
-    listed in runs/weights.json is restored from the git history if missing, and a final weight file is checked
-    against its SHA-256 there."""
-    try:
-        weights.ensure(path)
-    except weights.WeightsError as e:
-        raise DamagedFile(str(e)) from None
-    return read_tensors(path, device)
-
-
-def checkpoint_epoch(ckpt: Path) -> int:
-    """Finished epochs in a checkpoint; -1 if there is none here or it is damaged."""
-    try:
-        return int(load_file(ckpt)["epoch"]) if Path(ckpt).exists() else -1
-    except DamagedFile:
-        return -1
-
-
 def atomic_save(obj: object, path: Path) -> None:
     """Write to a temporary name, then rename: an interrupted or failed write (a full disk) leaves the previous
     file intact, and says so in one line."""
@@ -321,11 +301,12 @@ def _start_run(t: Trainee, profile: Profile, dev: Device) -> _Run:
 
 
 def _read_checkpoint(t: Trainee, dev: Device) -> dict | None:
-    """The trainee's checkpoint; None if there is none, or it is damaged (then deleted: the run starts again)."""
-    if not weights.ensure(t.ckpt):  # a checkpoint committed to the history (a run spanning GPU windows) comes back
+    """The trainee's checkpoint; None if there is none, or it is damaged (then deleted: the run starts again). The
+    runner has put every file a run reads in place first (restored from the git history where it is listed)."""
+    if not t.ckpt.exists():
         return None
     try:
-        return load_file(t.ckpt, dev.device)
+        return read_tensors(t.ckpt, dev.device)
     except DamagedFile as e:
         log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
         t.ckpt.unlink()
