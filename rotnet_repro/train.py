@@ -16,8 +16,8 @@ from torch import nn
 from . import engine, pretext, probes
 from .config import Kind, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize
-from .engine import Device, accuracy, atomic_save, fit, predict
-from .files import DamagedFile, read_tensors
+from .engine import Device, accuracy, fit, predict
+from .files import DamagedFile, read_tensors, save_tensors
 from .models import NIN, TapClassifier, make_head
 from .rundir import RunFolder
 from .views import ViewStore
@@ -75,11 +75,11 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
 
     def snapshot(epoch: int) -> None:
         if epoch in kept_snapshots(p):  # the last epoch's weights are model.pt
-            atomic_save(model.state_dict(), folder.snapshot(epoch))
+            save_tensors(model.state_dict(), folder.snapshot(epoch))
 
     history, wall = fit(model, model.parameters(), p, "pretext", batches, None, dev, folder.ckpt,
                         spec.seed, spec.run_id, snapshot)
-    atomic_save(model.state_dict(), folder.model)
+    save_tensors(model.state_dict(), folder.model)
     rot = rotation_accuracy(model, test, spec.rotations, dev, p.eval_batch)
     epochs = len(history)
     return {"metrics": snapshot_metrics(spec, folder, test, dev) + [
