@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path
 
 from .errors import UserError
+from .files import write_atomic
 from .models import HEAD_INIT
 
 ROTATION_SETS: dict[str, tuple[int, ...]] = {
@@ -277,9 +278,7 @@ def save_profile(path: Path, profile: Profile) -> None:
     """The profile behind a results CSV, as JSON beside it (written once; the label is a hash of it)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({f.name: getattr(profile, f.name) for f in fields(Profile)}, indent=1) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps({f.name: getattr(profile, f.name) for f in fields(Profile)}, indent=1) + "\n")
 
 
 def load_profiles(results_dir: Path, strict: bool = True) -> dict[str, Profile]:

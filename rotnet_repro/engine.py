@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,10 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import weights
 from .config import Profile
 from .errors import UserError
-from .files import DamagedFile, read_tensors
+from .files import DamagedFile, read_tensors, save_tensors
 
 log = logging.getLogger("rotnet_repro")
 def epoch_precision(h: dict, profile_precision: str = "bf16") -> str:
@@ -192,39 +190,6 @@ def _compile_works(device: torch.device, mode: str) -> str:
         return ""
 
 
-def load_file(path: Path, device: torch.device | str = "cpu") -> object:
-    """torch.load that runs no code (files.read_tensors); a damaged file raises DamagedFile naming it. A file
-    listed in runs/weights.json is restored from the git history if missing, and a final weight file is checked
-    against its SHA-256 there."""
-    try:
-        weights.ensure(path)
-    except weights.WeightsError as e:
-        raise DamagedFile(str(e)) from None
-    return read_tensors(path, device)
-
-
-def checkpoint_epoch(ckpt: Path) -> int:
-    """Finished epochs in a checkpoint; -1 if there is none here or it is damaged."""
-    try:
-        return int(load_file(ckpt)["epoch"]) if Path(ckpt).exists() else -1
-    except DamagedFile:
-        return -1
-
-
-def atomic_save(obj: object, path: Path) -> None:
-    """Write to a temporary name, then rename: an interrupted or failed write (a full disk) leaves the previous
-    file intact, and says so in one line."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        torch.save(obj, tmp)
-    except (RuntimeError, OSError) as e:
-        tmp.unlink(missing_ok=True)
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise UserError(f"could not write {path} ({first}): is the disk full? The previous {path.name} is intact; "
-                        "free some space and run the same command again (it resumes)") from None
-    os.replace(tmp, path)
-
-
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
@@ -321,11 +286,12 @@ def _start_run(t: Trainee, profile: Profile, dev: Device) -> _Run:
 
 
 def _read_checkpoint(t: Trainee, dev: Device) -> dict | None:
-    """The trainee's checkpoint; None if there is none, or it is damaged (then deleted: the run starts again)."""
-    if not weights.ensure(t.ckpt):  # a checkpoint committed to the history (a run spanning GPU windows) comes back
+    """The trainee's checkpoint; None if there is none, or it is damaged (then deleted: the run starts again). The
+    runner has put every file a run reads in place first (restored from the git history where it is listed)."""
+    if not t.ckpt.exists():
         return None
     try:
-        return load_file(t.ckpt, dev.device)
+        return read_tensors(t.ckpt, dev.device)
     except DamagedFile as e:
         log.warning("%s: %s; this run starts again from epoch 0", t.desc, e)
         t.ckpt.unlink()
@@ -382,7 +348,7 @@ def _save_checkpoint(r: _Run, epochs_done: int) -> None:
     # a checkpoint every epoch, so that an interrupted run loses at most that epoch: at paper width one takes
     # 46 ms (4-block RotNet, 10.8 MiB) to 56 ms (5-block) and 12 ms for a conv head (head alone), measured on
     # this project's 2-core CPU host, against 3.7-4 s and about 1.7 s epochs on an H100/H200: 0.7-1.4%
-    atomic_save({"model": _checkpointed(r.t.model).state_dict(), "opt": r.opt.state_dict(),
+    save_tensors({"model": _checkpointed(r.t.model).state_dict(), "opt": r.opt.state_dict(),
                  "sched": r.sched.state_dict(), "history": r.history, "wall": r.wall, "epoch": epochs_done}, r.t.ckpt)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,14 +15,15 @@ except ImportError:  # not POSIX: no locking
     fcntl = None
 
 
-def write_atomic(path: Path | str, data: str | bytes) -> None:
+def write_atomic(path: Path | str, data: str | bytes | Callable) -> None:
     """Write a file whole or not at all: into a temporary file beside it, synced, then renamed over it. A write
-    error (a full disk) or a kill leaves the previous version as it was."""
+    error (a full disk) or a kill leaves the previous version as it was. `data`: text, bytes, or a function that
+    writes into the open binary file. The package's one writer: every file it writes goes through here."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-            f.write(data)
+        with open(tmp, "w" if isinstance(data, str) else "wb") as f:
+            data(f) if callable(data) else f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -62,6 +63,19 @@ def read_tensors(path: Path, device: object = "cpu") -> object:
     except Exception as e:  # a truncated zip, a bad pickle, an unsafe global: all the same to the user
         first = (str(e).splitlines() or [""])[0][:120]  # an empty file raises EOFError('')
         raise DamagedFile(f"{path} cannot be read ({type(e).__name__}: {first})") from None
+
+
+def save_tensors(obj: object, path: Path) -> None:
+    """torch.save, whole or not at all (write_atomic); a failed write (a full disk) says so in one line, the
+    previous file intact."""
+    import torch
+
+    try:
+        write_atomic(path, lambda f: torch.save(obj, f))
+    except (RuntimeError, OSError) as e:
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise UserError(f"could not write {path} ({first}): is the disk full? The previous {path.name} is intact; "
+                        "free some space and run the same command again (it resumes)") from None
 
 
 def saved_epoch(ckpt: Path) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 
 from .config import Kind, Profile, RunSpec, apply_overrides
 from .cost import rotated_copies, spec_samples
-from .engine import checkpoint_epoch
 from .experiments import EXPERIMENTS, Cell
+from .files import saved_epoch
 from .rundir import Output, RunFolder
 from .weights import Manifest
 
@@ -254,7 +254,7 @@ def _remaining(base: Profile, runs_root: Path, manifest: Manifest, only: str | N
             if has_weights or not needed:
                 continue
         e = manifest.entry(f.ckpt)
-        resume = max(checkpoint_epoch(f.ckpt), 0) if f.ckpt.exists() else (e or {}).get("epoch", 0)
+        resume = max(saved_epoch(f.ckpt), 0) if f.ckpt.exists() else (e or {}).get("epoch", 0)
         item = Item(s, why, 0.0, resume)
         if e is not None and not f.ckpt.exists():
             item.needs.append(manifest.key(f.ckpt))
@@ -664,7 +664,7 @@ def to_train(specs: list[RunSpec], runs_root: Path, device: str = "cpu"
         cost = per_sample.get(_cost_key(s))
         ckpt = RunFolder.of(runs_root, s.profile.name, s.run_id).ckpt
         epochs = s.profile.schedule(s.schedule)[0]
-        left = 1 - min(max(checkpoint_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
+        left = 1 - min(max(saved_epoch(ckpt), 0), epochs) / epochs if ckpt.exists() else 1.0
         out.append((s, statistics.median(cost) * spec_samples(s) * left if cost else None))
     return out
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .config import PROFILE_SUFFIX, RunSpec, spec_of
 from .errors import UserError
-from .files import locked
+from .files import locked, write_atomic
 
 
 @dataclass(frozen=True)
@@ -175,13 +175,11 @@ class RunFolder:
 
     def write_spec(self, canonical: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        self.spec_file.write_text(json.dumps(canonical, indent=1, sort_keys=True, default=list))
+        write_atomic(self.spec_file, json.dumps(canonical, indent=1, sort_keys=True, default=list))
 
     def finish(self, rec: dict) -> None:
         """Write the record atomically; the checkpoint's optimizer state is no longer needed."""
-        tmp = self.record_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rec, indent=1))
-        os.replace(tmp, self.record_file)
+        write_atomic(self.record_file, json.dumps(rec, indent=1))
         self.ckpt.unlink(missing_ok=True)
 
     @contextmanager

@@ -18,9 +18,10 @@ import torch
 
 from .config import Kind, Profile, RunSpec, hash_of, save_profile
 from .data import Split, load_cifar10, synthetic_cifar
-from .engine import DamagedFile, Device, checkpoint_epoch, segments
+from .engine import Device, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
+from .files import DamagedFile, saved_epoch
 from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
@@ -40,6 +41,38 @@ from .weights import MANIFEST, WeightsError
 from .weights import ensure as ensure_weights
 
 log = logging.getLogger("rotnet_repro")
+
+
+def restored(path: Path) -> bool:
+    """Whether a file a run reads is here, restored from the git history where runs/weights.json lists it (a final
+    weight file checked against its SHA-256 there): the core reads only files on disk, this puts them there."""
+    try:
+        return ensure_weights(path)
+    except WeightsError as e:
+        raise DamagedFile(str(e)) from None
+
+
+def checkpoint_epoch(ckpt: Path) -> int:
+    """Finished epochs in a run's checkpoint (restored from the git history where it is listed); -1 if there is
+    none, or it is damaged."""
+    try:
+        restored(ckpt)
+    except DamagedFile:
+        return -1
+    return saved_epoch(ckpt)
+
+
+def files_in(spec: RunSpec, folder: RunFolder, runs_root: Path) -> None:
+    """Every file a run reads, in place before its recipe runs: its checkpoint, a RotNet's snapshots, a classifier's
+    backbone weights (restored from the git history where listed)."""
+    paths = [folder.ckpt]
+    if spec.kind == Kind.ROTNET:
+        paths += [folder.snapshot(e) for e in kept_snapshots(spec.profile)]
+    elif spec.backbone is not None:
+        b = spec.backbone
+        paths.append(RunFolder.of(runs_root, b.profile.name, b.run_id).weights(spec.pretext_epoch))
+    for path in paths:
+        restored(path)
 
 
 class RunNotTrained(UserError):
@@ -95,6 +128,7 @@ class Trainer:
         folder.write_spec(spec.canonical())
         train, test = self.data()
         log.info("run %s: %s", spec.run_id, spec.describe())
+        files_in(spec, folder, self.runs_root)
         t0, c0 = time.time(), time.process_time()
         if spec.kind == Kind.ROTNET:
             rec = train_rotnet(spec, train, test, self.dev, folder)
@@ -109,6 +143,7 @@ class Trainer:
         for s, f in zip(specs, folders, strict=True):
             f.write_spec(s.canonical())
             log.info("run %s: %s", s.run_id, s.describe())
+            files_in(s, f, self.runs_root)
         train, test = self.data()
         log.info("runs %s: one backbone pass a step feeds all %d heads", ", ".join(s.run_id for s in specs), len(specs))
         t0, c0 = time.time(), time.process_time()
@@ -144,6 +179,7 @@ class Trainer:
         with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
             rec = folder.read_record()
             have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
+            files_in(spec, folder, self.runs_root)
             new = snapshot_metrics(spec, folder, self.data()[1], self.dev, skip=have)
             if new:
                 log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,

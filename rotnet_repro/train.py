@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import engine, pretext, probes, weights
+from . import engine, pretext, probes
 from .config import Kind, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize
-from .engine import DamagedFile, Device, accuracy, atomic_save, fit, load_file, predict
+from .engine import Device, accuracy, fit, predict
+from .files import DamagedFile, read_tensors, save_tensors
 from .models import NIN, TapClassifier, make_head
 from .rundir import RunFolder
 from .views import ViewStore
@@ -74,11 +75,11 @@ def train_rotnet(spec: RunSpec, train: Split, test: Split, dev: Device, folder: 
 
     def snapshot(epoch: int) -> None:
         if epoch in kept_snapshots(p):  # the last epoch's weights are model.pt
-            atomic_save(model.state_dict(), folder.snapshot(epoch))
+            save_tensors(model.state_dict(), folder.snapshot(epoch))
 
     history, wall = fit(model, model.parameters(), p, "pretext", batches, None, dev, folder.ckpt,
                         spec.seed, spec.run_id, snapshot)
-    atomic_save(model.state_dict(), folder.model)
+    save_tensors(model.state_dict(), folder.model)
     rot = rotation_accuracy(model, test, spec.rotations, dev, p.eval_batch)
     epochs = len(history)
     return {"metrics": snapshot_metrics(spec, folder, test, dev) + [
@@ -111,10 +112,10 @@ def snapshot_metrics(spec: RunSpec, folder: RunFolder, test: Split, dev: Device,
     out = []
     for e in kept_snapshots(p):
         path = folder.snapshot(e)
-        if e in skip or not weights.ensure(path):
+        if e in skip or not path.exists():
             continue
         try:
-            model.load_state_dict(load_file(path, dev.device))
+            model.load_state_dict(read_tensors(path, dev.device))
         except DamagedFile as e:
             raise DamagedFile(f"{e}: restore it, or delete {folder.path} to train that RotNet again") from None
         rot = rotation_accuracy(model, test, spec.rotations, dev, p.eval_batch)
@@ -134,7 +135,7 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     model = dev.model(NIN(b.blocks, pretext.classes(b.rotations), p.width), kind)
     path = RunFolder.of(runs_dir, b.profile.name, b.run_id).weights(spec.pretext_epoch)
     try:
-        model.load_state_dict(load_file(path, dev.device))
+        model.load_state_dict(read_tensors(path, dev.device))
     except DamagedFile as e:
         raise DamagedFile(f"{e}: restore it (git checkout, or `python -m rotnet_repro import` from where it was "
                           f"trained), or delete {path.parent} to train that RotNet again") from None

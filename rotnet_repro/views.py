@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 
 from .data import Split, augment, normalize
 from .errors import UserError
-from .files import fcntl, locked
+from .files import fcntl, locked, write_atomic
 from .models import NIN
 
 log = logging.getLogger("rotnet_repro")
@@ -154,9 +153,7 @@ class ViewStore:
                      len(train) / (time.perf_counter() - t0))
 
     def _write_meta(self, meta: dict) -> None:
-        tmp = self._meta_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, self._meta_path())
+        write_atomic(self._meta_path(), json.dumps(meta))
 
     def _open(self, tap: str, meta: dict, mode: str) -> np.memmap:
         d = int(np.prod(meta["taps"][tap]["shape"]))

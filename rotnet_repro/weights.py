@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import UserError
-from .files import saved_epoch
+from .files import saved_epoch, write_atomic
 
 MANIFEST = "weights.json"
 
@@ -93,9 +93,7 @@ class Manifest:
         return json.dumps(dict(sorted(self.entries.items())), indent=1) + "\n"
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(self.text())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, self.text())
 
     def record(self, path: Path, where: str, blob: str | None = None) -> dict:
         e = dict(sha256=sha256(path), bytes=path.stat().st_size, blob=blob or git_blob_id(path), where=where)
@@ -117,9 +115,7 @@ class Manifest:
         if hashlib.sha256(data).hexdigest() != e["sha256"]:
             raise WeightsError(f"{path}: the history's copy does not match {self.path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return True
 
     def check(self, path: Path) -> None:

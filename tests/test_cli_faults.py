@@ -119,7 +119,7 @@ def test_a_full_disk_during_a_checkpoint_leaves_the_last_one_and_says_so(tmp_pat
     assert _smoke(tmp_path) == 2
     err = capsys.readouterr().err
     assert "is the disk full?" in err and "intact" in err and "Traceback" not in err
-    assert not list(tmp_path.rglob("*.pt.tmp"))
+    assert not list(tmp_path.rglob("*.tmp"))
     monkeypatch.setattr(engine.torch, "save", real)
     assert _smoke(tmp_path) == 0  # the rerun completes
 

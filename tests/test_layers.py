@@ -9,9 +9,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rotnet_repro"
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = {
     "base": ["errors", "files"],
-    "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "weights", "rundir", "views", "probes", "train",
-             "pretrained"],
-    "protocol": ["experiments", "results", "records", "runner"],
+    "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "rundir", "views", "probes", "train"],
+    "protocol": ["weights", "experiments", "results", "records", "runner", "pretrained"],
     "analysis": ["claims", "tables", "verdicts", "report", "plots", "notebook"],
     "operations": ["bench", "planner", "publish", "window", "cluster", "cli", "__main__"],
 }

@@ -14,6 +14,14 @@ def one_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernels inherit it; tiny models gain nothing from more
 
 
+def execute(path: Path, out: Path, **parameters):
+    """papermill on one notebook, its time limits only guarding against a hang: the kernel's start (papermill's
+    60 s) and the wait for a cell's last output after its reply (4 s, an error in papermill) are what a loaded
+    machine can overrun, and neither is what the tests check."""
+    return papermill.execute_notebook(str(path), str(out), cwd=str(path.parent), progress_bar=False,
+                                      parameters=parameters or None, start_timeout=600, iopub_timeout=600)
+
+
 def stored(path: Path) -> list[str]:
     """The markdown outputs a committed notebook holds (its table, then its verdict)."""
     import nbformat
@@ -68,20 +76,18 @@ def shows_its_figures(nb) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_smoke_profile(path, tmp_path):
-    nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False,
-                                    parameters={"profile": "smoke", "out_dir": str(tmp_path), "train_missing": True})
+    nb = execute(path, tmp_path / path.name, profile="smoke", out_dir=str(tmp_path), train_missing=True)
     shows_its_figures(nb)
 
 
 @pytest.mark.skipif(not (ROOT / "results" / "cpu.csv").exists(), reason="no committed cpu results")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_committed_results_at_every_scale_and_at_one(path, tmp_path):
-    nb = papermill.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(path.parent), progress_bar=False)
+    nb = execute(path, tmp_path / path.name)
     shows_its_figures(nb)
     assert stored(tmp_path / path.name) == stored(path)  # executing it again gives the committed tables
     one = tmp_path / f"cpu-{path.name}"
-    nb = papermill.execute_notebook(str(path), str(one), cwd=str(path.parent), progress_bar=False,
-                                    parameters={"profile": "cpu"})
+    nb = execute(path, one, profile="cpu")
     shows_its_figures(nb)
     if path.stem == "06_knn_linear_probe":
         assert "`--profile cpu`" in stored(one)[0] and "`--profile paper" not in stored(one)[0]

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from rotnet_repro import engine
 from rotnet_repro.cli import main
 from rotnet_repro.config import PROFILES, apply_overrides
 from rotnet_repro.errors import UserError
 from rotnet_repro.experiments import EXPERIMENTS, rotnet
+from rotnet_repro.files import DamagedFile, read_tensors
 from rotnet_repro.runner import Runner
+from rotnet_repro.runner import restored as restored_for_run
 from rotnet_repro.weights import Manifest, ensure, store
 from rotnet_repro.window import pack, read_archive, unpack
 
@@ -62,13 +63,14 @@ def test_stored_weights_leave_the_tree_stay_in_the_history_and_come_back_checked
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     restored = clone / "runs" / "smoke" / "rotnet-0123456789" / "model.pt"
     assert not restored.exists()
-    assert torch.equal(engine.load_file(restored)["w"], torch.arange(10.0))  # a load restores it, checked
+    assert restored_for_run(restored)  # what the runner does before a recipe reads a file: restored, checked
+    assert torch.equal(read_tensors(restored)["w"], torch.arange(10.0))
     assert Manifest(clone / "runs").entry(restored)["sha256"] == sha
     with open(restored, "r+b") as f:
         f.seek(60)
         f.write(b"\1\2\3")
-    with pytest.raises(engine.DamagedFile, match="SHA-256"):
-        engine.load_file(restored)
+    with pytest.raises(DamagedFile, match="SHA-256"):
+        restored_for_run(restored)
     assert main(["weights", "list", "--out", str(clone)]) == 0
     restored.unlink()
     assert main(["weights", "restore", "--out", str(clone)]) == 0 and restored.exists()
