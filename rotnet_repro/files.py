@@ -18,7 +18,8 @@ except ImportError:  # not POSIX: no locking
 def write_atomic(path: Path | str, data: str | bytes | Callable) -> None:
     """Write a file whole or not at all: into a temporary file beside it, synced, then renamed over it. A write
     error (a full disk) or a kill leaves the previous version as it was. `data`: text, bytes, or a function that
-    writes into the open binary file. The package's one writer: every file it writes goes through here."""
+    writes into the open binary file (save_tensors). Run records and specs, saved profiles, the weights
+    manifest, restored weight files, the view store's meta and the published tables and figures are written here."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

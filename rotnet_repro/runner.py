@@ -179,7 +179,9 @@ class Trainer:
         with folder.lock():  # RunBusy while another process does it: the cell is taken up again later
             rec = folder.read_record()
             have = frozenset(m["pretext_epoch"] for m in rec["metrics"])
-            files_in(spec, folder, self.runs_root)
+            for e in kept_snapshots(spec.profile):  # those still to measure; the measured ones stay in the history
+                if e not in have:
+                    restored(folder.snapshot(e))
             new = snapshot_metrics(spec, folder, self.data()[1], self.dev, skip=have)
             if new:
                 log.info("run %s: measured the rotation accuracy of snapshot(s) %s on %s", spec.run_id,
@@ -262,9 +264,9 @@ class Runs:
         them: its record is set aside and the run trained again, from its checkpoint where one exists."""
         path = folder.weights(epoch)
         try:
-            if ensure_weights(path):
+            if restored(path):
                 return True
-        except WeightsError as e:
+        except DamagedFile as e:
             raise DamagedFile(f"{e}; or delete {folder.path} to train that RotNet again") from None
         what = f"{spec.describe()} ({spec.run_id}) has a record but no {path.name}"
         if epoch or not self.train_missing or spec.profile.name != self.profile.name:
