@@ -245,11 +245,31 @@ def test_the_plan_lists_the_remaining_protocol_as_windows(capsys):
     assert main(["plan", "--out", str(ROOT)]) == 0
     out = capsys.readouterr().out
     assert "window 1:" in out and "remaining full protocol" in out and "staging calls" in out
-    first = out[out.index("window 1:"):]
-    listed = json.loads((ROOT / "runs" / "weights.json").read_text())  # its checkpoint: the epoch last stored
-    epoch = next(e["epoch"] for k, e in listed.items() if k.endswith("c1d3b2dff4/ckpt.pt"))
-    assert "RotNet 3 blocks" in first.splitlines()[1] and f"resumes after epoch {epoch}" in first.splitlines()[1]
+    groups = [line.split("min  ", 1)[1] for line in out.split("window 1:")[0].splitlines() if " min  " in line]
+    first = out[out.index("window 1:"):].splitlines()
+    assert groups[0] in first[1]  # the first window starts on the first group the summary lists
+    listed = json.loads((ROOT / "runs" / "weights.json").read_text())
+    for key, entry in listed.items():  # a stored checkpoint of a RotNet with no final weights: its run resumes
+        folder = key.rsplit("/", 1)[0]
+        if key.endswith("/ckpt.pt") and f"{folder}/model.pt" not in listed:
+            assert f"{folder.split('/')[-1]}  " in out and f"resumes after epoch {entry['epoch']}" in out
     assert "gap variant fp32" in out and "seeds 1 and 2" in out
+
+
+@needs_git
+def test_a_rotnet_whose_checkpoint_alone_is_stored_resumes_from_it_and_its_window_stages_it(tmp_path, capsys):
+    repo = new_repo(tmp_path / "repo")
+    spec = rotnet(PROFILES["paper"], 0, blocks=3)
+    folder = repo / "runs" / "paper" / spec.run_id
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text('{"kind": "rotnet"}')
+    torch.save({"epoch": 92}, folder / "ckpt.pt")
+    store(repo / "runs")
+    (folder / "ckpt.pt").unlink()  # not restored in this checkout: the window stages it from the history
+    assert main(["plan", "--out", str(repo), "--window-file", str(tmp_path / "w.json")]) == 0
+    first = capsys.readouterr().out.split("window 1:")[1].split("\n\n")[0].splitlines()
+    assert spec.run_id in first[1] and "resumes after epoch 92" in first[1]
+    assert json.loads((tmp_path / "w.json").read_text())["stage"] == [f"paper/{spec.run_id}/ckpt.pt"]
 
 
 @needs_git
@@ -350,7 +370,16 @@ def test_the_plan_file_is_the_plans_first_window(tmp_path, capsys):
     first = out[out.index("window 1:"):].split("\n\n")[0].splitlines()[1:]
     window = json.loads((tmp_path / "w.json").read_text())
     assert [line.split()[2] for line in first] == [r["run_id"] for r in window["runs"]]
-    assert window["stage"] == ["paper/rotnet-c1d3b2dff4/ckpt.pt"]  # the 3-block RotNet resumes after epoch 92
+    listed = json.loads((ROOT / "runs" / "weights.json").read_text())
+    assert window["stage"] and set(window["stage"]) <= set(listed)  # what it stages is stored in the history
+    for key in window["stage"]:  # a checkpoint its runs resume from, or a finished RotNet its heads read
+        run_id = key.split("/")[-2]
+        spec = json.loads((ROOT / "runs" / key.rsplit("/", 1)[0] / "spec.json").read_text())
+        if key.endswith("/ckpt.pt"):
+            assert run_id in [r["run_id"] for r in window["runs"]]
+        else:
+            assert key.endswith("/model.pt") and spec["kind"] == "rotnet"
+            assert any(f"RotNet-{spec['blocks']}/{spec['rotations']} " in r["what"] for r in window["runs"])
 
 
 def test_a_resumed_run_records_each_segment_and_the_lr_each_epoch_trained_at(tmp_path, monkeypatch):
