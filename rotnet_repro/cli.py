@@ -86,6 +86,10 @@ def _add_run(sub) -> None:
                      help="run only the cells whose column matches, e.g. '^rotation$' for the RotNets alone")
     run.add_argument("--no-train", action="store_true",
                      help="train nothing: write the rows of finished runs (e.g. imported from a GPU) and skip the rest")
+    run.add_argument("--time-limit", default=None, metavar="DURATION",
+                     help="stop after the last epoch that fits in DURATION (90s, 45m, 2h, 1h30m, 1:30:00), write the "
+                          "rows of what finished and exit 0; the same command resumes (a scheduler's time limit, a "
+                          "preemptible machine). Each --workers helper keeps the same limit from its own start")
     run.add_argument("--dry-run", action="store_true",
                      help="train nothing, write nothing: list the runs this command would train, with an ETA")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -569,6 +573,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     exps = resolve(args.experiments)
     profile = apply_overrides(get_profile(args.profile), args.overrides)
     _check_run_args(args)
+    if args.time_limit is not None:
+        from .runner import parse_duration
+
+        args.time_limit = parse_duration(args.time_limit)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -606,9 +614,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers, conc))
     runner.plan([c for _, c in cells])
     t0 = time.time()
-    n = _run_with_workers(runner, cells, args.argv, args.workers)
+    n, stopped = _run_in_time(runner, cells, args)
     n += _after_run(runner, exps, profile, label, Output(args.out))
-    print(f"done in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
+    print(f"{stopped or 'done'} in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
 
 
 def _cells(runner, exps: list, profile, args: argparse.Namespace) -> list:
@@ -674,6 +682,21 @@ def _check_writable(out: Path) -> None:
         os.unlink(probe)
     except OSError as e:
         raise UserError(f"--out {out} is not writable ({e.strerror or e}): pass a folder you can write to") from None
+
+
+def _run_in_time(runner, cells: list, args: argparse.Namespace) -> tuple[int, str]:
+    """The cells trained (`_run_with_workers`) within --time-limit if one is given: the rows added, and '' or the
+    line saying where the limit stopped training (the rows of every finished run are still written after it)."""
+    from .runner import TimeLimit, TimeUp
+
+    if args.time_limit is None:
+        return _run_with_workers(runner, cells, args.argv, args.workers), ""
+    limit = TimeLimit(args.time_limit)
+    limit.attach(runner.dev)
+    try:
+        return _run_with_workers(runner, cells, args.argv, args.workers), ""
+    except TimeUp as e:
+        return 0, f"--time-limit reached ({e}); the same command resumes from the last finished epoch; stopped"
 
 
 def _run_with_workers(runner, cells: list, argv: list[str], workers: int) -> int:

@@ -88,6 +88,9 @@ class Device:
     # called with the epoch number after each epoch's checkpoint is on disk: a GPU window's clock (it stops the
     # call in time), a test's simulated interruption
     epoch_hooks: list[Callable[[int], None]] = field(default_factory=list)
+    # called with the epoch index before each epoch starts (its run's last checkpoint on disk): `run --time-limit`
+    # raises there when the epoch would not fit
+    before_epoch_hooks: list[Callable[[int], None]] = field(default_factory=list)
 
     @classmethod
     def pick(cls, name: str = "auto", compile_mode: str = "", precision: str = "bf16") -> Device:
@@ -371,6 +374,8 @@ def fit_many(
     start, epochs = runs[0].start, runs[0].epochs
     desc = runs[0].t.desc if len(runs) == 1 else f"{runs[0].t.desc} (+{len(runs) - 1} sharing its pass)"
     for epoch in range(start, epochs):
+        for hook in dev.before_epoch_hooks:
+            hook(epoch)
         t0 = time.perf_counter()
         n = _train_epoch(runs, batches, epoch_generator(seed, epoch), dev, shared, f"{desc} {epoch + 1}/{epochs}")
         shared_s = (time.perf_counter() - t0) / len(runs)

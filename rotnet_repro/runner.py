@@ -75,6 +75,58 @@ def files_in(spec: RunSpec, folder: RunFolder, runs_root: Path) -> None:
         restored(path)
 
 
+class TimeUp(KeyboardInterrupt):
+    """`run --time-limit`: the next epoch would not fit in the time left. It is raised before that epoch starts,
+    so every finished epoch is on disk and the same command resumes from it (a KeyboardInterrupt: whatever stops
+    on Ctrl-C stops on it too)."""
+
+
+class TimeLimit:
+    """Stop a process's training after the last epoch that fits in `seconds`: before each epoch, if one is
+    timed (the last epoch this process trained, of any run) and the time left is shorter, `TimeUp`. The first
+    epoch a process trains is never refused while time is left (nothing times it yet). `now`: the clock."""
+
+    def __init__(self, seconds: float, now: Callable[[], float] = time.monotonic):
+        self.now, self.seconds = now, seconds
+        self.end = now() + seconds
+        self.started: float | None = None
+        self.epoch_s: float | None = None  # the last epoch's duration, its checkpoint included
+        self.stopped = ""
+
+    def attach(self, dev: Device) -> None:
+        dev.before_epoch_hooks.append(self.before_epoch)
+        dev.epoch_hooks.append(self.epoch_done)
+
+    def before_epoch(self, epoch: int) -> None:
+        t = self.now()
+        left = self.end - t
+        if left <= 0 or (self.epoch_s is not None and left < self.epoch_s):
+            self.stopped = (f"{max(left, 0):.0f} s left, an epoch takes about {self.epoch_s or 0:.0f} s: stopped "
+                            f"before epoch {epoch + 1}")
+            raise TimeUp(self.stopped)
+        self.started = t
+
+    def epoch_done(self, epoch: int) -> None:
+        if self.started is not None:
+            self.epoch_s = self.now() - self.started
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '45m', '2h', '1h30m' or H:MM:SS (a scheduler's form) in seconds; a UserError saying the forms."""
+    t = text.strip().lower()
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", t)
+    h = re.fullmatch(r"(\d+):([0-5]\d):([0-5]\d)", t)
+    if t and m and any(m.groups()):
+        seconds = sum(float(v) * k for v, k in zip(m.groups(), (3600, 60, 1), strict=True) if v)
+    elif h:
+        seconds = int(h[1]) * 3600 + int(h[2]) * 60 + int(h[3])
+    else:
+        raise UserError(f"--time-limit {text!r}: give a duration with its unit, e.g. 90s, 45m, 2h, 1h30m or 1:30:00")
+    if seconds <= 0:
+        raise UserError(f"--time-limit {text!r}: the limit must be longer than 0 s")
+    return seconds
+
+
 class RunNotTrained(UserError):
     """A run this process does not train: another profile's (Profile.shared_runs), or any with --no-train."""
 
