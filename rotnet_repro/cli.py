@@ -18,16 +18,13 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from .config import MAX_INT, PROFILES, apply_overrides, custom_label, get_profile
+from .config import PROFILES, get_profile
 from .data import DATA_ENV
 from .engine import COMPILE_MODES
 from .errors import UserError
@@ -484,6 +481,7 @@ def cmd_window(args: argparse.Namespace) -> None:
 
 def _window_train(args: argparse.Namespace) -> None:
     """`window train`: the plan's runs trained (with the workers it schedules), packed if asked."""
+    from .request import log_to, spawn_worker
     from .runner import import_runs
     from .window import train
 
@@ -492,7 +490,7 @@ def _window_train(args: argparse.Namespace) -> None:
         window["runs"], window["profile"]  # noqa: B018 (the fields a plan file has)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"{args.src} is not a window plan ({e}): write one with `plan --window-file`") from None
-    _logging(Output(args.out).log(window["profile"]))
+    log_to(Output(args.out).log(window["profile"]))
     helper = args.batch_worker
     for src in [] if helper else args.imports:  # the main process imports, before any run starts
         if Path(src).is_dir():
@@ -509,7 +507,7 @@ def _window_train(args: argparse.Namespace) -> None:
             signal.signal(signal.SIGALRM, _time_is_up)
             signal.setitimer(signal.ITIMER_REAL, left)
     others = [] if helper or args.budget is not None else [
-        _spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
+        spawn_worker(args.argv) for _ in range(1, int(window.get("workers", 1)))]  # as the plan schedules them
     try:
         for line in train(window, Path(args.out), args.data_dir, args.device, args.until, args.budget,
                           Path(args.bench), helper):
@@ -533,15 +531,6 @@ def _pack(work: Path, out: Path, home: Path, profile: str) -> None:
           + (f"; left out: {', '.join(index['dropped'])}" if index["dropped"] else ""))
 
 
-def _logging(path: Path | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        handlers=handlers, force=True)
-
-
 def cmd_list() -> None:
     print("experiments:")
     for e in EXPERIMENTS.values():
@@ -554,198 +543,10 @@ def cmd_list() -> None:
         print(f"  {p.name:12s} width {p.width:g}, pretext {p.pretext_epochs} epochs, data {p.data}, {heads}{shared}")
 
 
-def _concurrency(dev, out: str, workers: int):
-    """How `workers` processes share this device: on CUDA as measured (results/bench/throughput-*.json); on a CPU
-    the finished runs' times were recorded with workers side by side, so each keeps its recorded speed."""
-    from .planner import Concurrency
-
-    if dev.device.type == "cuda":
-        return Concurrency.load(Output(out).bench, dev.card)
-    one = {n: 1.0 for n in range(1, workers + 1)}
-    return Concurrency(one, dict(one), dict(one), "the CPU runs' recorded times, taken with workers side by side",
-                       rotnets_share=False)
-
-
 def cmd_run(args: argparse.Namespace) -> None:
-    from .planner import eta_line, to_train
-    from .runner import Runner, RunOptions
+    from .request import RunRequest, run_request
 
-    exps = resolve(args.experiments)
-    profile = apply_overrides(get_profile(args.profile), args.overrides)
-    _check_run_args(args)
-    if args.time_limit is not None:
-        from .runner import parse_duration
-
-        args.time_limit = parse_duration(args.time_limit)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: pass a folder (made if missing)")
-    label = custom_label(get_profile(args.profile), profile)
-    runner = Runner(profile, args.out, args.data_dir, args.download, args.device, label,
-                    "" if args.compile == "auto" else args.compile, RunOptions(train_missing=not args.no_train,
-                                                                             batch_runs_first=args.batch_worker,
-                                                                             **_patterns(args)))
-    if args.compile == "auto":
-        from .planner import compile_as_measured
-
-        said = compile_as_measured(runner.dev, args.out)
-        if said:
-            print(f"--compile auto: {said}")
-    cells = _cells(runner, exps, profile, args)
-    priced = to_train([c.spec for _, c in cells], runner.runs_root, runner.dev.device.type) if runner.train_missing else []
-    conc = _concurrency(runner.dev, args.out, args.workers or 1)
-    if args.workers is None:  # on CUDA the measured best; on a CPU 1
-        args.workers = conc.best()
-        if args.workers > 1:
-            print(f"--workers {args.workers}: the most work per second measured on this card ({conc.source})")
-    if args.dry_run:
-        print(_dry_run(priced, args.workers, conc))
-        return
-    if priced and profile.data == "cifar10" and any(s.profile.name == profile.name for s, _ in priced):
-        runner.data()  # the dataset, downloaded if asked: a missing one fails here, before anything is written
-    _check_writable(out)
-    _logging(Output(args.out).log(profile.name))
-    if args.overrides:
-        logging.getLogger("rotnet_repro").info("overrides given: rows go to results/%s.csv", label)
-    runner.save_label_profile()  # an override: the report builds this CSV's tables from the overridden profile
-    if priced:
-        logging.getLogger("rotnet_repro").info("%s", eta_line(priced, args.workers, conc))
-    runner.plan([c for _, c in cells])
-    t0 = time.time()
-    n, stopped = _run_in_time(runner, cells, args)
-    n += _after_run(runner, exps, profile, label, Output(args.out))
-    print(f"{stopped or 'done'} in {time.time() - t0:.0f} s; {n} new rows in {runner.results_path}")
-
-
-def _cells(runner, exps: list, profile, args: argparse.Namespace) -> list:
-    """(experiment, cell) of every seed asked for, as --rows/--columns select them; a UserError if none is."""
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
-    cells = [(exp, c) for seed in seeds for exp in exps
-             for c in runner.selected(exp.build(profile, seed, seed if args.backbone_seed is None else args.backbone_seed))]
-    if not cells:
-        raise UserError(f"no cell of {', '.join(e.id for e in exps)} matches --rows/--columns: `python -m rotnet_repro "
-                        "list` names the experiments; the rows are those of their tables")
-    return cells
-
-
-def _check_run_args(args: argparse.Namespace) -> None:
-    """`run`'s numeric options in range, or a UserError saying which."""
-    if args.seeds < 1:
-        raise UserError("--seeds must be at least 1")
-    if args.seeds > 100:
-        raise UserError(f"--seeds {args.seeds}: at most 100 seeds in one command")
-    if args.first_seed < 0 or (args.backbone_seed is not None and args.backbone_seed < 0):
-        raise UserError("seeds are 0 or more: --first-seed and --backbone-seed cannot be negative")
-    if max(args.first_seed + args.seeds, args.backbone_seed or 0) > MAX_INT:
-        raise UserError(f"seeds are at most {MAX_INT:,} (what torch and numpy take)")
-    if args.threads < 0:
-        raise UserError("--threads must be 1 or more (or 0: torch's choice)")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
-
-
-def _patterns(args: argparse.Namespace) -> dict:
-    """--rows and --columns compiled (None where not given)."""
-    patterns = {}
-    for what in ("rows", "columns"):
-        pattern = getattr(args, what)
-        try:
-            patterns[what] = re.compile(pattern) if pattern is not None else None
-        except re.error as e:
-            raise UserError(f"bad --{what} regex {pattern!r}: {e}") from None
-    return patterns
-
-
-def _dry_run(priced: list, workers: int, conc) -> str:
-    """What `run --dry-run` prints: each run to train with its price, then the ETA."""
-    from .planner import eta_line
-
-    lines = [f"  {s.run_id}  {s.describe()}  ~{wall / 60:.0f} min" if wall is not None and wall >= 90 else
-             f"  {s.run_id}  {s.describe()}  ~{wall:.0f} s" if wall is not None else
-             f"  {s.run_id}  {s.describe()}  (no finished run of its kind on this kind of device to time it by)"
-             for s, wall in priced]
-    return "\n".join(lines + [eta_line(priced, workers, conc) if priced else "nothing to train: every run is finished"])
-
-
-def _check_writable(out: Path) -> None:
-    """--out made if missing and written to once, or one line saying why not. The probe file has a name of its own
-    (tempfile's): processes started together on one new --out (workers, or runs side by side) never delete each
-    other's probe, so none reads a false "not writable"."""
-    import tempfile
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"--out {out} is not writable ({e.strerror or e}): pass a folder you can write to") from None
-
-
-def _run_in_time(runner, cells: list, args: argparse.Namespace) -> tuple[int, str]:
-    """The cells trained (`_run_with_workers`) within --time-limit if one is given: the rows added, and '' or the
-    line saying where the limit stopped training (the rows of every finished run are still written after it)."""
-    from .runner import TimeLimit, TimeUp
-
-    if args.time_limit is None:
-        return _run_with_workers(runner, cells, args.argv, args.workers), ""
-    limit = TimeLimit(args.time_limit)
-    limit.attach(runner.dev)
-    try:
-        return _run_with_workers(runner, cells, args.argv, args.workers), ""
-    except TimeUp as e:
-        return 0, f"--time-limit reached ({e}); the same command resumes from the last finished epoch; stopped"
-
-
-def _run_with_workers(runner, cells: list, argv: list[str], workers: int) -> int:
-    """The cells trained by this process and `workers` - 1 helpers beside it (each a `run` of the same command);
-    the rows added. Interrupted or failed: every helper is stopped too."""
-    others = [_spawn_worker(argv) for _ in range(1, workers)]
-    try:
-        n = runner.run_cells(cells)
-    except BaseException:  # interrupted (SIGINT, SIGTERM) or failed: stop every worker too
-        for w in others:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)  # handled like Ctrl-C in the worker (its checkpoint is on disk)
-        deadline = time.time() + 30
-        for w in others:
-            try:
-                w.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                w.kill()
-        raise
-    if runner.damaged:
-        also = " (a worker failed too)" if any(w.wait() != 0 for w in others) else ""
-        raise UserError(f"{len(runner.damaged)} cell(s) skipped, the others ran{also}: {runner.damaged[0]}")
-    if any(w.wait() != 0 for w in others):
-        raise UserError("a worker failed: see its lines in the log, then run the same command again (finished runs "
-                        "are skipped)")
-    return n
-
-
-def _after_run(runner, exps: list, profile, label: str, out: Output) -> int:
-    """After the cells: the rows the records give to other experiments' cells (their number is returned), the paper
-    artifacts' figures, and the one table asked for, printed."""
-    from .records import expected_rows, rebuild
-
-    # the rows its records give to cells of other experiments too (a run shared between them): the CSV stays what
-    # the records say, and `tables` (which checks that) takes it as it is
-    added = len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
-    saved = {label: profile}  # an overridden label's cells are its profile's, as saved beside its CSV
-    for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
-        fig = refresh_figure(runner.results_path, exp.artifact, label, out.figures, saved)
-        logging.getLogger("rotnet_repro").info("%s: figure %s", exp.id, fig)
-    if len(exps) == 1 and exps[0].paper and runner.results_path.exists():  # one table asked for: show it
-        from .report import comparison_markdown
-        from .results import read_results
-        from .tables import comparison
-
-        t = comparison(read_results(runner.results_path), exps[0].artifact, label, saved)
-        print(f"{exps[0].title} ({label}; figure in {out.figures / label}):\n\n"
-              f"{comparison_markdown(t)}\n")
-    return added
+    run_request(RunRequest.from_args(args))
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
@@ -776,27 +577,6 @@ def cmd_prune(args: argparse.Namespace) -> None:
     for f in folders:
         shutil.rmtree(f)
     print("done; `python -m rotnet_repro tables` redraws the figures and REPORT.md")
-
-
-def _spawn_worker(argv: list[str]) -> subprocess.Popen:
-    """The same command line as this process, as one more worker."""
-    argv = list(argv)
-    for j, a in enumerate(argv):
-        if a == "--workers":
-            argv[j + 1] = "1"
-        elif a.startswith("--workers="):
-            argv[j] = "--workers=1"
-    if argv[:1] == ["run"] and not any(a == "--workers" or a.startswith("--workers=") for a in argv):
-        argv += ["--workers", "1"]
-    # on one GPU a second RotNet only time-slices with the first: the others take the batch-128 runs first
-    return subprocess.Popen([sys.executable, "-m", "rotnet_repro", *argv, "--batch-worker"])
-
-
-def refresh_figure(results: Path, artifact: str, profile: str, figures: Path, saved: dict | None = None) -> Path:
-    from .plots import save_figure
-    from .results import read_results
-
-    return save_figure(read_results(results), artifact, profile, figures, saved)
 
 
 def cmd_import(args: argparse.Namespace) -> None:

@@ -297,7 +297,7 @@ def test_processes_on_one_new_out_all_find_it_writable(tmp_path):
     they then run in, every call must pass (and leave no probe behind)."""
     import threading
 
-    from rotnet_repro.cli import _check_writable
+    from rotnet_repro.request import check_writable
 
     for round_ in range(10):
         out = tmp_path / f"new-{round_}" / "out"
@@ -306,7 +306,7 @@ def test_processes_on_one_new_out_all_find_it_writable(tmp_path):
         def check(out=out, gate=gate, failed=failed):
             gate.wait()
             try:
-                _check_writable(out)
+                check_writable(out)
             except Exception as e:  # noqa: BLE001 - every failure is the test's
                 failed.append(e)
 
@@ -320,10 +320,10 @@ def test_processes_on_one_new_out_all_find_it_writable(tmp_path):
 
 
 def test_a_probe_left_by_an_older_version_does_not_matter(tmp_path):
-    from rotnet_repro.cli import _check_writable
+    from rotnet_repro.request import check_writable
 
     (tmp_path / ".write-test").write_text("")  # the fixed name every process once shared
-    _check_writable(tmp_path)
+    check_writable(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [".write-test"]
 
 

@@ -12,7 +12,7 @@ LAYERS = {
     "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "rundir", "views", "probes", "train"],
     "protocol": ["weights", "experiments", "results", "records", "runner", "pretrained"],
     "analysis": ["claims", "tables", "verdicts", "report", "plots", "notebook"],
-    "operations": ["bench", "planner", "publish", "window", "cluster", "cli", "__main__"],
+    "operations": ["bench", "planner", "publish", "window", "cluster", "request", "cli", "__main__"],
 }
 LEVEL = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}
 

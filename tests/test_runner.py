@@ -534,10 +534,11 @@ def test_a_helper_worker_is_told_its_role_by_an_option_not_the_environment(monke
     import subprocess
 
     from rotnet_repro import cli
+    from rotnet_repro.request import spawn_worker
 
     started = []
     monkeypatch.setattr(subprocess, "Popen", lambda argv, **kw: started.append((argv, kw)))
-    cli._spawn_worker(["run", "all", "--profile", "smoke", "--workers", "2"])
+    spawn_worker(["run", "all", "--profile", "smoke", "--workers", "2"])
     (argv, kw), = started
     assert argv[-1] == "--batch-worker" and "env" not in kw and argv[argv.index("--workers") + 1] == "1"
     args = cli._parser().parse_args(argv[3:])
