@@ -1,8 +1,8 @@
 """Where weight files are kept: `runs/weights.json`, a manifest of every committed weight file.
 
-Weights (RotNets' model.pt and snapshots, the checkpoint of a run that spans GPU windows) are committed to the
-repository as soon as they exist, but most of them do not sit in the working tree: the tracked tree travels with
-every call to a lent GPU and takes room from the data staged there. A stored file is committed once (so its
+Weights (RotNets' model.pt and snapshots, the checkpoint of a run that spans several sessions) are committed to
+the repository as soon as they exist, but most of them do not sit in the working tree: a small tree is quick to
+clone and to send to a remote machine whose uploads are limited in size. A stored file is committed once (so its
 content is in the history of main) and untracked in the next commit; the manifest keeps, per file (its path
 under runs/), its SHA-256, size, git blob id and whether it is in the tree or in the history:
 
