@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from .config import KNN, RunSpec
-from .data import Split, epoch_indices, first_k_per_class, normalize
+from .data import epoch_indices, first_k_per_class
 from .engine import Device, accuracy, fit, predict
-from .models import NIN
 from .rundir import RunFolder
 
 log = logging.getLogger("rotnet_repro")
@@ -39,45 +38,6 @@ def knn_metric(k: int, pooled: bool) -> str:
     return f"knn{k}_acc" + ("_pooled" if pooled else "")
 
 
-
-
-class CentreFeatures:
-    """The un-augmented features of one tap of the last backbone asked for (fp16, on the device), kept for the next
-    run on the same tap (the k-NN and the linear probes of one tap share them)."""
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.train = self.test = torch.empty(0)
-        self.cost: dict = {}  # what the last extraction took (the first run on a tap records it)
-
-    def get(self, key: tuple, backbone: NIN, train: Split, test: Split, tap: str, dev: Device, batch: int
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-        if key != self.key:
-            self.key, self.train, self.test = None, torch.empty(0), torch.empty(0)  # the old ones freed first
-            backbone.eval()
-            t0 = time.time()
-            self.train, self.test = (_extract(backbone, s.images, tap, dev, batch) for s in (train, test))
-            self.cost = dict(tap=tap, shape=list(self.train.shape[1:]), dtype="float16", extract_s=round(time.time() - t0, 1),
-                             gib=round((self.train.numel() + self.test.numel()) * 2 / 2**30, 2))
-            log.info("centre features of %s: %s + %s in %.0f s (%.2f GiB)", tap, tuple(self.train.shape),
-                     tuple(self.test.shape), self.cost["extract_s"], self.cost["gib"])
-            self.key = key
-            return self.train, self.test
-        self.cost = dict(self.cost, extract_s=0.0, reused=True)  # extracted by an earlier run of this process
-        return self.train, self.test
-
-
-@torch.no_grad()
-def _extract(backbone: NIN, images: torch.Tensor, tap: str, dev: Device, batch: int) -> torch.Tensor:
-    out = None
-    step = dev.eval_batch(batch)
-    for start in range(0, len(images), step):
-        with dev.autocast():
-            f = backbone.features(dev.prep(normalize(images[start:start + step])), tap)
-        if out is None:
-            out = torch.empty((len(images), *f.shape[1:]), dtype=torch.float16, device=f.device)
-        out[start:start + len(f)] = f.half()
-    return out
 
 
 def pooled(f: torch.Tensor, chunk: int = 5000) -> torch.Tensor:

@@ -21,13 +21,13 @@ from .data import Split, load_cifar10, synthetic_cifar
 from .engine import Device, segments
 from .errors import UserError
 from .experiments import Cell, Experiment
+from .features import FeatureCache
 from .files import DamagedFile, saved_epoch
 from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
 from .rundir import Output, RunBusy, RunFolder
 from .train import (
-    FeatureCache,
     kept_snapshots,
     shares_backbone_pass,
     snapshot_metrics,

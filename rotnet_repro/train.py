@@ -17,6 +17,7 @@ from . import engine, pretext, probes
 from .config import Kind, Profile, RunSpec
 from .data import Split, augment, epoch_indices, first_k_per_class, normalize
 from .engine import Device, accuracy, fit, predict
+from .features import FeatureCache, frozen_test_features
 from .files import DamagedFile, read_tensors, save_tensors
 from .models import NIN, TapClassifier, make_head
 from .rundir import RunFolder
@@ -142,35 +143,6 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     return model, spec.pretext_epoch or b.profile.pretext_epochs
 
 
-class FeatureCache:
-    """Tap features of the last backbone used, for every tap at once (one pass)."""
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.feats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.centre = probes.CentreFeatures()  # one tap's un-augmented features for the k-NN and linear probes
-
-    def get(self, key: tuple, backbone: NIN, train: Split, test: Split, tap: str, dev: Device,
-            batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if key != self.key:
-            self.key, self.feats = None, {}  # free the old features first
-            backbone.eval()
-            out = []
-            for split in (train, test):
-                feats: dict[str, torch.Tensor] = {}  # filled in place: one copy of the features in memory
-                step = dev.eval_batch(batch)
-                for start in range(0, len(split), step):
-                    with torch.no_grad(), dev.autocast():
-                        for t, f in backbone.all_features(dev.prep(normalize(split.images[start:start + step]))).items():
-                            if t not in feats:
-                                feats[t] = torch.empty((len(split), *f.shape[1:]), device=f.device)
-                            feats[t][start:start + len(f)] = f.float()
-                out.append(feats)
-            self.feats = {t: (out[0][t], out[1][t]) for t in backbone.taps}
-            self.key = key
-        return self.feats[tap]
-
-
 def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder, runs_dir: Path,
                      cache: FeatureCache, views: ViewStore | None = None) -> dict:
     p = spec.profile
@@ -256,8 +228,7 @@ def _backbone_key(spec: RunSpec) -> tuple:
 def _probe(spec: RunSpec, backbone: NIN, pretext_epoch: int, train: Split, test: Split, dev: Device,
            folder: RunFolder, cache: FeatureCache) -> dict:
     """A k-NN or linear probe on the tap's un-augmented features (probes.py)."""
-    ftrain, ftest = cache.centre.get((*_backbone_key(spec), spec.tap), backbone, train, test, spec.tap, dev,
-                                     spec.profile.eval_batch)
+    ftrain, ftest = cache.centre.get(_backbone_key(spec), backbone, train, test, spec.tap, dev, spec.profile.eval_batch)
     if spec.head == "knn":
         ytrain = train.labels
         if spec.n_per_class:  # a subset: its rows copied (all of them: the maps as they are, no copy)
@@ -273,8 +244,7 @@ def _probe(spec: RunSpec, backbone: NIN, pretext_epoch: int, train: Split, test:
 def _frozen_eval(backbone: NIN, tap: str, head: nn.Module, test: Split, dev: Device, p: Profile) -> Callable[[], float]:
     """A frozen backbone gives the (un-augmented) test images the same features every epoch: compute them once, in
     the same batches, and evaluate the head on them (the same numbers, one backbone pass)."""
-    backbone.eval()
-    ftest = predict(lambda x: backbone.features(x, tap), test.images, dev, p.eval_batch, normalize)
+    ftest = frozen_test_features(backbone, tap, test, dev, p.eval_batch)
 
     def evaluate() -> float:
         head.eval()

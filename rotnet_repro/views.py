@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Split, augment, normalize
+from .data import Split, augment
 from .errors import UserError
+from .features import extract
 from .files import fcntl, locked, write_atomic
 from .models import NIN
 
@@ -44,11 +45,8 @@ def _autocast(device: torch.device):
 
 
 def _features(backbone: NIN, taps: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The taps' features of raw images x, in one pass up to the deepest tap."""
-    upto = max(taps, key=backbone.taps.index)
-    with torch.no_grad(), _autocast(x.device):
-        feats = backbone.all_features(normalize(x).contiguous(memory_format=torch.channels_last), upto)
-    return {t: feats[t].float().cpu() for t in taps}
+    """The taps' features of raw images x (one batch), in one pass up to the deepest tap, fp32 on the CPU."""
+    return extract(backbone, x, taps, len(x), lambda: _autocast(x.device), to="cpu")
 
 
 def _calibrate(root: Path, backbone: NIN, taps: list[str], new: list[str], train: Split, test: Split,

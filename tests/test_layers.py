@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rotnet_repro"
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = {
     "base": ["errors", "files"],
-    "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "rundir", "views", "probes", "train"],
+    "core": ["config", "models", "data", "stats", "pretext", "cost", "engine", "rundir", "features", "views", "probes", "train"],
     "protocol": ["weights", "experiments", "results", "records", "runner", "pretrained"],
     "analysis": ["claims", "tables", "verdicts", "report", "plots", "notebook"],
     "operations": ["bench", "planner", "publish", "window", "cluster", "request", "cli", "__main__"],

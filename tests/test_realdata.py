@@ -19,8 +19,8 @@ def test_cifar10_loads_as_uint8_tensors():
 
 def test_the_paper_window_stages_real_cifar10_within_the_real_sizes(tmp_path):
     """gpu/paper.sh prepare on the real CIFAR-10 and the paper profile's first window: every call within the
-    session's upload limit with the tracked tree, as many parts as the plan's staging calls, the planner's CIFAR-10 size within 1% of
-    the real archive; staged on an emulated machine, the archive unpacks to the same files."""
+    session's upload limit with the tracked tree, as many parts as the plan's staging calls, the planner's CIFAR-10
+    size within 1% of the real archive; staged on an emulated machine, the archive unpacks to the same files."""
     import hashlib
     import json
     import os
