@@ -1,0 +1,78 @@
+"""Nothing published changes without a check: every path that publishes from the CSVs (`tables`, the notebooks'
+build, the figure `run --no-train` redraws, a notebook executed on a scale) first checks them against the run
+records, a record names its own run, dropping the rows of runs whose records are gone needs an explicit option, and
+a damaged saved profile stops `tables`. Small trees of run records written here (no training, no data)."""
+
+import json
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from rotnet_repro.cli import main
+from rotnet_repro.config import PROFILES
+from rotnet_repro.experiments import EXPERIMENTS
+from rotnet_repro.rundir import RunFolder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _records(out: Path, seeds=(0,), profile=PROFILES["cpu"]) -> list[str]:
+    """Finished records of a profile's Table 3 supervised cell, one run per seed, as `run` writes them (spec.json
+    and result.json); their run ids."""
+    ids = []
+    for seed in seeds:
+        for cell in EXPERIMENTS["table3_comparison"].build(profile, seed, seed):
+            s = cell.spec
+            if s.kind != "supervised" or s.run_id in ids:
+                continue
+            folder = RunFolder.of(out / "runs", profile.name, s.run_id)
+            folder.path.mkdir(parents=True)
+            folder.write_spec(s.canonical())
+            folder.record_file.write_text(json.dumps(dict(
+                run_id=s.run_id, config_hash=s.config_hash, git_sha="abc1234", torch_version="2.5.1+cpu",
+                device="cpu x2", wall_s=1.0,
+                metrics=[dict(metric="test_acc", value=v + seed, selection=sel, epoch=e, pretext_epoch=0)
+                         for v, sel, e in ((90.5, "last", 200), (91.0, "oracle", 150))])))
+            ids.append(s.run_id)
+    return ids
+
+
+def _tree(out: Path, seeds=(0,)) -> tuple[list[str], Path]:
+    """Run records and the cpu.csv `rows` writes from them."""
+    ids = _records(out, seeds)
+    (out / "results").mkdir()
+    assert main(["rows", "--out", str(out)]) == 0
+    return ids, out / "results" / "cpu.csv"
+
+
+def _edit_value(csv: Path, value: str = "69.99") -> None:
+    """A value edited by hand in the CSV's first row."""
+    head, first, *rest = csv.read_text().splitlines(keepends=True)
+    cells = first.split(",")
+    cells[head.split(",").index("value")] = value
+    csv.write_text(head + ",".join(cells) + "".join(rest))
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_the_notebook_build_refuses_a_hand_edited_csv_and_rewrites_nothing(tmp_path, monkeypatch, capsys):
+    books = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", books, ignore=shutil.ignore_patterns(".*"))
+    _, csv = _tree(tmp_path)
+    _edit_value(csv)
+    before = {p.name: p.read_bytes() for p in books.glob("*.ipynb")}
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["build.py", "--no-execute"])  # even without executing: nothing rewritten
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(books / "build.py"), run_name="__main__")
+    assert stop.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{csv} disagrees with the run records" in line and "python -m rotnet_repro rows" in line
+    assert {p.name: p.read_bytes() for p in books.glob("*.ipynb")} == before
