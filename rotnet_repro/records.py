@@ -204,10 +204,11 @@ def disagreement(out: Output, path: Path, saved: dict, fix: str = FIX) -> str | 
     """The line saying how the CSV at `path` disagrees with the run records in `out` (None: it agrees, or no
     records can say)."""
     got = label_diff(out, path.stem, saved)
-    if got is None or not got[1]:
-        return None
-    return (f"{path} disagrees with the run records in {out.runs}: {got[1].says()}: {fix}, or restore it "
-            f"(git checkout {path})")
+    return None if got is None or not got[1] else disagreement_line(path, got[1], out, fix)
+
+
+def disagreement_line(path: Path, diff: Diff, out: Output, fix: str = FIX) -> str:
+    return f"{path} disagrees with the run records in {out.runs}: {diff.says()}: {fix}, or restore it (git checkout {path})"
 
 
 def missing_csvs(out: Output, saved: dict, used: set[str]) -> list[tuple[Path, int, list[str]]]:

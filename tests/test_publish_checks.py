@@ -76,3 +76,18 @@ def test_the_notebook_build_refuses_a_hand_edited_csv_and_rewrites_nothing(tmp_p
     line = _one_line(capsys.readouterr().err)
     assert f"{csv} disagrees with the run records" in line and "python -m rotnet_repro rows" in line
     assert {p.name: p.read_bytes() for p in books.glob("*.ipynb")} == before
+
+
+def test_run_no_train_draws_no_figure_from_a_value_tables_would_refuse(tmp_path, capsys):
+    _, csv = _tree(tmp_path)
+    _edit_value(csv)
+    before = csv.read_text()
+    capsys.readouterr()
+    command = ["run", "table3_comparison", "--profile", "cpu", "--rows", "^Supervised", "--no-train", "--device",
+               "cpu", "--out", str(tmp_path)]
+    assert main(command) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{csv} disagrees with the run records" in line and "python -m rotnet_repro rows" in line
+    assert not (tmp_path / "figures" / "cpu" / "table3.png").exists() and csv.read_text() == before
+    assert main(["rows", "--out", str(tmp_path)]) == 0  # what the line says; then the figure is drawn
+    assert main(command) == 0 and (tmp_path / "figures" / "cpu" / "table3.png").exists()
