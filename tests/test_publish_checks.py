@@ -91,3 +91,22 @@ def test_run_no_train_draws_no_figure_from_a_value_tables_would_refuse(tmp_path,
     assert not (tmp_path / "figures" / "cpu" / "table3.png").exists() and csv.read_text() == before
     assert main(["rows", "--out", str(tmp_path)]) == 0  # what the line says; then the figure is drawn
     assert main(command) == 0 and (tmp_path / "figures" / "cpu" / "table3.png").exists()
+
+
+def test_a_notebook_on_a_folder_whose_scale_csv_is_missing_says_so_in_one_line(tmp_path):
+    from rotnet_repro import notebook
+
+    _, csv = _tree(tmp_path)
+    fixture = (ROOT / "tests" / "fixtures" / "smoke_results.csv").read_text()
+    (tmp_path / "results" / "paper-views.csv").write_text(fixture.replace(",smoke,", ",paper-views,"))  # another scale
+    whole = notebook.prepare("table3_comparison", "all", tmp_path)
+    assert "is missing" not in notebook.table("table3", whole, "all", tmp_path)
+    csv.unlink()
+    df = notebook.prepare("table3_comparison", "all", tmp_path)
+    assert set(df.profile) == {"paper-views"}
+    for shown in (notebook.table("table3", df, "all", tmp_path), notebook.probes("all", tmp_path)):
+        first = shown.split("\n\n", 1)[0]
+        assert "\n" not in first and "cpu.csv is missing" in first and "python -m rotnet_repro rows" in first
+    for one in (lambda: notebook.prepare("table3_comparison", "cpu", tmp_path), lambda: notebook.probes("cpu", tmp_path)):
+        with pytest.raises(FileNotFoundError, match="cpu.csv is missing.*rotnet_repro rows"):
+            one()
