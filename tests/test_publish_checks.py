@@ -110,3 +110,27 @@ def test_a_notebook_on_a_folder_whose_scale_csv_is_missing_says_so_in_one_line(t
     for one in (lambda: notebook.prepare("table3_comparison", "cpu", tmp_path), lambda: notebook.probes("cpu", tmp_path)):
         with pytest.raises(FileNotFoundError, match="cpu.csv is missing.*rotnet_repro rows"):
             one()
+
+
+@pytest.mark.parametrize("how", ["copied", "run id edited to the folder's"])
+def test_a_record_of_another_run_is_refused_by_rows_tables_and_import_naming_its_folder(tmp_path, capsys, how):
+    ids, csv = _tree(tmp_path / "home", seeds=(0, 1))
+    runs = tmp_path / "home" / "runs" / "cpu"
+    other = json.loads((runs / ids[0] / "result.json").read_text())
+    if how != "copied":  # the run id made the folder's, the config hash still the other run's
+        other["run_id"] = ids[1]
+    (runs / ids[1] / "result.json").write_text(json.dumps(other))
+    before = csv.read_text()
+    capsys.readouterr()
+    home = tmp_path / "home"
+    for command in (["rows", "--out", str(home)], ["rows", "--check", "--out", str(home)],
+                    ["tables", "--results", str(home / "results")]):
+        assert main(command) == 2, command
+        line = _one_line(capsys.readouterr().err)
+        assert f"{runs / ids[1]}" in line and "another run's record" in line
+    assert csv.read_text() == before  # never shown in another cell
+    dest = tmp_path / "dest"
+    assert main(["import", str(runs), "--out", str(dest)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "nothing imported" in line and f"{runs / ids[1]}" in line and not (dest / "runs").exists()
+
