@@ -109,6 +109,9 @@ def _add_records(sub) -> None:
     rows.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
     rows.add_argument("--check", action="store_true", help="write nothing: say where the CSVs and records disagree "
                                                            "(exit 2 if they do)")
+    rows.add_argument("--drop-missing", action="store_true",
+                      help="drop the rows no record gives (their run folders deleted, say); without it such rows stop "
+                           "`rows` with one line and nothing is written")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
     tables.add_argument("--figures", default=None, help="default: figures/ beside the results folder")
@@ -243,10 +246,12 @@ def cmd_rows(args: argparse.Namespace) -> None:
     if not out.runs.is_dir():
         raise UserError(f"no run records in {out.runs}: pass --out to the folder that holds runs/ and results/")
     saved = load_profiles(out.results, strict=False)
+    diffs = {label: records_diff(out, label, saved) for label in _labels(out)}  # every CSV checked before any write
+    if not args.check and not args.drop_missing:
+        _refuse_dropping(out, {label: got[1].unbacked for label, got in diffs.items() if got is not None})
     parted = []
-    for label in _labels(out):
+    for label, got in diffs.items():
         path = out.csv(label)
-        got = records_diff(out, label, saved)
         if got is None:
             print(f"{path}: left as it is (" + (f"its saved profile {label}.profile.json is missing or damaged"
                   if "-custom-" in label else "no run records of its profile") + ")")
@@ -263,6 +268,25 @@ def cmd_rows(args: argparse.Namespace) -> None:
     if parted:
         raise UserError(f"{len(parted)} results CSV(s) disagree with the run records: `python -m rotnet_repro rows` "
                         "rewrites them from the records (or restore them: git checkout results/)")
+
+
+def _refuse_dropping(out: Output, unbacked: dict[str, list[tuple]]) -> None:
+    """A UserError (one line, nothing written) if rebuilding would drop rows of a CSV that no record gives (the rows of
+    a run whose folder or record is gone): dropping tracked rows needs `rows --drop-missing`."""
+    from .results import KEY
+
+    at = KEY.index("run_id")
+    rows = sum(len(keys) for keys in unbacked.values())
+    if not rows:
+        return
+    runs = sorted({k[at] for keys in unbacked.values() for k in keys})
+    gone = [r for r in runs if not any((out.runs / p / r / "result.json").exists() for p in PROFILES)]
+    csvs = ", ".join(out.csv(label).name for label, keys in unbacked.items() if keys)
+    raise UserError(f"{rows} row(s) of {len(runs)} run(s) in {csvs} have no record to give them ({', '.join(runs[:3])}"
+                    + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+                    + (f"; {len(gone)} of those runs have no result.json in {out.runs}" if gone else "")
+                    + "): nothing was written; restore their run folders (git checkout runs/), or drop those rows with "
+                    "`python -m rotnet_repro rows --drop-missing`")
 
 
 def cmd_tables(args: argparse.Namespace) -> None:

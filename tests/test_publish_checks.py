@@ -134,3 +134,19 @@ def test_a_record_of_another_run_is_refused_by_rows_tables_and_import_naming_its
     line = _one_line(capsys.readouterr().err)
     assert "nothing imported" in line and f"{runs / ids[1]}" in line and not (dest / "runs").exists()
 
+
+def test_rows_drops_the_rows_of_a_deleted_run_folder_only_when_told(tmp_path, capsys):
+    ids, csv = _tree(tmp_path, seeds=(0, 1))
+    before = csv.read_text()
+    gone = sum(ids[1] in line for line in before.splitlines())
+    assert gone and ids[0] in before
+    shutil.rmtree(tmp_path / "runs" / "cpu" / ids[1])
+    capsys.readouterr()
+    assert main(["rows", "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{gone} row(s) of 1 run(s) in cpu.csv" in line and ids[1] in line and "--drop-missing" in line
+    assert csv.read_text() == before  # nothing written
+    assert main(["rows", "--drop-missing", "--out", str(tmp_path)]) == 0
+    assert ids[1] not in csv.read_text() and ids[0] in csv.read_text()
+    assert main(["rows", "--out", str(tmp_path)]) == 0 and main(["rows", "--check", "--out", str(tmp_path)]) == 0
+
