@@ -300,7 +300,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
-    saved = load_profiles(results, strict=False)
+    saved = load_profiles(results)  # a damaged saved profile stops here: its ablation row is never dropped in silence
     check_published(results, saved)  # every CSV what the run records say, none missing: nothing written otherwise
     home = Output.of_results(results)  # reports are written beside the results they are made from
     found, tabled, overridden = [], 0, []

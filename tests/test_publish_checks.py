@@ -150,3 +150,19 @@ def test_rows_drops_the_rows_of_a_deleted_run_folder_only_when_told(tmp_path, ca
     assert ids[1] not in csv.read_text() and ids[0] in csv.read_text()
     assert main(["rows", "--out", str(tmp_path)]) == 0 and main(["rows", "--check", "--out", str(tmp_path)]) == 0
 
+
+@pytest.mark.parametrize("damage", ['{"bogus": 1}', '{"name": "cpu", "width"'])
+def test_a_damaged_saved_profile_stops_tables_and_leaves_the_report_as_it_was(tmp_path, capsys, damage):
+    _, csv = _tree(tmp_path)
+    label = "cpu-custom-abc123"
+    (tmp_path / "results" / f"{label}.csv").write_text(csv.read_text().replace(",cpu,", f",{label},"))
+    saved = tmp_path / "results" / f"{label}.profile.json"
+    saved.write_text(damage)
+    report = tmp_path / "REPORT.md"
+    report.write_text("# report\n<!-- BEGIN GENERATED: ablations -->\nold\n<!-- END GENERATED: ablations -->\n")
+    before = report.read_text()
+    capsys.readouterr()
+    assert main(["tables", "--results", str(tmp_path / "results")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{saved} is not a saved profile" in line
+    assert report.read_text() == before and not (tmp_path / "figures").exists()
