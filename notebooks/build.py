@@ -1,6 +1,8 @@
 """Writes the six notebooks and executes them on the committed results, so that they read on a code host with
 their tables, verdicts and figures. Run from the repository root: python notebooks/build.py (`--no-execute`:
-without outputs). `make tables` reruns it."""
+without outputs). `make tables` reruns it. The CSVs are checked against the run records first, as `tables` checks
+them: a CSV the records contradict (or a missing one whose records give rows) stops it with one line (exit 2),
+nothing rewritten."""
 
 import contextlib
 import os
@@ -10,8 +12,17 @@ from pathlib import Path
 
 import nbformat as nbf
 
+from rotnet_repro.errors import UserError
 from rotnet_repro.experiments import EXPERIMENTS
+from rotnet_repro.records import check_published
 from rotnet_repro.results import write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent  # the notebooks' out_dir ("..")
+try:
+    check_published(ROOT / "results")  # what `tables` checks: the notebooks never show a value the records refuse
+except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
 
 # one per experiment that names a notebook (the registry holds each one's name and opening line)
 NOTEBOOKS = [(e.notebook, e.id, e.artifact if e.paper else "probes", e.about) for e in EXPERIMENTS.values()

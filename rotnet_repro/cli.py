@@ -109,6 +109,9 @@ def _add_records(sub) -> None:
     rows.add_argument("--out", default=".", help="the folder holding results/ and runs/ (default .)")
     rows.add_argument("--check", action="store_true", help="write nothing: say where the CSVs and records disagree "
                                                            "(exit 2 if they do)")
+    rows.add_argument("--drop-missing", action="store_true",
+                      help="drop the rows no record gives (their run folders deleted, say); without it such rows stop "
+                           "`rows` with one line and nothing is written")
     tables = sub.add_parser("tables", help="regenerate figures/, REPORT.md and README.md blocks from results/*.csv")
     tables.add_argument("--results", default="results")
     tables.add_argument("--figures", default=None, help="default: figures/ beside the results folder")
@@ -229,20 +232,10 @@ def _labels(out: Output) -> list[str]:
 
 
 def records_diff(out: Output, label: str, saved: dict):
-    """(expected rows, diff) of a label's CSV against the run records; None where the records cannot say (no runs/
-    folder of its profile, or an overridden profile whose saved profile is not in `saved`: `load_profiles`)."""
-    from .records import compare, expected_rows
+    """(expected rows, diff) of a label's CSV against the run records, or None (records.label_diff)."""
+    from .records import label_diff
 
-    profile = saved.get(label) if "-custom-" in label else PROFILES.get(label)
-    if profile is None or not (out.runs / profile.name).is_dir():
-        return None
-    damaged: list[str] = []
-    rows = expected_rows(out.runs, profile, label, damaged)
-    if damaged:
-        raise UserError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}: a committed "
-                        "record is the source of its rows; restore it (git checkout runs/), or delete its run folder "
-                        "and train the run again (`run`); nothing was written")
-    return rows, compare(out.csv(label), rows)
+    return label_diff(out, label, saved)
 
 
 def cmd_rows(args: argparse.Namespace) -> None:
@@ -253,10 +246,12 @@ def cmd_rows(args: argparse.Namespace) -> None:
     if not out.runs.is_dir():
         raise UserError(f"no run records in {out.runs}: pass --out to the folder that holds runs/ and results/")
     saved = load_profiles(out.results, strict=False)
+    diffs = {label: records_diff(out, label, saved) for label in _labels(out)}  # every CSV checked before any write
+    if not args.check and not args.drop_missing:
+        _refuse_dropping(out, {label: got[1].unbacked for label, got in diffs.items() if got is not None})
     parted = []
-    for label in _labels(out):
+    for label, got in diffs.items():
         path = out.csv(label)
-        got = records_diff(out, label, saved)
         if got is None:
             print(f"{path}: left as it is (" + (f"its saved profile {label}.profile.json is missing or damaged"
                   if "-custom-" in label else "no run records of its profile") + ")")
@@ -275,9 +270,29 @@ def cmd_rows(args: argparse.Namespace) -> None:
                         "rewrites them from the records (or restore them: git checkout results/)")
 
 
+def _refuse_dropping(out: Output, unbacked: dict[str, list[tuple]]) -> None:
+    """A UserError (one line, nothing written) if rebuilding would drop rows of a CSV that no record gives (the rows of
+    a run whose folder or record is gone): dropping tracked rows needs `rows --drop-missing`."""
+    from .results import KEY
+
+    at = KEY.index("run_id")
+    rows = sum(len(keys) for keys in unbacked.values())
+    if not rows:
+        return
+    runs = sorted({k[at] for keys in unbacked.values() for k in keys})
+    gone = [r for r in runs if not any((out.runs / p / r / "result.json").exists() for p in PROFILES)]
+    csvs = ", ".join(out.csv(label).name for label, keys in unbacked.items() if keys)
+    raise UserError(f"{rows} row(s) of {len(runs)} run(s) in {csvs} have no record to give them ({', '.join(runs[:3])}"
+                    + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+                    + (f"; {len(gone)} of those runs have no result.json in {out.runs}" if gone else "")
+                    + "): nothing was written; restore their run folders (git checkout runs/), or drop those rows with "
+                    "`python -m rotnet_repro rows --drop-missing`")
+
+
 def cmd_tables(args: argparse.Namespace) -> None:
     from .config import load_profiles
     from .publish import write_all, write_overrides
+    from .records import check_published
     from .report import SCALES
     from .results import read_results
 
@@ -285,13 +300,12 @@ def cmd_tables(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
-    saved = load_profiles(results, strict=False)
+    saved = load_profiles(results)  # a damaged saved profile stops here: its ablation row is never dropped in silence
+    check_published(results, saved)  # every CSV what the run records say, none missing: nothing written otherwise
     home = Output.of_results(results)  # reports are written beside the results they are made from
-    found, tabled, overridden, used = [], 0, [], set()
+    found, tabled, overridden = [], 0, []
     for path in sorted(results.glob("*.csv")):
-        df = read_results(path)
-        n = len(df)
-        used |= set(df["run_id"].astype(str))
+        n = len(read_results(path))
         tabled += n if path.stem in SCALES else 0
         if n and "-custom-" in path.stem and path.stem in saved:
             overridden.append(path.stem)
@@ -299,13 +313,6 @@ def cmd_tables(args: argparse.Namespace) -> None:
                 else ("an overridden profile: REPORT's ablation table" if path.stem in saved else
                       "no saved profile beside it: left out") if "-custom-" in path.stem else "not a profile")
         found.append(f"{path.name} ({n} rows{', ' + note if note else ''})")
-        got = records_diff(home, path.stem, saved)
-        if got is not None and got[1]:
-            raise UserError(f"{path} disagrees with the run records in {home.runs}: "
-                            f"{got[1].says()}: "
-                            "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does), or "
-                            f"restore it (git checkout {path})")
-    _check_no_csv_missing(home, saved, used)
     print(f"found in {results}: " + ("; ".join(found) if found else "no CSV"))
     if not tabled and overridden:  # an override's own tables, as `run --set` drew them
         written = write_overrides(results, args.figures or home.figures, saved)
@@ -326,26 +333,6 @@ def cmd_tables(args: argparse.Namespace) -> None:
     docs = [p for p in written if p.suffix == ".md" and p.name in ("REPORT.md", "README.md", "MODEL_CARD.md")]
     print(f"wrote {len(figures)} figures, {len(written) - len(figures) - len(docs)} markdown tables"
           + (f", and the generated blocks of {', '.join(str(p) for p in docs)}" if docs else ""))
-
-
-def _check_no_csv_missing(out: Output, saved: dict, used: set[str]) -> None:
-    """A published label (a scale with a runs/ folder, or an overridden profile saved beside the CSVs) whose CSV is
-    missing although its run records give rows of runs no CSV here holds: tabling without it would drop that scale
-    (or ablation row) in silence. A run an override shares with its base profile is the override's CSV's: an
-    override-only folder holds no base CSV, and lacks none."""
-    from .report import SCALES
-
-    for label in [p for p in SCALES if (out.runs / p).is_dir()] + sorted(saved):
-        path = out.csv(label)
-        if path.exists():
-            continue
-        got = records_diff(out, label, saved)
-        runs = sorted({r["run_id"] for r in got[0]} - used) if got is not None else []
-        if runs:
-            raise UserError(f"{path} is missing, but the run records in {out.runs} give {len(got[0])} rows of it "
-                            f"({len(runs)} runs, e.g. {runs[0]}) and tables would drop them: nothing was "
-                            "written; `python -m rotnet_repro rows` rewrites it from the records (make reproduce does), "
-                            f"or restore it (git checkout {path})")
 
 
 def cmd_submit(args: argparse.Namespace) -> None:

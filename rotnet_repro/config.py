@@ -292,8 +292,8 @@ def load_profiles(results_dir: Path, strict: bool = True) -> dict[str, Profile]:
                 **{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}))
         except (ValueError, TypeError, AttributeError, UserError) as e:
             if strict:
-                raise UserError(f"{path} is not a saved profile ({str(e)[:120]}): delete it and rerun the `run` "
-                                "command that made its CSV") from None
+                raise UserError(f"{path} is not a saved profile ({str(e)[:120]}): restore it (git checkout {path}), "
+                                "or delete it and rerun the `run --set ...` command that made its CSV") from None
             logging.getLogger("rotnet_repro").warning(
                 "%s is not a saved profile (%s): the rows of %s.csv are left out", path, str(e)[:120],
                 path.name.removesuffix(PROFILE_SUFFIX))

@@ -38,7 +38,7 @@ def prepare(experiment: str, profile: str, out_dir: str | Path, data_dir: str | 
         runner = Runner(get_profile(profile), out_dir, data_dir)
         runner.dev.progress = False  # no progress bars in the notebook's outputs
         runner.run_experiment(EXPERIMENTS[experiment], seed=0)
-    df = read_results(path)
+    df = _one_csv(profile, out_dir)
     if df.empty:
         raise FileNotFoundError(f"no results in {path}: set train_missing = True, or run "
                                 f"`python -m rotnet_repro run {experiment} --profile {profile}`")
@@ -52,11 +52,33 @@ def _saved(profile: str, out_dir: str | Path | None) -> dict | None:
     return load_profiles(Output(out_dir).results) if out_dir is not None and "-custom-" in profile else None
 
 
+def missing_note(out_dir: str | Path | None) -> str:
+    """One visible line (markdown, then a blank line) naming each scale (or saved override) of `out_dir` whose CSV
+    is missing although its run records give rows: the tables below show the other scales only. '' if none is."""
+    from .config import load_profiles
+    from .records import missing_csvs
+
+    out = Output(out_dir) if out_dir is not None else None
+    if out is None or not out.results.is_dir():
+        return ""
+    used: set[str] = set()
+    for path in out.results.glob("*.csv"):
+        used |= set(read_results(path)["run_id"].astype(str))
+    found = missing_csvs(out, load_profiles(out.results, strict=False), used)
+    if not found:
+        return ""
+    return ("**Not shown: " + "; ".join(f"{path.name} is missing, but the run records give {rows} rows of it "
+                                         f"({len(runs)} runs)" for path, rows, runs in found)
+            + "; only the other scales are below. `python -m rotnet_repro rows` writes it again from the records "
+            "(or git checkout results/).**\n\n")
+
+
 def table(artifact: str, df: pd.DataFrame, profile: str, out_dir: str | Path | None = None) -> str:
     if profile == ALL:
         from .report import scales_markdown
 
-        return ("**Every scale** (the paper; the full protocol on a GPU; the full RotNet with heads on cached views; "
+        return missing_note(out_dir) + (
+                "**Every scale** (the paper; the full protocol on a GPU; the full RotNet with heads on cached views; "
                 "the scaled CPU protocol, whose numbers sit far below the paper's by design: its comparisons, not its "
                 "absolute numbers, are what it tests). Columns never mix scales; set `profile` to one of them for "
                 "its detail (oracle figures, differences).\n\n" + scales_markdown(df, artifact))
@@ -106,7 +128,7 @@ def probes(profile: str, out_dir: str | Path) -> str:
     from .report import probes_markdown
 
     df = _rows(profile, out_dir)
-    return probes_markdown(df, None if profile == ALL else [profile])
+    return (missing_note(out_dir) if profile == ALL else "") + probes_markdown(df, None if profile == ALL else [profile])
 
 
 def probes_figure(profile: str, out_dir: str | Path):
@@ -122,4 +144,15 @@ def _rows(profile: str, out_dir: str | Path) -> pd.DataFrame:
         from .report import load_all
 
         return load_all(Output(out_dir).results)
-    return read_results(Output(out_dir).csv(profile))
+    return _one_csv(profile, out_dir)
+
+
+def _one_csv(profile: str, out_dir: str | Path) -> pd.DataFrame:
+    """One profile's rows; a missing CSV whose run records are there is said in one line (FileNotFoundError), never
+    shown as a scale without results."""
+    out = Output(out_dir)
+    path = out.csv(profile)
+    if not path.exists() and any((out.runs / profile).glob("*/result.json")):
+        raise FileNotFoundError(f"{path} is missing, but {out.runs / profile} holds its run records: `python -m "
+                                "rotnet_repro rows` writes it again from the records (or git checkout results/)")
+    return read_results(path)

@@ -4,7 +4,9 @@ A row of `results/<label>.csv` is a function of an experiment cell and its run's
 result.json`): the records are the source, the CSVs a tidy copy. `expected_rows` rebuilds every row a label's
 records give (every cell of every experiment, for each pair of seeds some run folder holds), `compare` names the
 rows where a CSV and the records disagree, and `rebuild` makes the CSV what the records say (`python -m rotnet_repro
-rows`, run by `make reproduce`). `tables` refuses a CSV that the records contradict, with one line.
+rows`, run by `make reproduce`). Every path that publishes from the CSVs (`tables`, `notebooks/build.py`, the
+figure `run` redraws) first calls `check_published`, which refuses a CSV that the records contradict, or a missing
+CSV whose records give rows, with one line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Kind, Profile
+from .config import PROFILES, Kind, Profile
+from .errors import UserError
 from .experiments import Cell, Experiment, resolve
 from .results import COLUMNS, KEY, _append, _write, damaged_lines, locked, upgrade
 from .rundir import Output, RunFolder
@@ -176,3 +179,86 @@ def rebuild(path: Path, expected: list[dict], append_only: bool = False) -> Diff
         if len(out) > 1 or path.exists():
             _write(path, buf.getvalue())
         return diff
+
+
+def label_diff(out: Output, label: str, saved: dict) -> tuple[list[dict], Diff] | None:
+    """(expected rows, diff) of a label's CSV against the run records; None where the records cannot say (no runs/
+    folder of its profile, or an overridden profile whose saved profile is not in `saved`: `load_profiles`). A
+    damaged record is a UserError (one line): it is the source of its rows."""
+    profile = saved.get(label) if "-custom-" in label else PROFILES.get(label)
+    if profile is None or not (out.runs / profile.name).is_dir():
+        return None
+    damaged: list[str] = []
+    rows = expected_rows(out.runs, profile, label, damaged)
+    if damaged:
+        raise UserError(f"{damaged[0]}{f' (and {len(damaged) - 1} more)' if len(damaged) > 1 else ''}: a committed "
+                        "record is the source of its rows; restore it (git checkout runs/), or delete its run folder "
+                        "and train the run again (`run`); nothing was written")
+    return rows, compare(out.csv(label), rows)
+
+
+FIX = "`python -m rotnet_repro rows` rewrites it from the records (make reproduce does)"
+
+
+def disagreement(out: Output, path: Path, saved: dict, fix: str = FIX) -> str | None:
+    """The line saying how the CSV at `path` disagrees with the run records in `out` (None: it agrees, or no
+    records can say)."""
+    got = label_diff(out, path.stem, saved)
+    return None if got is None or not got[1] else disagreement_line(path, got[1], out, fix)
+
+
+def disagreement_line(path: Path, diff: Diff, out: Output, fix: str = FIX) -> str:
+    return f"{path} disagrees with the run records in {out.runs}: {diff.says()}: {fix}, or restore it (git checkout {path})"
+
+
+def missing_csvs(out: Output, saved: dict, used: set[str]) -> list[tuple[Path, int, list[str]]]:
+    """Each published label (a scale with a runs/ folder, or an overridden profile saved beside the CSVs) whose CSV
+    is missing although its run records give rows of runs no CSV here holds (`used`: the run ids the CSVs hold):
+    (its path, the rows the records give, those runs). Tabling without it would drop that scale (or ablation row) in
+    silence. A run an override shares with its base profile is the override's CSV's: an override-only folder holds
+    no base CSV, and lacks none."""
+    from .tables import SCALES
+
+    found = []
+    for label in [p for p in SCALES if (out.runs / p).is_dir()] + sorted(saved):
+        path = out.csv(label)
+        if path.exists():
+            continue
+        got = label_diff(out, label, saved)
+        runs = sorted({r["run_id"] for r in got[0]} - used) if got is not None else []
+        if runs:
+            found.append((path, len(got[0]), runs))
+    return found
+
+
+def missing_line(path: Path, rows: int, runs: list[str], out: Output, fix: str = FIX) -> str:
+    return (f"{path} is missing, but the run records in {out.runs} give {rows} rows of it ({len(runs)} runs, e.g. "
+            f"{runs[0]}) and publishing without it would drop them: nothing was written; {fix}, or restore it "
+            f"(git checkout {path})")
+
+
+def check_published(results_dir: Path | str, saved: dict | None = None, labels: list[str] | None = None) -> None:
+    """What every path that publishes from the CSVs of `results_dir` checks first: each CSV (or only those of
+    `labels`) is what the run records beside it say, and no label whose records give rows lacks its CSV. A
+    UserError (one line, saying what to run) otherwise; nothing is written. `saved`: the overridden profiles saved
+    beside the CSVs (default: read strictly, a damaged one is a UserError too)."""
+    from .config import load_profiles
+    from .results import read_results
+
+    results = Path(results_dir)
+    if not results.is_dir():
+        return
+    out = Output.of_results(results)
+    if saved is None:
+        saved = load_profiles(results)
+    used: set[str] = set()
+    for path in sorted(results.glob("*.csv")):
+        used |= set(read_results(path)["run_id"].astype(str))
+        if labels is not None and path.stem not in labels:
+            continue
+        said = disagreement(out, path, saved)
+        if said:
+            raise UserError(said)
+    for path, rows, runs in missing_csvs(out, saved, used):
+        if labels is None or path.stem in labels:
+            raise UserError(missing_line(path, rows, runs, out))

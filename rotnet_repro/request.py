@@ -258,12 +258,17 @@ def _run_with_workers(runner, cells: list, argv: list[str], workers: int) -> int
 
 def _after_run(runner, exps: list, profile, label: str, out: Output, say: Callable[[str], None] = print) -> int:
     """After the cells: the rows the records give to other experiments' cells (their number is returned), the paper
-    artifacts' figures, and the one table asked for, printed."""
-    from .records import expected_rows, rebuild
+    artifacts' figures, and the one table asked for, printed. The figures are drawn only from a CSV that is what the
+    records say (the check `tables` makes): a value edited by hand is a UserError, one line, no figure drawn."""
+    from .records import compare, disagreement_line, expected_rows, rebuild
 
     # the rows its records give to cells of other experiments too (a run shared between them): the CSV stays what
     # the records say, and `tables` (which checks that) takes it as it is
-    added = len(rebuild(runner.results_path, expected_rows(runner.runs_root, profile, label), append_only=True).missing)
+    rows = expected_rows(runner.runs_root, profile, label)
+    added = len(rebuild(runner.results_path, rows, append_only=True).missing)
+    diff = compare(runner.results_path, rows) if runner.results_path.exists() else None
+    if diff:
+        raise UserError(f"no figure drawn: {disagreement_line(runner.results_path, diff, out)}")
     saved = {label: profile}  # an overridden label's cells are its profile's, as saved beside its CSV
     for exp in (e for e in exps if e.paper):  # checks of ours (head_path) are tables in REPORT.md, not figures
         fig = refresh_figure(runner.results_path, exp.artifact, label, out.figures, saved)

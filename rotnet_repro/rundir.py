@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import PROFILE_SUFFIX, RunSpec, spec_of
+from .config import PROFILE_SUFFIX, RunSpec, hash_of, spec_of
 from .errors import UserError
 from .files import locked, write_atomic
 
@@ -92,6 +92,11 @@ class Output:
         return self.root / ".device-data"
 
 
+class RecordMismatch(ValueError):
+    """A record that is not its folder's run's: its run id is another folder's, or its config hash is not its
+    spec.json's (a result.json copied or edited by hand)."""
+
+
 class RunBusy(UserError):
     """The run (or one it needs) is being trained by another process: come back to it later."""
 
@@ -132,7 +137,9 @@ class RunFolder:
         return self.record_file.exists()
 
     def read_record(self) -> dict:
-        """The finished run's record; ValueError naming the file if it is not one."""
+        """The finished run's record; ValueError naming the file if it is not one, RecordMismatch (a ValueError too)
+        if it names another run (its run id not its folder's, or its config hash not its spec.json's): a record
+        is never read as another run's."""
         try:
             rec = json.loads(self.record_file.read_text())
             if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list):
@@ -141,9 +148,23 @@ class RunFolder:
                 v = m.get("value") if isinstance(m, dict) else None
                 if not isinstance(v, (int, float)) or not 0 <= v <= 100:  # NaN fails too
                     raise ValueError(f"a metric value {v!r} is not a percentage in [0, 100]")
-            return rec
         except (ValueError, UnicodeDecodeError, IsADirectoryError) as e:
             raise ValueError(f"{self.record_file} is damaged ({str(e)[:80]})") from None
+        if "run_id" in rec and rec["run_id"] != self.path.name:
+            raise RecordMismatch(f"{self.record_file} is another run's record (its run id is {rec['run_id']!r}, not its "
+                                 f"folder's {self.path.name}: copied or edited by hand?)")
+        spec_hash = self._spec_hash() if "config_hash" in rec else None
+        if spec_hash is not None and rec["config_hash"] != spec_hash:
+            raise RecordMismatch(f"{self.record_file} is another run's record (its config hash "
+                                 f"{str(rec['config_hash'])[:10]} is not its spec.json's: copied or edited by hand?)")
+        return rec
+
+    def _spec_hash(self) -> str | None:
+        """The hash of the folder's spec.json (None where there is none to read: read_spec names that file)."""
+        try:
+            return hash_of(json.loads(self.spec_file.read_text()))
+        except (ValueError, UnicodeDecodeError, OSError, TypeError):
+            return None
 
     def set_aside_record(self) -> None:
         """Move a damaged record out of the way (kept beside, as result.json.damaged)."""

@@ -26,7 +26,7 @@ from .files import DamagedFile, saved_epoch
 from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
-from .rundir import Output, RunBusy, RunFolder
+from .rundir import Output, RecordMismatch, RunBusy, RunFolder
 from .train import (
     kept_snapshots,
     shares_backbone_pass,
@@ -588,6 +588,9 @@ def _run_folders(source: Path) -> tuple[list[RunFolder], list[str]]:
         if src.finished:
             try:
                 src.read_record()
+            except RecordMismatch as e:  # another run's record: never imported as this one's
+                bad.append(str(e))
+                continue
             except ValueError as e:
                 lines.append(f"{d}: skipped: {e}")
                 continue
