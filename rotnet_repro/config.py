@@ -83,11 +83,10 @@ class Profile:
     shared_runs: str = ""
     eval_batch: int = 1000
     # A head's or supervised NIN's test evaluation after every `eval_every`-th epoch and the last (the reported
-    # figure); the oracle is the best evaluated epoch. Changes no trained weight, so out of every run's hash. On the
-    # H100 an exact head took 1.44 s an epoch (144 s for 100, evaluation included) and bench's backbone forward at
-    # batch 128 costs 17.6 us an image (results/bench/paper-width-h100.json: recompute minus cached per image), so
-    # a 10k-image evaluation is at most about 0.18 s, 12% of an epoch: every 10th epoch and the last keep it near
-    # 1.5% of a run. Each epoch's `eval_s` is in the history, to check it on the next GPU.
+    # figure); the oracle is the best evaluated epoch. Changes no trained weight, so out of every run's hash. A
+    # 10k-image evaluation is about an eighth of an exact head's epoch on an H100 (results/bench/measurements.csv:
+    # h100_exact_head_epoch_s, h100_backbone_forward_us): every 10th epoch and the last keep it near 1.5% of a run.
+    # Each epoch's `eval_s` is in the history, to check it on the next GPU.
     eval_every: int = 10
     # Variants (the gap's suspects; `--set`): a field at its default stays out of every run's hash, so the
     # runs trained before the field existed keep their ids.
@@ -111,8 +110,8 @@ DEFAULTS = Profile()
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile(),
-    # Scaled so that every experiment runs on a 2-core CPU (measured here: ~620 pretext
-    # samples/s at width 1/4, channels_last). All six pretext runs get the same budget so
+    # Scaled so that every experiment runs on a 2-core CPU (results/bench/measurements.csv:
+    # cpu_pretext_samples_s). All six pretext runs get the same budget so
     # that Tables 1-2 compare like with like: width 1/4, the first 2000 images per class,
     # 9 epochs (the engine issue's trial: 72.5% rotation accuracy after 8 such epochs);
     # drops late (60/85%) because short runs lose more to an early drop than they gain.
@@ -121,8 +120,8 @@ PROFILES: dict[str, Profile] = {
     # Like for like: frozen-backbone heads train on crop+flip views, as the supervised and
     # fine-tuned runs do: 4 cached views per image (a head's 150k samples see each view
     # about 0.75 times, so few are repeated). The exact path (backbone recomputed at every
-    # step) took 613 s for one non-linear head here with a second job on the cores, about
-    # 5 h for the profile's ~80 heads; 4 views of a backbone take minutes to extract.
+    # step) costs about 5 h for the profile's ~80 heads (measurements.csv: cpu_exact_head_s); 4 views
+    # of a backbone take minutes to extract.
     # The supervised budget follows the paper's ratio of supervised samples to a RotNet's
     # (pretext + head): 200 x 50k = 10M against 100 x 50k x 4 + 100 x 50k = 25M, i.e. 0.4.
     # Here a RotNet sees 2000 x 10 x 9 x 4 + 15 x 10k = 870k samples, so the supervised

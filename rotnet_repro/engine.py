@@ -53,9 +53,9 @@ CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 or AMX;
 
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
     """Whether this CPU has bf16 instructions (its flags in /proc/cpuinfo: AVX-512 BF16 or AMX on x86, BF16 on ARM).
-    Without them bf16 autocast is emulated: measured here (an AVX-512 Xeon without AVX-512 BF16, `bench --precision`,
-    results/bench/cpu-precision.json) a training step in bf16 took 2.1x as long as in fp32 at full width, so such a
-    CPU trains in fp32. oneDNN's own check (torch.ops.mkldnn._is_mkldnn_bf16_supported) says yes on any AVX-512 core,
+    Without them bf16 autocast is emulated and slower than fp32 (`bench --precision`; results/bench/measurements.csv,
+    cpu_emulated_bf16_step_ratio), so such a CPU trains in fp32. oneDNN's own check
+    (torch.ops.mkldnn._is_mkldnn_bf16_supported) says yes on any AVX-512 core,
     emulation included, so it is not used. No /proc/cpuinfo (not Linux): fp32."""
     if cpuinfo is None:
         try:
@@ -162,8 +162,8 @@ class Device:
         return contextlib.nullcontext()
 
     def eval_batch(self, n: int) -> int:
-        """Inference batch: large on a GPU; on a CPU big batches spill the caches (measured on 2 cores:
-        batch 128 extracts conv2 features 2.9x faster than 1000 at width 1/4, 1.13x at width 1)."""
+        """Inference batch: large on a GPU; on a CPU big batches spill the caches (batch 128 against 1000:
+        results/bench/measurements.csv, cpu_eval_batch128_speedup_*)."""
         return n if self.device.type == "cuda" else min(n, 128)
 
     @property
@@ -348,9 +348,8 @@ def _end_epoch(r: _Run, profile: Profile, dev: Device, epoch: int, n: int, share
 
 
 def _save_checkpoint(r: _Run, epochs_done: int) -> None:
-    # a checkpoint every epoch, so that an interrupted run loses at most that epoch: at paper width one takes
-    # 46 ms (4-block RotNet, 10.8 MiB) to 56 ms (5-block) and 12 ms for a conv head (head alone), measured on
-    # this project's 2-core CPU host, against 3.7-4 s and about 1.7 s epochs on an H100/H200: 0.7-1.4%
+    # a checkpoint every epoch, so that an interrupted run loses at most that epoch: about 1% of an epoch on an
+    # H100/H200 at paper width (results/bench/measurements.csv: cpu_checkpoint_ms_*)
     save_tensors({"model": _checkpointed(r.t.model).state_dict(), "opt": r.opt.state_dict(),
                  "sched": r.sched.state_dict(), "history": r.history, "wall": r.wall, "epoch": epochs_done}, r.t.ckpt)
 

@@ -39,8 +39,8 @@ SCALE_HEADROOM = 1.25  # values above 1.25x the largest of those are clipped (co
 
 
 def _autocast(device: torch.device):
-    """Extraction runs in bf16 autocast on CUDA and on CPUs with bf16 support (measured here, AVX-512 BF16:
-    2.5x fp32 at full width), as the GPU path computes everything."""
+    """Extraction runs in bf16 autocast, as the GPU path computes everything (results/bench/measurements.csv:
+    cpu_bf16_extract_speedup)."""
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
