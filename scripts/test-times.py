@@ -104,7 +104,7 @@ def collected(rec: Recorder) -> None:
     """Today's tests and their slow marks (collects, runs nothing)."""
     import pytest
 
-    pytest.main(["-q", "--co", "-p", "no:cacheprovider", str(ROOT / "tests")], plugins=[rec])
+    pytest.main(["-qq", "--co", "-p", "no:cacheprovider", str(ROOT / "tests")], plugins=[rec])
 
 
 def minutes(s: float) -> str:
@@ -124,8 +124,11 @@ def table(rows: dict[str, dict], slow: dict[str, bool]) -> str:
         per_file[t.split("::")[0]] += measured.get(t, 0.0)
     top = ", ".join(f"`{Path(f).name}` {minutes(s)}" for f, s in sorted(per_file.items(), key=lambda x: -x[1])[:4])
     unmeasured = [t for t in slow if t not in measured]
-    stamps = sorted({(r["date"], r["machine"], r["cores"], r["note"]) for r in rows.values() if base(r["test"]) in
-                     {base(t) for t in slow}})
+    failed = [t for t in slow if t in rows and rows[t]["outcome"] == "failed"]
+    notes: dict[tuple, set[str]] = defaultdict(set)  # (date, machine, cores) -> the notes of its rows
+    for r in rows.values():
+        if base(r["test"]) in {base(t) for t in slow}:
+            notes[(r["date"], r["machine"], r["cores"])].add(r["note"])
 
     def line(cmd: str, what: str, tests: list[str]) -> str:
         return f"| `{cmd}` | {what} | {len(tests)} | {minutes(sum(measured.get(t, 0.0) for t in tests))} |"
@@ -136,8 +139,11 @@ def table(rows: dict[str, dict], slow: dict[str, bool]) -> str:
            line("pytest -m slow", f"the slow ones only: end to end, fault injection, notebooks, sessions ({top})",
                 heavy), ""]
     out.append("Measured by `scripts/test-times.py` (per test: `results/bench/test-times.csv`) on "
-               + "; ".join(f"{d}, {m}, {c} cores" + (f" ({n})" if n else "") for d, m, c, n in stamps)
-               + (f"; {len(unmeasured)} tests not measured yet" if unmeasured else "") + ".")
+               + "; ".join(f"{d}, {m}, {c} cores" + (f" ({'; '.join(sorted(n - {''}))})" if n - {""} else "")
+                           for (d, m, c), n in sorted(notes.items()))
+               + (f"; {len(unmeasured)} tests not measured yet" if unmeasured else "")
+               + (f"; failed then (their seconds counted): {', '.join(f'`{t}`' for t in failed)}" if failed else "")
+               + ".")
     return "\n".join(out)
 
 
@@ -165,6 +171,7 @@ def main(argv: list[str]) -> int:
     elif not args.readme:
         import pytest
 
+        sys.path.insert(0, os.getcwd())  # as `python -m pytest` does: the checkout's package, not an installed one
         rc = int(pytest.main(["-q", "-p", "no:cacheprovider", *args.pytest_args], plugins=[rec]))
     if args.out == CSV:
         rec.slow.clear()
