@@ -6,7 +6,7 @@ PROFILE ?= cpu
 EXPERIMENT ?= all
 # CIFAR-10: $ROTNET_DATA if set (the folder holding cifar-10-batches-py/), else ./data; `make train` downloads it
 
-.PHONY: install test test-all reproduce train rotnet-seeds cpu-seeds cpu-ablations paper-views-seeds bench lint tables notebooks
+.PHONY: install test test-fast test-all reproduce train rotnet-seeds cpu-seeds cpu-ablations paper-views-seeds bench lint tables notebooks
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -q
+
+# the core and protocol tests: `make test` without the tests marked slow (times: results/bench/test-times.csv)
+test-fast: install
+	$(PY) -m pytest -q -m 'not slow'
 
 test-all: install
 	$(PY) -m pytest -q -m ''

@@ -24,6 +24,7 @@ def _copy(tmp_path: Path) -> Path:
     return home
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt("SIGTERM")])
 def test_a_write_error_or_a_kill_during_tables_leaves_readme_and_report_whole(tmp_path, monkeypatch, fault):
     home = _copy(tmp_path)

@@ -1,5 +1,7 @@
 """bench's whole-protocol ETA: heads that share a backbone pass pay for it once, as `run` trains them."""
 
+import pytest
+
 from rotnet_repro.bench import protocol_eta
 from rotnet_repro.config import get_profile
 from rotnet_repro.experiments import EXPERIMENTS
@@ -36,6 +38,7 @@ def test_heads_of_a_views_profile_never_share_a_pass():
     assert protocol_eta(p, 1e-4, 1.0, 0.0) == protocol_eta(p, 1e-4, 1.0)
 
 
+@pytest.mark.slow
 def test_the_throughput_measurement_runs_on_the_cpu(tmp_path, monkeypatch):
     """bench --throughput (gpu/measure.sh's first part) on the smoke width: step times per kind, 1 and 2 processes
     side by side (heads alone, a RotNet beside a head), the speeds they give, the remaining protocol's ETA at each

@@ -4,6 +4,8 @@ when the data is missing, no silent no-op."""
 import os
 from pathlib import Path
 
+import pytest
+
 from rotnet_repro.cli import main
 
 
@@ -86,6 +88,7 @@ def test_tables_says_what_it_found_and_refuses_an_empty_folder(tmp_path, capsys)
     assert "not a results CSV of this package" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_tables_without_the_readme_markers_warns_and_writes_the_rest(tmp_path, capsys, caplog):
     import shutil
     from pathlib import Path
@@ -191,6 +194,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_worker(tmp_path):
     """SIGTERM once the process and both its helpers are in their cells (each says so: no poll, no deadline): it
     stops every helper, each stops as on Ctrl-C, and it waits for each, so that none is left when it has exited."""

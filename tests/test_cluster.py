@@ -19,6 +19,7 @@ def test_groups_put_each_rotnet_before_the_heads_on_it():
     assert len(every) == len(set(every))  # each cell in one job
 
 
+@pytest.mark.slow
 def test_submit_with_the_local_executor_trains_every_cell_once(tmp_path, monkeypatch):
     """`submit` returns once every job is submitted; the test then waits for each job's own end (its result), not
     for rows to appear within some time: the outcome is the same on a fast machine and a loaded one."""

@@ -11,6 +11,7 @@ from rotnet_repro.errors import UserError
 from rotnet_repro.models import NIN
 
 
+@pytest.mark.slow
 def test_compiled_model_matches_eager_and_keeps_its_state_dict_keys():
     dev = Device.pick("cpu", "default")
     if not dev.compile_mode:

@@ -23,7 +23,8 @@ from rotnet_repro.experiments import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("git") is None, reason="needs bash, git")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("bash") is None or shutil.which("git") is None, reason="needs bash, git")]
 
 
 HOLD = textwrap.dedent("""

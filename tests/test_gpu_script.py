@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "gpu" / "paper.sh"
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None or not (ROOT / ".git").exists(),
-                                reason="needs bash and a git checkout")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("bash") is None or not (ROOT / ".git").exists(),
+                                reason="needs bash and a git checkout")]
 
 
 def sh(*args, **env):

@@ -72,12 +72,33 @@ def test_readme_module_map_names_every_module_in_its_layer():
 def test_the_package_face_gives_the_names_a_user_needs(tmp_path):
     import rotnet_repro
 
-    assert set(rotnet_repro.__all__) == {"load_rotnet", "preprocess", "NIN", "PROFILES", "get_profile", "EXPERIMENTS",
-                                         "run"}
+    assert set(rotnet_repro.__all__) == {
+        "load_rotnet", "preprocess",  # pretrained
+        "NIN", "NonLinearHead", "ConvHead", "TapClassifier", "make_head",  # models
+        "Split", "load_cifar10", "synthetic_cifar", "augment", "normalize", "rotate_batch", "first_k_per_class",  # data
+        "pretext", "PretextTask",  # the pretext registry
+        "Device", "fit", "fit_many", "Trainee", "sgd", "train_step", "predict", "accuracy",  # engine
+        "train_rotnet", "train_classifier", "train_supervised", "rotation_accuracy",  # train
+        "knn_accuracies", "linear_probe", "train_linear",  # probes
+        "Profile", "PROFILES", "get_profile", "RunSpec", "Kind", "apply_overrides", "RunFolder",  # config, rundir
+        "EXPERIMENTS", "Experiment", "Cell",  # experiments
+        "RunRequest", "run_request", "run",  # request
+    }
     assert all(getattr(rotnet_repro, n) is not None for n in rotnet_repro.__all__)
+    assert set(rotnet_repro.__all__) <= set(dir(rotnet_repro))
     assert "table3_comparison" in rotnet_repro.EXPERIMENTS and "cpu" in rotnet_repro.PROFILES
+    assert "rotation" in rotnet_repro.pretext.TASKS
     assert rotnet_repro.run("table3_comparison", profile="smoke", out=tmp_path, device="cpu") > 0
     assert (tmp_path / "results" / "smoke.csv").exists()
+
+
+def test_the_package_face_is_light_to_import():
+    """`import rotnet_repro` imports no torch: each public name is imported on first use."""
+    import subprocess
+    import sys
+
+    code = "import sys, rotnet_repro; assert 'torch' not in sys.modules, 'torch imported'; rotnet_repro.NIN"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
 
 
 # module-level containers that are meant to be filled at import time: registries of code, not of run state

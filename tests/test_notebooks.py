@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 papermill = pytest.importorskip("papermill")
+pytestmark = pytest.mark.slow  # each executes notebooks or reads all of them (results/bench/test-times.csv)
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

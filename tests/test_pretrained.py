@@ -60,6 +60,7 @@ def test_every_published_snapshot_loads_from_a_clone(tmp_path):
         assert isinstance(load_rotnet(epoch, runs_dir=clone / "runs" / "paper"), torch.nn.Module)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_rotation_accuracy_on_1000_test_images_is_at_least_90():
     _, test = load_cifar10()

@@ -5,7 +5,7 @@ import torch
 
 from rotnet_repro.data import first_k_per_class, load_cifar10
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
 def test_cifar10_loads_as_uint8_tensors():

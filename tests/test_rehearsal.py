@@ -23,8 +23,8 @@ LIMIT, BACK_FILES, BACK_BYTES = 64 * 2**20, 8, 16 * 2**20
 # Table 1's 3- and 5-block rows: 2 RotNets and 8 heads of 2 epochs each, at 100 s an epoch: at least 4 windows
 STEPS, PRICE = r"^Table 1: 3- and 5-block", "100"
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None
-                                or shutil.which("xz") is None, reason="needs git, bash and xz")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None
+                                or shutil.which("xz") is None, reason="needs git, bash and xz")]
 
 
 def git(repo, *args):

@@ -299,6 +299,7 @@ def test_a_cut_results_row_is_refused_by_tables_and_repaired_by_a_rerun(tmp_path
     assert sorted(r.results_path.read_text().splitlines()) == sorted(whole.splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [2, 4])
 def test_workers_split_the_runs_each_trained_once(tmp_path, workers):
     one = tmp_path / "one"

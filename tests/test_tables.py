@@ -52,6 +52,7 @@ def test_replace_block_needs_its_markers():
         replace_block(text, "y", "new")
 
 
+@pytest.mark.slow
 def test_write_all_is_pure_and_repeatable(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
@@ -89,6 +90,7 @@ def _pinned(package: str) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_committed_tables_and_figures_are_what_make_tables_writes(tmp_path, monkeypatch):
     """REPORT.md, README.md's headline and figures/ regenerate byte for byte from the committed CSVs
     (PNGs only under the matplotlib version that constraints.txt pins: pixels vary between versions)."""
@@ -107,6 +109,7 @@ def test_committed_tables_and_figures_are_what_make_tables_writes(tmp_path, monk
     assert not stale, f"run `make tables` and commit: {stale}"
 
 
+@pytest.mark.slow
 def test_tables_write_reports_only_beside_their_results(tmp_path, monkeypatch):
     from rotnet_repro.cli import main
 
@@ -123,6 +126,7 @@ def test_tables_write_reports_only_beside_their_results(tmp_path, monkeypatch):
     assert main(["tables", "--results", str(tmp_path / "missing")]) == 2
 
 
+@pytest.mark.slow
 def test_every_scale_side_by_side_when_several_profiles_have_rows(tmp_path):
     results = tmp_path / "results"
     results.mkdir()

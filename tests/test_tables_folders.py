@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from rotnet_repro.cli import main
 from rotnet_repro.config import PROFILES, apply_overrides, custom_label, save_profile
 from rotnet_repro.experiments import EXPERIMENTS
@@ -67,6 +69,7 @@ def _records(out: Path, profile=PROFILES["cpu"]) -> list[str]:
     return ids
 
 
+@pytest.mark.slow
 def test_a_deleted_csv_of_a_scale_whose_runs_exist_stops_tables_and_changes_nothing(tmp_path, capsys):
     ids = _records(tmp_path)
     assert ids

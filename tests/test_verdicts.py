@@ -22,6 +22,7 @@ def _history() -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.slow
 def test_the_committed_verdicts_of_todays_rules_are_what_the_code_says():
     got = verdicts.read(RESULTS)
     assert got is not None, "results/claims/by_version.csv missing: run `python -m rotnet_repro verdicts`"
@@ -32,6 +33,7 @@ def test_the_committed_verdicts_of_todays_rules_are_what_the_code_says():
     assert set(got.name) >= {"pre-freeze", "v1", "v1 as edited", f"v{RULES['version']}"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _history(), reason="needs the git history (a full clone)")
 def test_every_version_judged_by_its_own_code_gives_the_committed_file(tmp_path):
     want = verdicts.read(RESULTS)

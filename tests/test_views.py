@@ -1,6 +1,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from rotnet_repro.config import PROFILES
@@ -57,6 +58,7 @@ def test_an_interrupted_view_is_extracted_again_and_drop_frees_a_tap(tmp_path):
     assert store.missing() == [("conv1", 0), ("conv1", 1)]
 
 
+@pytest.mark.slow
 def test_head_views_profile_runs_every_head_and_frees_its_views(tmp_path):
     profile = replace(PROFILES["smoke"], head_views=3)
     runner = Runner(profile, tmp_path, device="cpu")

@@ -139,6 +139,7 @@ def _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch):
     return r, spec
 
 
+@pytest.mark.slow
 def test_a_record_without_weights_is_trained_again_from_its_checkpoint(tmp_path, monkeypatch, caplog):
     r, spec = _rotnet_stopped_after_epoch_1(tmp_path, monkeypatch)
     folder = r.folder(spec)
@@ -154,6 +155,7 @@ def test_a_record_without_weights_is_trained_again_from_its_checkpoint(tmp_path,
     assert len(json.loads(folder.record_file.read_text())["history"]) == 2
 
 
+@pytest.mark.slow
 def test_a_missing_snapshot_skips_its_heads_with_a_line_and_blocks_nothing(tmp_path):
     r = Runner(PROFILES["smoke"], tmp_path, device="cpu")
     spec = rotnet(r.profile, 0)
