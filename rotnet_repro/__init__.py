@@ -14,6 +14,7 @@ README.md, "Use the pieces", trains a tiny RotNet with them):
       train_step, predict, accuracy                 and resume, the paper's SGD, one step, evaluation
     train_rotnet, train_classifier,               the recipes: a RotNet, a head on a tap (frozen or fine-tuned), a
       train_supervised, rotation_accuracy           supervised NIN; a RotNet's pretext accuracy
+    FeatureCache, extract                         a frozen backbone's tap features (what train_classifier reads)
     knn_accuracies, linear_probe, train_linear    k-NN and linear probe on frozen features
     Profile, PROFILES, get_profile, RunSpec,      the protocols (smoke, cpu, paper, paper-views) and one run's
       Kind, apply_overrides, RunFolder              config (hashed: its run id), `--set` overrides, its folder
@@ -38,6 +39,7 @@ _HOME = {
     "pretext": ["PretextTask"],
     "engine": ["Device", "fit", "fit_many", "Trainee", "sgd", "train_step", "predict", "accuracy"],
     "train": ["train_rotnet", "train_classifier", "train_supervised", "rotation_accuracy"],
+    "features": ["FeatureCache", "extract"],
     "probes": ["knn_accuracies", "linear_probe", "train_linear"],
     "config": ["Profile", "PROFILES", "get_profile", "RunSpec", "Kind", "apply_overrides"],
     "rundir": ["RunFolder"],

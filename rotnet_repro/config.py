@@ -108,6 +108,8 @@ class Profile:
 
 DEFAULTS = Profile()
 
+SCALES = ("paper", "paper-views", "cpu")  # the published profiles: columns and sections, most faithful first
+
 PROFILES: dict[str, Profile] = {
     "paper": Profile(),
     # Scaled so that every experiment runs on a 2-core CPU (results/bench/measurements.csv:

@@ -217,7 +217,7 @@ def missing_csvs(out: Output, saved: dict, used: set[str]) -> list[tuple[Path, i
     (its path, the rows the records give, those runs). Tabling without it would drop that scale (or ablation row) in
     silence. A run an override shares with its base profile is the override's CSV's: an override-only folder holds
     no base CSV, and lacks none."""
-    from .tables import SCALES
+    from .config import SCALES
 
     found = []
     for label in [p for p in SCALES if (out.runs / p).is_dir()] + sorted(saved):

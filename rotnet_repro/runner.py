@@ -23,11 +23,11 @@ from .errors import UserError
 from .experiments import Cell, Experiment
 from .features import FeatureCache
 from .files import DamagedFile, saved_epoch
-from .probes import HEADS as PROBE_HEADS
 from .records import row_of
 from .results import append_rows
 from .rundir import Output, RecordMismatch, RunBusy, RunFolder
 from .train import (
+    head_path,
     kept_snapshots,
     shares_backbone_pass,
     snapshot_metrics,
@@ -521,7 +521,7 @@ class ViewPlan:
 
 def _on_views(s: RunSpec) -> bool:
     """Whether a run reads cached crop+flip views: a frozen non-linear or conv head of a head_views profile."""
-    return s.kind == Kind.CLASSIFIER and bool(s.profile.head_views) and not s.finetune and s.head not in PROBE_HEADS
+    return s.kind == Kind.CLASSIFIER and head_path(s) == "views"
 
 
 def process_cost(t0: float, c0: float | None) -> dict:

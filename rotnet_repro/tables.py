@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import CheckResult, Claim, evaluate, paper_claims
-from .config import Profile, base_profile, load_profiles
+from .config import SCALES, Profile, base_profile, load_profiles
 from .experiments import EXPERIMENTS, ROW
 from .results import read_results
 
@@ -222,7 +222,6 @@ def load_all(results_dir: Path | str = "results", saved: Mapping[str, Profile] |
     return pd.concat(frames, ignore_index=True) if frames else read_results(Path("/nonexistent"))
 
 
-SCALES = ("paper", "paper-views", "cpu")  # columns and sections, most faithful first
 
 
 def profiles_in(df: pd.DataFrame) -> list[str]:

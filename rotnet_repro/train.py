@@ -143,40 +143,45 @@ def load_backbone(spec: RunSpec, runs_dir: Path, dev: Device) -> tuple[NIN, int]
     return model, spec.pretext_epoch or b.profile.pretext_epochs
 
 
+def head_path(s: RunSpec) -> str:
+    """How a classifier run reads its backbone: "probe" (k-NN or linear probe on un-augmented features, probes.py),
+    "finetune" (backbone trained too), "views" (a frozen backbone's cached crop+flip views, views.py), "cached" (its
+    un-augmented features, computed once) or "exact" (a fresh crop+flip through the frozen backbone every step)."""
+    p = s.profile
+    return ("probe" if s.head in probes.HEADS else "finetune" if s.finetune else "views" if p.head_views else
+            "cached" if p.cache_features else "exact")
+
+
 def train_classifier(spec: RunSpec, train: Split, test: Split, dev: Device, folder: RunFolder, runs_dir: Path,
                      cache: FeatureCache, views: ViewStore | None = None) -> dict:
-    p = spec.profile
+    p, path = spec.profile, head_path(spec)
     backbone, pretext_epoch = load_backbone(spec, runs_dir, dev)
-    if spec.head in probes.HEADS:
+    if path == "probe":
         return _probe(spec, backbone, pretext_epoch, train, test, dev, folder, cache)
     torch.manual_seed(spec.seed + 1)
     head = dev.model(make_head(spec.head, spec.tap, p.width), "head")
     labelled = first_k_per_class(train.labels, spec.n_per_class).to(train.labels.device)
-    if p.head_views and not spec.finetune:
-        assert views is not None, "the runner provides the view store of a head_views profile"
-        model, params = head, head.parameters()
-        batches, evaluate = _on_views(spec, backbone, head, labelled, train, test, dev, views)
-    elif p.cache_features and not spec.finetune:
-        model, params = head, head.parameters()
-        batches, evaluate = _on_cached_features(spec, backbone, head, labelled, train, test, dev, cache)
-    else:
-        model = TapClassifier(backbone, spec.tap, head, frozen=not spec.finetune)
-        params = [q for q in model.parameters() if q.requires_grad]
-        batches = labelled_batches(train.subset(labelled), p)
-        if spec.finetune:
-            evaluate = image_eval(model, test, dev, p)
-        else:
-            evaluate = _frozen_eval(backbone, spec.tap, head, test, dev, p)
-
+    model, params, batches, evaluate = HEAD_PATHS[path](spec, backbone, head, labelled, train, test, dev, cache, views)
     history, wall = fit(model, params, p, spec.schedule, batches, evaluate, dev, folder.ckpt, spec.seed,
                         spec.run_id)
     return {"metrics": acc_metrics(history, pretext_epoch), "wall_s": wall, "history": history}
 
 
+def _through_backbone(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Tensor, train: Split,
+                      test: Split, dev: Device, cache: FeatureCache, views: ViewStore | None):
+    """The head on the backbone's taps, images in: frozen ("exact": the test features computed once) or fine-tuned."""
+    p = spec.profile
+    model = TapClassifier(backbone, spec.tap, head, frozen=not spec.finetune)
+    params = [q for q in model.parameters() if q.requires_grad]
+    evaluate = (image_eval(model, test, dev, p) if spec.finetune else
+                _frozen_eval(backbone, spec.tap, head, test, dev, p))
+    return model, params, labelled_batches(train.subset(labelled), p), evaluate
+
+
 def _on_views(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Tensor, train: Split, test: Split,
-              dev: Device, views: ViewStore) -> tuple[Callable[[torch.Generator], Iterable], Callable[[], float]]:
-    """A head's batches and evaluation on cached crop+flip views (views.py): a random one of `head_views` per
-    sample and epoch."""
+              dev: Device, cache: FeatureCache, views: ViewStore | None):
+    """The head alone, on cached crop+flip views (views.py): a random one of `head_views` per sample and epoch."""
+    assert views is not None, "the runner provides the view store of a head_views profile"
     p = spec.profile
     views.ensure(backbone, train, test, dev.eval_batch(p.eval_batch))
     read, shape = views.reader(spec.tap), views.shape(spec.tap)
@@ -196,13 +201,12 @@ def _on_views(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Ten
         logits = predict(head, ftest, dev, p.eval_batch, lambda f: as_input(f.to(dev.device).float()))
         return accuracy(logits, test.labels)
 
-    return batches, evaluate
+    return head, head.parameters(), batches, evaluate
 
 
 def _on_cached_features(spec: RunSpec, backbone: NIN, head: nn.Module, labelled: torch.Tensor, train: Split,
-                        test: Split, dev: Device, cache: FeatureCache
-                        ) -> tuple[Callable[[torch.Generator], Iterable], Callable[[], float]]:
-    """A head's batches and evaluation on un-augmented features, computed once per backbone (see REPORT.md)."""
+                        test: Split, dev: Device, cache: FeatureCache, views: ViewStore | None):
+    """The head alone, on un-augmented features computed once per backbone (see REPORT.md)."""
     p = spec.profile
     ftrain, ftest = cache.get(_backbone_key(spec), backbone, train, test, spec.tap, dev, p.eval_batch)
     ftrain, ytrain = ftrain[labelled], train.labels[labelled]
@@ -217,7 +221,12 @@ def _on_cached_features(spec: RunSpec, backbone: NIN, head: nn.Module, labelled:
         head.eval()
         return accuracy(predict(head, ftest, dev, p.eval_batch), test.labels)
 
-    return batches, evaluate
+    return head, head.parameters(), batches, evaluate
+
+
+# a classifier path's (model, parameters, batches, evaluation), by head_path; "probe" trains no head (_probe)
+HEAD_PATHS: dict[str, Callable] = {"exact": _through_backbone, "finetune": _through_backbone,
+                                   "views": _on_views, "cached": _on_cached_features}
 
 
 def _backbone_key(spec: RunSpec) -> tuple:
@@ -257,7 +266,7 @@ def backbone_pass_key(s: RunSpec) -> tuple | None:
     """What an exact frozen head's batches depend on (backbone, snapshot, seed, labels, epochs, profile): heads with
     equal keys can share one backbone pass a step. None for every other run."""
     p = s.profile
-    if s.kind != Kind.CLASSIFIER or s.finetune or p.head_views or p.cache_features or s.head in probes.HEADS:
+    if s.kind != Kind.CLASSIFIER or head_path(s) != "exact":
         return None
     return (s.backbone.run_id if s.backbone else ("random", s.blocks), s.pretext_epoch, s.seed, s.n_per_class,
             p.schedule(s.head)[0], p)

@@ -79,6 +79,7 @@ def test_the_package_face_gives_the_names_a_user_needs(tmp_path):
         "pretext", "PretextTask",  # the pretext registry
         "Device", "fit", "fit_many", "Trainee", "sgd", "train_step", "predict", "accuracy",  # engine
         "train_rotnet", "train_classifier", "train_supervised", "rotation_accuracy",  # train
+        "FeatureCache", "extract",  # features
         "knn_accuracies", "linear_probe", "train_linear",  # probes
         "Profile", "PROFILES", "get_profile", "RunSpec", "Kind", "apply_overrides", "RunFolder",  # config, rundir
         "EXPERIMENTS", "Experiment", "Cell",  # experiments
