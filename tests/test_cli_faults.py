@@ -161,7 +161,18 @@ ANNOUNCE = """
 import os
 
 if os.environ.get("ANNOUNCE_CELLS") == "1":
+    import atexit
+
+    import rotnet_repro.request as request
     from rotnet_repro.runner import Runner
+
+    run_request = request.run_request
+
+    def tracked(*args, **kwargs):  # a `run` that ends early says so: the test fails at once instead of hanging
+        atexit.register(lambda pid=os.getpid(): print(f"process ends {pid}", flush=True))
+        return run_request(*args, **kwargs)
+
+    request.run_request = tracked
 
     run_cells = Runner.run_cells
 
@@ -221,6 +232,8 @@ def test_sigterm_stops_every_worker(tmp_path):
         try:
             begun = set()
             for line in p.stdout:  # blocks until a line comes; ends when every process has ended
+                if line.startswith("process ends "):  # before its cells began, or before the others': a failure
+                    break
                 if line.startswith("cells begin "):
                     begun.add(int(line.split()[-1]))
                     if len(begun) == 3:
