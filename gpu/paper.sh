@@ -213,7 +213,17 @@ cmd_unpack() {
   fi
   # nothing is lost: the weights into the history (runs/weights.json, --store), records, rows and logs into the tree
   "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE" --store
-  git -C "$dest" add -A "runs/$PROFILE"
+  if git -C "$dest" check-ignore -q --no-index "runs/$PROFILE"; then  # (--no-index: once its records are tracked too)
+    # an ignored profile (runs/smoke): its records, specs and logs exist nowhere else once the machine is gone, so
+    # they are added all the same; its weights are in the history already and its rows (results/) are rebuilt from
+    # the records by every unpack
+    echo "runs/$PROFILE is git-ignored: its records, specs and logs are committed all the same (git add --force); its weights are in the history, its rows stay uncommitted"
+    git -C "$dest" add -u -- "runs/$PROFILE"
+    git -C "$dest" ls-files -z -o -i --exclude-standard -- "runs/$PROFILE" \
+      | { grep -zvE '(\.pt|\.lock|\.tmp|\.damaged)$|/rejected/' || true; } | xargs -0 -r git -C "$dest" add -f --
+  else
+    git -C "$dest" add -A "runs/$PROFILE"
+  fi
   if [ -d "$dest/results" ]; then git -C "$dest" add -A results; fi
   if git -C "$dest" diff --cached --quiet; then echo "nothing new to commit"; return 0; fi
   git -C "$dest" commit -q -m "GPU window ($PROFILE): the runs, rows and logs that came back" && git -C "$dest" log --oneline -1
