@@ -543,9 +543,10 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, worker
             win.used_s += took
         changed = False
         for w, win in enumerate(windows):
-            here = {it.spec.run_id for it, _, _ in win.items}
-            for it, _, _ in win.items:  # what a run needs, unless another run of the same window trains it
-                win.stage |= {n for n in it.needs if n.split("/")[1] == it.spec.run_id or n.split("/")[1] not in here}
+            for it, _, _ in win.items:  # what each run needs, even where its RotNet trains on in the same window:
+                # a file a run's needs list is at home already, from epochs its RotNet has done (a snapshot the
+                # resumed RotNet does not write again)
+                win.stage |= set(it.needs)
             win.stage_bytes = data + sum(manifest.entries.get(n, {}).get("bytes", 0) + 1024 for n in win.stage)
             need = staging_calls(win.stage_bytes, tree_bytes, chunk)
             if need != parts.get(w, staging_calls(data, tree_bytes, chunk)):

@@ -437,6 +437,30 @@ def test_a_chosen_part_size_is_the_plans_too(tmp_path, capsys):
     assert main(["plan", "--out", str(tmp_path), "--profile", "smoke", "--chunk-bytes", "0"]) == 2
 
 
+def test_a_window_stages_a_snapshot_its_rotnet_resumed_in_the_same_window_will_not_write_again(tmp_path):
+    """Fig. 5(a) on the smoke profile, its RotNet cut after epoch 1 in an earlier window (its checkpoint and its
+    epoch-1 snapshot in the history): the window that resumes the RotNet and then trains the head on that snapshot
+    stages the snapshot too (the resumed RotNet writes epoch 2's weights only). Found by scripts/rehearse-windows.py:
+    the head was skipped for want of it."""
+    from rotnet_repro.planner import PRIORITY, Prices, Remaining, plan
+
+    fig5a = next(st for st in PRIORITY if st.why.startswith("Fig. 5(a): exact"))
+    rot = next(c.spec.backbone for _, c in fig5a.cells(PROFILES["smoke"]) if c.spec.pretext_epoch == 1)
+    listed = {f"smoke/{rot.run_id}/ckpt.pt": dict(sha256="a" * 64, bytes=1000, blob="b" * 40, where="history", epoch=1),
+              f"smoke/{rot.run_id}/snapshot_1.pt": dict(sha256="c" * 64, bytes=1000, blob="d" * 40, where="history")}
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "weights.json").write_text(json.dumps(listed))
+    prices = Prices({}, {}, "test", epoch_s=100)
+    todo = Remaining.of(PROFILES["smoke"], runs, prices, r"^Fig\. 5\(a\): exact")
+    windows, _ = plan(PROFILES["smoke"], runs, 10 * 2**20, prices, todo=todo, data=500_000, chunk=180_000)
+    first = windows[0]
+    ids = [it.spec.run_id for it, _, _ in first.items]
+    head = next(it.spec.run_id for it, _, _ in first.items if it.spec.pretext_epoch == 1)
+    assert ids.index(rot.run_id) < ids.index(head)  # the RotNet resumes first, then the head on its snapshot
+    assert set(listed) <= first.stage
+
+
 def test_the_plan_file_is_the_plans_first_window(tmp_path, capsys):
     assert main(["plan", "--out", str(ROOT), "--window-file", str(tmp_path / "w.json")]) == 0
     out = capsys.readouterr().out
