@@ -75,9 +75,12 @@ def window_calls(staging_calls: int, window_s: float = WINDOW_S, measure_s: floa
     but the first: `staging_calls` gaps in all with the second training call. `measure_s`: kept at the end of the
     last call for the card's measurement."""
     calls = [Call("stage", STAGE_CALL_S) for _ in range(staging_calls - 1)]
-    first = CALL_S - STAGE_CALL_S  # the last part is staged in the same call
-    calls.append(Call("train", first, first - PROCESS_S - PACK_S))
-    second = last_call(window_s - START_S - (staging_calls - 1) * (STAGE_CALL_S + CALL_GAP_S) - CALL_S)
+    # the last part is staged in the same call; a call, or what the staging calls leave of the window less the end
+    # margin, whichever is less (many parts: a shorter first call and no second)
+    left = window_s - START_S - (staging_calls - 1) * (STAGE_CALL_S + CALL_GAP_S)
+    first = int(min(CALL_S, left - END_MARGIN_S)) - STAGE_CALL_S
+    calls.append(Call("train", first, max(first - PROCESS_S - PACK_S, 0.0)))
+    second = last_call(left - CALL_S)
     if second is not None:
         calls.append(second)
     if measure_s:

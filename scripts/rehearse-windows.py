@@ -196,7 +196,8 @@ def rehearse(a: argparse.Namespace) -> int:
         for i, c in enumerate(calls):
             if i == 0:
                 carry = [f".device-data/{parts[-1]['name']}", ".device-data/index.json"]
-                cmds, seconds, budget, charge = [["stage", parts[-1]["name"][-2:]]], c["seconds"], c["train_s"], CALL_S
+                cmds, seconds, budget = [["stage", parts[-1]["name"][-2:]]], c["seconds"], c["train_s"]
+                charge = min(c["seconds"] + STAGE_CALL_S, CALL_S)  # its timeout_s, as prepare prints it
             else:  # the last call, sized from the device time left, as on a real device
                 line = sh(clone, env, "last", f"{device.left():.0f}").strip()
                 m = re.match(r"gpu/paper\.sh train (\d+) +\(timeout_s (\d+)", line)
