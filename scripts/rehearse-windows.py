@@ -158,6 +158,7 @@ def rehearse(a: argparse.Namespace) -> int:
     (data / "data_batch_1").write_bytes(os.urandom(a.data_bytes))
     env = {"PY": sys.executable, "PROFILE": "smoke", "DEVICE": "cpu", "DATA": str(data.parent), "STEPS": a.steps,
            "PRICE_EPOCH_S": str(a.price), "CHUNK_BYTES": str(a.chunk)}
+    sh(home, env, "prepare")  # the data as staged, measured (.device-data/index.json, ignored): the plan's parts
     said = sh(home, env, "plan")
     predicted = int(re.search(r"\((\d+) window\(s\)", said).group(1))
     say(f"home: a clone of {a.repo} at {git(home, 'rev-parse', '--short', 'HEAD').strip()} ({branch}); "
