@@ -11,14 +11,18 @@
 # There, last part:  gpu/paper.sh stage NN && gpu/paper.sh train SECONDS
 #                                                 unpack, train exactly the plan's list (one process, every run from
 #                                                 its last finished epoch), stop by SECONDS - pack_s, pack into $OUT
-# There, warm:       gpu/paper.sh train SECONDS   the second call: the same list goes on
+# There, warm:       gpu/paper.sh train SECONDS   the second call: the same list goes on (after a retry, size it
+#                                                 from the device time left: here, gpu/paper.sh last LEFT_S)
 # Here, after each:  gpu/paper.sh unpack DIR      refuse a partial archive; import the runs that came back, write
 #                                                 their rows, store their weights and commit (COMMIT=0: no commit)
+# Here, any time:    gpu/paper.sh last LEFT_S     the last training call sized from the device time left (LEFT_S:
+#                                                 the device status's budget_left_s once the call before has ended)
 #
 # Environment: PROFILE (paper), DEVICE (cuda), DATA (${ROTNET_DATA:-data}), STAGE (/tmp/c), WORK (/tmp/w),
-# PY (python3), PARTS (.device-data), COMMIT (1); CHUNK_BYTES (default: the plan's, 64 MiB minus the tracked tree
-# minus 2 MiB); for a rehearsal on an emulated device: STEPS (plan only these steps), PRICE_EPOCH_S (every epoch
-# at this price), BUDGET (train: the call's seconds of the plan's prices instead of wall time).
+# PY (python3), PARTS (.device-data), COMMIT (1); CHUNK_BYTES (the part size, for the plan too; default: 64 MiB
+# minus the tracked tree minus 2 MiB); for a rehearsal on an emulated device: STEPS (plan only these steps),
+# PRICE_EPOCH_S (every epoch at this price), BUDGET (train: the call's seconds of the plan's prices instead of wall
+# time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-paper}
@@ -38,6 +42,7 @@ json() {  # json FILE EXPR: a field of a JSON file (EXPR in Python, over `d`)
 PLAN_ARGS=(--profile "$PROFILE")
 [ -z "${STEPS:-}" ] || PLAN_ARGS+=(--steps "$STEPS")
 [ -z "${PRICE_EPOCH_S:-}" ] || PLAN_ARGS+=(--price-epoch-s "$PRICE_EPOCH_S")
+[ -z "${CHUNK_BYTES:-}" ] || PLAN_ARGS+=(--chunk-bytes "$CHUNK_BYTES")
 
 cmd_plan() {
   "$PY" -m rotnet_repro plan "${PLAN_ARGS[@]}" "$@"
@@ -88,7 +93,7 @@ index = dict(parts=[dict(name=n, bytes=(parts / n).stat().st_size,
 (parts / "index.json").write_text(json.dumps(index, indent=1) + "\n")
 PY
   local n planned; n=$(ls "$PARTS"/part.* | wc -l); planned=$(json "$window" 'd["staging_calls"]')
-  [ -n "${CHUNK_BYTES:-}" ] || [ "$n" -le "$planned" ] || echo "note: $n parts, the plan counted $planned staging calls: run \`gpu/paper.sh plan\` again for the window's times" >&2
+  [ "$n" -le "$planned" ] || echo "note: $n parts, the plan counted $planned staging calls: run \`gpu/paper.sh plan\` again for the window's times" >&2
   echo "in the archive: CIFAR-10 ($(stat -c %s "$data") bytes)${stage:+ and $stage}; $n part(s) of at most $chunk bytes"
   echo "calls (carry \"$PARTS/part.NN\" and \"$PARTS/index.json\" each time; back to back, the machine goes 30 s after a call):"
   "$PY" - "$window" "$n" <<'PY'
@@ -98,7 +103,23 @@ for i in range(n - 1):
     print(f"  gpu/paper.sh stage {i:02d}   (timeout_s 60)")
 for i, c in enumerate(c for c in d["calls"] if c["what"] == "train"):
     first = f"gpu/paper.sh stage {n - 1:02d} && " if i == 0 else ""
-    print(f"  {first}gpu/paper.sh train {c['seconds']}   (timeout_s {min(c['seconds'] + 15, 600)}{'; then give_back' if i else ''})")
+    last = "; then give_back. After a retry: `gpu/paper.sh last LEFT_S` sizes it from the device time left" if i else ""
+    print(f"  {first}gpu/paper.sh train {c['seconds']}   (timeout_s {min(c['seconds'] + 15, 600)}{last})")
+PY
+}
+
+cmd_last() {  # the last training call sized from the device time left (planner.last_call)
+  local left=${1:?last LEFT_S (budget_left_s in the device status, once the call before has ended)}
+  [[ "$left" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "last $left: give the device time left in seconds (budget_left_s)"
+  "$PY" - "$left" <<'PY'
+import sys
+from rotnet_repro.planner import TIMEOUT_SLACK_S, last_call
+left = float(sys.argv[1])
+c = last_call(left)
+if c is None:
+    print(f"{left:.0f} s of device time left: no run can start in a last call; give_back")
+else:
+    print(f"gpu/paper.sh train {c.seconds}   (timeout_s {c.seconds + TIMEOUT_SLACK_S}; then give_back)")
 PY
 }
 
@@ -192,7 +213,17 @@ cmd_unpack() {
   fi
   # nothing is lost: the weights into the history (runs/weights.json, --store), records, rows and logs into the tree
   "$PY" -m rotnet_repro window unpack "$dir" --out "$dest" --profile "$PROFILE" --store
-  git -C "$dest" add -A "runs/$PROFILE"
+  if git -C "$dest" check-ignore -q --no-index "runs/$PROFILE"; then  # (--no-index: once its records are tracked too)
+    # an ignored profile (runs/smoke): its records, specs and logs exist nowhere else once the machine is gone, so
+    # they are added all the same; its weights are in the history already and its rows (results/) are rebuilt from
+    # the records by every unpack
+    echo "runs/$PROFILE is git-ignored: its records, specs and logs are committed all the same (git add --force); its weights are in the history, its rows stay uncommitted"
+    git -C "$dest" add -u -- "runs/$PROFILE"
+    git -C "$dest" ls-files -z -o -i --exclude-standard -- "runs/$PROFILE" \
+      | { grep -zvE '(\.pt|\.lock|\.tmp|\.damaged)$|/rejected/' || true; } | xargs -0 -r git -C "$dest" add -f --
+  else
+    git -C "$dest" add -A "runs/$PROFILE"
+  fi
   if [ -d "$dest/results" ]; then git -C "$dest" add -A results; fi
   if git -C "$dest" diff --cached --quiet; then echo "nothing new to commit"; return 0; fi
   git -C "$dest" commit -q -m "GPU window ($PROFILE): the runs, rows and logs that came back" && git -C "$dest" log --oneline -1
@@ -205,5 +236,6 @@ case "${1:-}" in
   train) cmd_train "${2:-}" ;;
   pack) cmd_pack ;;
   unpack) cmd_unpack "${2:-}" ;;
-  *) die "usage: gpu/paper.sh plan | prepare | stage NN | train SECONDS | pack | unpack DIR" ;;
+  last) cmd_last "${2:-}" ;;
+  *) die "usage: gpu/paper.sh plan | prepare | stage NN | train SECONDS | pack | unpack DIR | last LEFT_S" ;;
 esac

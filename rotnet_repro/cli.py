@@ -179,6 +179,9 @@ def _add_plan(sub) -> None:
                       help="price every epoch of every run at S seconds (an emulated device; default: measured prices)")
     plan.add_argument("--data-bytes", type=int, default=None,
                       help="CIFAR-10 as staged (default: measured by the last prepare, .device-data/index.json)")
+    plan.add_argument("--chunk-bytes", type=int, default=None, metavar="N",
+                      help="stage in parts of N bytes (gpu/paper.sh's CHUNK_BYTES; default: what a call carries beside "
+                           "the tracked tree, 64 MiB minus the tree minus 2 MiB)")
     plan.add_argument("--workers", type=int, default=None,
                       help="processes side by side on the GPU (default: the measured best in results/bench/, else 1)")
 
@@ -356,6 +359,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
         Concurrency,
         Remaining,
         best_workers,
+        chunk_bytes,
         data_bytes,
         gpu_measurements,
         measured_prices,
@@ -370,6 +374,9 @@ def cmd_plan(args: argparse.Namespace) -> None:
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
     if args.price_epoch_s < 0:
         raise UserError("--price-epoch-s must be 0 (measured prices) or more")
+    if args.chunk_bytes is not None and not 0 < args.chunk_bytes <= chunk_bytes(tree):
+        raise UserError(f"--chunk-bytes must be between 1 and {chunk_bytes(tree)} (what a call carries beside the "
+                        "tracked tree)")
     prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
     if args.price_epoch_s:
         prices = replace(prices, epoch_s=args.price_epoch_s, source="an emulated device")
@@ -389,10 +396,11 @@ def cmd_plan(args: argparse.Namespace) -> None:
               "the largest measured count's")
     measured = gpu_measurements(out.bench)
     windows, items = plan(get_profile(args.profile), runs, tree, prices, workers, conc, todo, data[0],
-                          measure_s=0 if measured or args.price_epoch_s else MEASURE_S)
-    print(render(windows, items, prices, tree, workers, conc, data))
+                          measure_s=0 if measured or args.price_epoch_s else MEASURE_S, chunk=args.chunk_bytes)
+    print(render(windows, items, prices, tree, workers, conc, data, args.chunk_bytes))
     if args.window_file:
-        _write_json(Path(args.window_file), plan_file(windows, items, args.profile, prices, workers, args.steps, tree))
+        _write_json(Path(args.window_file), plan_file(windows, items, args.profile, prices, workers, args.steps, tree,
+                                                      args.chunk_bytes))
 
 
 def _write_json(path: Path, obj: object) -> None:

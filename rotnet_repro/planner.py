@@ -71,18 +71,31 @@ class Call:
 def window_calls(staging_calls: int, window_s: float = WINDOW_S, measure_s: float = 0.0) -> list[Call]:
     """The calls of a window that stages `staging_calls` parts: start-up, all but the last part alone, then the last
     part with a training call of up to CALL_S, then a second training call with what is left of the window while
-    the machine is warm (if a run fits in it), then give_back. `measure_s`: kept at the end of the last call for
-    the card's measurement."""
+    the machine is warm (`last_call`: if a run fits in it), then give_back. A gap of CALL_GAP_S before every call
+    but the first: `staging_calls` gaps in all with the second training call. `measure_s`: kept at the end of the
+    last call for the card's measurement."""
     calls = [Call("stage", STAGE_CALL_S) for _ in range(staging_calls - 1)]
-    first = CALL_S - STAGE_CALL_S  # the last part is staged in the same call
-    calls.append(Call("train", first, first - PROCESS_S - PACK_S))
-    second = int(window_s - START_S - (staging_calls - 1) * STAGE_CALL_S - CALL_S - 2 * CALL_GAP_S - TIMEOUT_SLACK_S
-                 - END_MARGIN_S)
-    if second - PROCESS_S - PACK_S >= NEW_RUN_S:
-        calls.append(Call("train", second, second - PROCESS_S - PACK_S))
+    # the last part is staged in the same call; a call, or what the staging calls leave of the window less the end
+    # margin, whichever is less (many parts: a shorter first call and no second)
+    left = window_s - START_S - (staging_calls - 1) * (STAGE_CALL_S + CALL_GAP_S)
+    first = int(min(CALL_S, left - END_MARGIN_S)) - STAGE_CALL_S
+    calls.append(Call("train", first, max(first - PROCESS_S - PACK_S, 0.0)))
+    second = last_call(left - CALL_S)
+    if second is not None:
+        calls.append(second)
     if measure_s:
         calls[-1] = Call("train", calls[-1].seconds, max(calls[-1].train_s - measure_s, 0.0), measure_s)
     return calls
+
+
+def last_call(left_s: float) -> Call | None:
+    """A window's next training call sized from the device time left just before it (`left_s`: what the device's
+    status says is left once the call before has ended, a retry's time already spent): the gap before it, its
+    timeout slack and the end margin kept, at most a whole call; None if no run could start in it (give_back)."""
+    seconds = int(min(CALL_S - TIMEOUT_SLACK_S, left_s - CALL_GAP_S - TIMEOUT_SLACK_S - END_MARGIN_S))
+    if seconds - PROCESS_S - PACK_S < NEW_RUN_S:
+        return None
+    return Call("train", seconds, seconds - PROCESS_S - PACK_S)
 
 
 def data_bytes(parts_dir: Path = Path(".device-data")) -> tuple[int, str]:
@@ -484,21 +497,24 @@ class Remaining:
         return cls(items, manifest)
 
 
-def chunk_bytes(tree_bytes: int) -> int:
-    """What one call can carry beside the tracked tree: a staging part's size."""
-    return CALL_BYTES - tree_bytes - MARGIN_BYTES
+def chunk_bytes(tree_bytes: int, chunk: int | None = None) -> int:
+    """What one call can carry beside the tracked tree: a staging part's size (`chunk`: a smaller one chosen, as a
+    rehearsal stages in several small parts)."""
+    return chunk or CALL_BYTES - tree_bytes - MARGIN_BYTES
 
 
-def staging_calls(nbytes: int, tree_bytes: int) -> int:
-    return max(1, math.ceil(nbytes / chunk_bytes(tree_bytes)))
+def staging_calls(nbytes: int, tree_bytes: int, chunk: int | None = None) -> int:
+    return max(1, math.ceil(nbytes / chunk_bytes(tree_bytes, chunk)))
 
 
 def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, workers: int = 1,
          conc: Concurrency | None = None, todo: Remaining | None = None, data: int = DATA_BYTES,
-         window_s: float = WINDOW_S, measure_s: float = 0.0) -> tuple[list[Window], list[Item]]:
+         window_s: float = WINDOW_S, measure_s: float = 0.0, chunk: int | None = None
+         ) -> tuple[list[Window], list[Item]]:
     """The remaining runs cut into windows of calls (`window_calls`): each training call is a segment of the
-    schedule (the first window keeps `measure_s` for the card's measurement). A window's staging calls depend on
-    the weights it stages, which depend on what it trains: planned again until they agree."""
+    schedule (the first window keeps `measure_s` for the card's measurement; `chunk`: the staging part size, as
+    `chunk_bytes`). A window's staging calls depend on the weights it stages, which depend on what it trains:
+    planned again until they agree."""
     todo = todo or Remaining.of(base, runs_root, prices)
     items, manifest = todo.items, todo.manifest
     parts: dict[int, int] = {}  # window -> its staging calls, where more than the data alone
@@ -508,7 +524,8 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, worker
         def capacity(k: int, segs_of: list[tuple[int, Call]] = segs_of) -> float:
             while len(segs_of) <= k:
                 w = segs_of[-1][0] + 1 if segs_of else 0
-                calls = window_calls(parts.get(w, staging_calls(data, tree_bytes)), window_s, measure_s if w == 0 else 0)
+                calls = window_calls(parts.get(w, staging_calls(data, tree_bytes, chunk)), window_s,
+                                     measure_s if w == 0 else 0)
                 segs_of.extend((w, c) for c in calls if c.what == "train")
             return segs_of[k][1].train_s
 
@@ -516,7 +533,7 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, worker
         windows: list[Window] = []
         for (w, _), (entries, took) in zip(segs_of, segs, strict=False):
             if w == len(windows):
-                windows.append(Window(calls=window_calls(parts.get(w, staging_calls(data, tree_bytes)), window_s,
+                windows.append(Window(calls=window_calls(parts.get(w, staging_calls(data, tree_bytes, chunk)), window_s,
                                                          measure_s if w == 0 else 0)))
             win = windows[w]
             for it, here, cont in entries:  # a run in both calls of a window is one line
@@ -529,12 +546,13 @@ def plan(base: Profile, runs_root: Path, tree_bytes: int, prices: Prices, worker
             win.used_s += took
         changed = False
         for w, win in enumerate(windows):
-            here = {it.spec.run_id for it, _, _ in win.items}
-            for it, _, _ in win.items:  # what a run needs, unless another run of the same window trains it
-                win.stage |= {n for n in it.needs if n.split("/")[1] == it.spec.run_id or n.split("/")[1] not in here}
+            for it, _, _ in win.items:  # what each run needs, even where its RotNet trains on in the same window:
+                # a file a run's needs list is at home already, from epochs its RotNet has done (a snapshot the
+                # resumed RotNet does not write again)
+                win.stage |= set(it.needs)
             win.stage_bytes = data + sum(manifest.entries.get(n, {}).get("bytes", 0) + 1024 for n in win.stage)
-            need = staging_calls(win.stage_bytes, tree_bytes)
-            if need != parts.get(w, staging_calls(data, tree_bytes)):
+            need = staging_calls(win.stage_bytes, tree_bytes, chunk)
+            if need != parts.get(w, staging_calls(data, tree_bytes, chunk)):
                 parts[w], changed = need, True
             win.left_s = sum(c.train_s for c in win.calls) - win.used_s
         if not changed:
@@ -574,14 +592,15 @@ def concurrency_eta(profile: Profile, speeds: dict, counts: tuple[int, ...], run
 
 
 def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes: int,
-           workers: int = 1, conc: Concurrency | None = None, data: tuple[int, str] = (DATA_BYTES, "")) -> str:
-    chunk = chunk_bytes(tree_bytes)
+           workers: int = 1, conc: Concurrency | None = None, data: tuple[int, str] = (DATA_BYTES, ""),
+           chunk: int | None = None) -> str:
     total = sum(it.cost_s for it in items)
     side = sum(w.used_s for w in windows)
     how = "runs one at a time" if workers == 1 else (
         f"{workers} processes side by side: {side / 60:.0f} min of device time; speeds beside each other from "
         f"{(conc or Concurrency()).source}")
-    calls = window_calls(staging_calls(data[0], tree_bytes))
+    part = chunk_bytes(tree_bytes, chunk)
+    calls = window_calls(staging_calls(data[0], tree_bytes, chunk))
     lines = [f"remaining full protocol: {len(items)} runs, {total / 60:.0f} min of GPU training, each run priced alone "
              f"({len(windows)} window(s) of {WINDOW_S // 60} min; {how})",
              f"priced from {prices.source}" + (f": every epoch {prices.epoch_s:g} s" if prices.epoch_s else
@@ -590,8 +609,9 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
                                               + " per rotated sample; batch-128 step " + ", ".join(
                 f"{h} head {v * 1e3:.2f} ms" for h, v in sorted(prices.step128_s.items()))
                 + " (host-bound, evaluation included; supervised and fine-tuned runs at the slower)"),
-             f"each call carries the tracked tree ({tree_bytes / 2**20:.1f} MiB) + {chunk / 2**20:.1f} MiB of staged "
-             f"data; CIFAR-10 ({data[0] / 2**20:.0f} MiB, xz, {data[1]}) takes {staging_calls(data[0], tree_bytes)} "
+             f"each call carries the tracked tree ({tree_bytes / 2**20:.1f} MiB) + {part / 2**20:.1f} MiB of staged "
+             f"data{' (a part size chosen)' if chunk else ''}; CIFAR-10 ({data[0] / 2**20:.0f} MiB, xz, {data[1]}) takes "
+             f"{staging_calls(data[0], tree_bytes, chunk)} "
              "call(s)",
              f"a window: start {START_S} s, " + ", ".join(
                  f"a {c.what} call ({c.seconds} s" + (f", {c.train_s:.0f} s of training)" if c.what == "train" else ")")
@@ -603,7 +623,7 @@ def render(windows: list[Window], items: list[Item], prices: Prices, tree_bytes:
     for i, w in enumerate(windows, 1):
         lines.append(f"\nwindow {i}: {w.used_s / 60:.1f} min of training; stages CIFAR-10"
                      + (f" + {', '.join(sorted(w.stage))}" if w.stage else "")
-                     + f" ({staging_calls(w.stage_bytes, tree_bytes)} staging calls); calls: "
+                     + f" ({staging_calls(w.stage_bytes, tree_bytes, chunk)} staging calls); calls: "
                      + ", ".join(f"{c.what} {c.seconds} s" + (
                          f" (up to {min(c.measure_s, c.seconds - PROCESS_S - PACK_S):.0f} s of it: the card's "
                          "measurement)" if c.measure_s else "") for c in w.calls))

@@ -183,15 +183,15 @@ PLAN_FILE = "window.json"
 
 
 def plan_file(windows: list, items: list, profile: str, prices, workers: int, only: str | None,
-              tree_bytes: int) -> dict:
+              tree_bytes: int, chunk: int | None = None) -> dict:
     """The first window of a plan, as `prepare` stages it and `window train` runs it: its runs in order (each with
     its price per epoch), what it stages and in parts of how many bytes, its calls."""
     from .planner import PACK_S, Window, chunk_bytes, staging_calls
 
     w: Window | None = windows[0] if windows else None
-    chunk = chunk_bytes(tree_bytes)
-    return dict(profile=profile, steps=only, workers=workers, price_epoch_s=prices.epoch_s, chunk_bytes=chunk,
-                staging_calls=staging_calls(w.stage_bytes, tree_bytes) if w else 0, pack_s=PACK_S,
+    return dict(profile=profile, steps=only, workers=workers, price_epoch_s=prices.epoch_s,
+                chunk_bytes=chunk_bytes(tree_bytes, chunk),
+                staging_calls=staging_calls(w.stage_bytes, tree_bytes, chunk) if w else 0, pack_s=PACK_S,
                 runs=[dict(run_id=it.spec.run_id, what=it.spec.describe(), why=it.why, epochs_left=it.epochs_left,
                            epoch_s=it.epoch_s, planned_s=round(here, 1), continues=cont)
                       for it, here, cont in (w.items if w else [])],

@@ -169,3 +169,50 @@ def test_a_window_staging_two_files_of_one_folder_unpacks_on_the_machine(tmp_pat
     assert (machine / ".unpacked").exists() and (machine / "window.json").exists()
     assert (machine / "cifar-10-batches-py" / "data_batch_1").read_bytes() == (data / "data_batch_1").read_bytes()
     assert {rel: (machine / rel).read_bytes() for rel in files} == files
+
+
+FAKE_UNPACK = """#!/bin/bash
+# the real Python, but `window unpack` stands for an import: it writes a finished run's folder into the checkout
+if [ "${1:-}" = -m ] && [ "${2:-}" = rotnet_repro ] && [ "$3" = window ] && [ "$4" = unpack ]; then
+  d="$7/runs/smoke/rotnet-aaaaaaaaaa"
+  mkdir -p "$d/rejected" "$7/runs/smoke/logs/window-1" "$7/results"
+  echo '{"kind": "rotnet"}' > "$d/spec.json"; echo '{"history": []}' > "$d/result.json"
+  head -c 3000 /dev/urandom > "$d/model.pt"; head -c 300 /dev/urandom > "$d/rejected/model.pt"
+  echo "epoch 1" > "$7/runs/smoke/logs/window-1/train.log"; echo "run_id" > "$7/results/smoke.csv"
+  exit 0
+fi
+exec "$REAL_PY" "$@"
+"""
+
+
+def test_unpack_of_an_ignored_profile_commits_its_records(tmp_path):
+    """runs/smoke is git-ignored (the project's .gitignore): unpack commits the window's records, specs and logs all
+    the same (they exist nowhere else once the machine is gone) and says so in one line; no weight file enters the
+    tracked tree (weights go to the history by `weights store`), the rows stay ignored; exit 0."""
+    repo = tmp_path / "repo"
+    (repo / "gpu").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / "gpu" / "paper.sh")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
+    for args in (["init", "-q"], ["config", "user.email", "t@example.org"], ["config", "user.name", "t"],
+                 ["add", "."], ["commit", "-q", "-m", "init"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    assert subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", "runs/smoke"]).returncode == 0
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_UNPACK)
+    fake.chmod(0o755)
+    (tmp_path / "back").mkdir()
+    env = {**os.environ, "PY": str(fake), "REAL_PY": sys.executable, "PROFILE": "smoke", "DEST": str(repo)}
+    r = subprocess.run(["bash", str(repo / "gpu" / "paper.sh"), "unpack", str(tmp_path / "back")], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "runs/smoke is git-ignored: its records, specs and logs are committed all the same" in r.stdout
+    files = subprocess.run(["git", "-C", str(repo), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    assert {f for f in files if f.startswith("runs/")} == {"runs/smoke/rotnet-aaaaaaaaaa/spec.json",
+                                                          "runs/smoke/rotnet-aaaaaaaaaa/result.json",
+                                                          "runs/smoke/logs/window-1/train.log"}
+    assert "results/smoke.csv" not in files
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    assert status == ""  # nothing left over that is not ignored
+    r = subprocess.run(["bash", str(repo / "gpu" / "paper.sh"), "unpack", str(tmp_path / "back")], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0 and "nothing new to commit" in r.stdout  # the same again: nothing new

@@ -149,3 +149,19 @@ def test_the_smoke_protocol_through_several_windows_trains_exactly_the_plan(tmp_
     for p in runs:  # each run's epochs once, in order, whatever the windows that trained them
         history = json.loads((p / "result.json").read_text())["history"]
         assert [h["epoch"] for h in history] == list(range(1, len(history) + 1))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("ROTNET_SLOW") != "1", reason="minutes of work: set ROTNET_SLOW=1")
+def test_the_rehearsal_script_on_the_projects_own_tree_finishes_as_predicted(tmp_path):
+    """scripts/rehearse-windows.py on this checkout's committed HEAD (a fresh clone per window, its own .gitignore,
+    the staging in small parts, the device on the plan's clock): Fig. 5(a)'s steps at 150 s an epoch (runs cut
+    between windows), whose later windows stage a snapshot and its RotNet's weights (two files of one folder) more
+    than once, finish in the windows plan predicts. Its clock is the plan's: the outcome does not depend on this
+    machine's speed."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "rehearse-windows.py"), "--repo", str(ROOT),
+                        "--scratch", str(tmp_path / "r"), "--steps", r"^Fig\. 5\(a\)", "--price", "150"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    predicted = int(re.search(r"^predicted: (\d+) window", r.stdout, re.M).group(1))
+    assert re.search(rf"^finished: \d+ runs in {predicted} window\(s\); predicted {predicted}: as predicted", r.stdout, re.M)
