@@ -367,6 +367,12 @@ def cmd_plan(args: argparse.Namespace) -> None:
 
     out = Output(args.out)
     runs = out.runs
+    if not Path(args.out).is_dir():
+        raise UserError(f"no folder {args.out}: pass --out to the checkout holding runs/")
+    if args.tree_bytes is None and not _in_git(Path(args.out)):  # tracked_bytes would count it as 0 MiB
+        raise UserError(f"{Path(args.out).resolve()} is not a git checkout (an archive export?): the tree that travels "
+                        "with every call is what git tracks; plan in a clone, or pass --tree-bytes N (its size in "
+                        "bytes)")
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
     if args.price_epoch_s < 0:
         raise UserError("--price-epoch-s must be 0 (measured prices) or more")
@@ -393,6 +399,16 @@ def cmd_plan(args: argparse.Namespace) -> None:
     print(render(windows, items, prices, tree, workers, conc, data))
     if args.window_file:
         _write_json(Path(args.window_file), plan_file(windows, items, args.profile, prices, workers, args.steps, tree))
+
+
+def _in_git(folder: Path) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
+                              check=False).returncode == 0
+    except OSError:  # no git at all
+        return False
 
 
 def _write_json(path: Path, obj: object) -> None:
@@ -454,6 +470,9 @@ def cmd_window(args: argparse.Namespace) -> None:
     if args.action == "train":
         _window_train(args)
     elif args.action == "pack":
+        if not Path(args.src).is_dir():  # a mistyped folder is not a window that trained nothing
+            raise UserError(f"no work folder {args.src}: pass the folder `window train --out` trained in (nothing "
+                            "was packed)")
         _pack(Path(args.src), Path(args.out), Path(args.home), args.profile)
     elif args.action == "unpack":
         for line in unpack(Path(args.src), Path(args.out), args.profile):
@@ -552,6 +571,11 @@ def cmd_prune(args: argparse.Namespace) -> None:
     runs = out.runs / args.profile
     folders = [runs / i for i in sorted(ids) if (runs / i).is_dir()]
     rows = int(df["run_id"].isin(ids).sum())
+    if not ids:  # not "deleting 0 rows ... done; redraw": nothing changed, nothing to redraw
+        print(f"nothing to prune: every row of {path} is from a run the current code trains"
+              + (f" or the only evidence of its cell ({len(kept)} superseded run(s) kept until their cells are "
+                 "retrained)" if kept else ""))
+        return
     also = (f"; kept {len(kept)} superseded run(s) whose cells have no current rows yet (pruned once those cells are "
             "retrained)") if kept else ""
     print(f"{'would delete' if args.dry_run else 'deleting'} {rows} rows of {len(ids)} superseded runs from {path} "
@@ -611,6 +635,14 @@ def _time_is_up(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("the call's time is up (its epoch under way is trained again)")
 
 
+def _stopped_line(args: argparse.Namespace) -> str:
+    """What an interrupted command says: only the commands that train have workers and epochs to resume from."""
+    if args.cmd in ("run", "submit") or (args.cmd == "window" and args.action == "train"):
+        return "every worker stopped; rerun the same command to resume from the last finished epoch"
+    return (f"`{args.cmd}` stopped; every file it wrote is whole (each is written to a temporary file, then renamed), "
+            "and what it had not reached is as it was: run the same command again to finish")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
@@ -641,7 +673,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:
         how = " by SIGTERM" if str(e) == "SIGTERM" else ""
-        print(f"interrupted{how}: every worker stopped; rerun the same command to resume from the last finished epoch",
-              file=sys.stderr)
+        print(f"interrupted{how}: {_stopped_line(args)}", file=sys.stderr)
         return 130
     return 0

@@ -1,0 +1,63 @@
+"""The bad-input battery's findings (scripts/bad-input-battery.py), one test each: the command line answers a wrong,
+missing, damaged or interrupted input with one line that says what to do, never a traceback, a silent no-op or a
+line that says the wrong thing. Synthetic inputs in temporary folders; nothing is trained."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rotnet_repro import cli
+from rotnet_repro.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "smoke_results.csv"
+
+
+def _interrupt(monkeypatch, cmd):
+    def stop(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, cmd, stop)
+
+
+@pytest.mark.parametrize("argv", [["rows"], ["tables"], ["plan"], ["weights", "list"], ["window", "pack", "w"]])
+def test_ctrl_c_of_a_command_that_trains_nothing_speaks_of_no_workers_or_epochs(argv, monkeypatch, capsys):
+    _interrupt(monkeypatch, argv[0])
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"interrupted: `{argv[0]}` stopped") and "run the same command again" in err
+    assert "worker" not in err and "epoch" not in err
+
+
+@pytest.mark.parametrize("argv", [["run", "all"], ["window", "train", "w.json"]])
+def test_ctrl_c_of_a_command_that_trains_says_it_resumes(argv, monkeypatch, capsys):
+    _interrupt(monkeypatch, argv[0])
+    assert main(argv) == 130
+    assert "resume from the last finished epoch" in capsys.readouterr().err
+
+
+def test_window_pack_of_a_mistyped_folder_is_refused_and_writes_nothing(tmp_path, capsys):
+    assert main(["window", "pack", str(tmp_path / "wrok"), "--out", str(tmp_path / "parts")]) == 2
+    assert "no work folder" in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_plan_outside_git_asks_for_the_tree_size_instead_of_counting_it_as_nothing(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    if shutil.which("git") and subprocess.run(["git", "-C", str(tmp_path), "rev-parse"],
+                                              capture_output=True).returncode == 0:
+        pytest.skip("the temporary folder is inside a git checkout")
+    assert main(["plan", "--profile", "cpu", "--out", str(tmp_path)]) == 2
+    assert "not a git checkout" in capsys.readouterr().err
+    assert main(["plan", "--profile", "cpu", "--out", str(tmp_path / "nope")]) == 2
+    assert "no folder" in capsys.readouterr().err
+    assert main(["plan", "--profile", "cpu", "--out", str(tmp_path), "--tree-bytes", "8000000"]) == 0
+
+
+def test_prune_with_nothing_to_prune_says_so_and_asks_for_no_redraw(tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "smoke.csv").write_text(FIXTURE.read_text().splitlines()[0] + "\n")
+    assert main(["prune", "--profile", "smoke", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nothing to prune") and "redraw" not in out
