@@ -61,3 +61,11 @@ def test_prune_with_nothing_to_prune_says_so_and_asks_for_no_redraw(tmp_path, ca
     assert main(["prune", "--profile", "smoke", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("nothing to prune") and "redraw" not in out
+
+
+@pytest.mark.parametrize("flag,value", [("--workers", "100000"), ("--threads", "100000")])
+def test_a_huge_worker_or_thread_count_is_refused_before_anything_starts(flag, value, tmp_path, capsys):
+    argv = ["run", "table3_comparison", "--profile", "smoke", "--out", str(tmp_path / "o"), "--dry-run", flag, value]
+    assert main(argv) == 2
+    assert f"{flag} {value}: at most" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
