@@ -51,6 +51,12 @@ def cmd_verdicts(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+    if not list(results.glob("*.csv")):
+        raise UserError(f"no CSV in {results}: pass --results to the folder that holds the CSVs (`make reproduce` "
+                        "writes them)")
+    if not _in_git(Path.cwd()):  # not "commit ... is not in this clone's history": there is no clone at all
+        raise UserError(f"{Path.cwd()} is not a git checkout (an archive export?): `verdicts` reads the earlier rules "
+                        "from the git history; run it in a full clone (`tables` needs no git)")
     print(f"wrote {write(results, Path.cwd())}")
 
 
@@ -423,6 +429,8 @@ def cmd_weights(args: argparse.Namespace) -> None:
     from .weights import Manifest, ensure, store
 
     runs = Output(args.out).runs
+    if not runs.is_dir():
+        raise UserError(f"no runs folder {runs}: pass --out to the checkout that holds runs/")
     m = Manifest(runs)
     from .weights import is_final, sha256
 
@@ -436,6 +444,9 @@ def cmd_weights(args: argparse.Namespace) -> None:
         return "damaged: not its SHA-256 (weights restore)"
 
     if args.action == "list":
+        if not m.entries:
+            print(f"no weight file listed: {m.path} " + ("lists none" if m.path.exists() else "is not there")
+                  + " (`weights store` lists them)")
         for key, e in sorted(m.entries.items()):
             epoch = f" (after epoch {e['epoch']})" if "epoch" in e else ""  # a checkpoint: where its run resumes
             print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}{epoch}, {state(key)}")

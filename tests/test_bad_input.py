@@ -69,3 +69,24 @@ def test_a_huge_worker_or_thread_count_is_refused_before_anything_starts(flag, v
     assert main(argv) == 2
     assert f"{flag} {value}: at most" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_weights_of_a_folder_without_runs_is_refused_and_an_empty_manifest_says_so(tmp_path, capsys):
+    assert main(["weights", "list", "--out", str(tmp_path / "nope")]) == 2
+    assert "no runs folder" in capsys.readouterr().err
+    (tmp_path / "runs").mkdir()
+    assert main(["weights", "list", "--out", str(tmp_path)]) == 0
+    assert "no weight file listed" in capsys.readouterr().out
+
+
+def test_verdicts_on_a_folder_without_csvs_or_outside_git_says_which(tmp_path, capsys, monkeypatch):
+    (tmp_path / "results").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["verdicts", "--results", "results"]) == 2
+    assert "no CSV in results" in capsys.readouterr().err
+    shutil.copy(FIXTURE, tmp_path / "results" / "cpu.csv")
+    if subprocess.run(["git", "rev-parse"], cwd=tmp_path, capture_output=True).returncode == 0:
+        pytest.skip("the temporary folder is inside a git checkout")
+    assert main(["verdicts", "--results", "results"]) == 2
+    assert "is not a git checkout" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["cpu.csv"]  # no claims/ folder made
