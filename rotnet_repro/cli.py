@@ -380,6 +380,9 @@ def cmd_plan(args: argparse.Namespace) -> None:
                         "with every call is what git tracks; plan in a clone, or pass --tree-bytes N (its size in "
                         "bytes)")
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
+    for flag, v in (("--tree-bytes", args.tree_bytes), ("--data-bytes", args.data_bytes)):
+        if v is not None and v < 0:
+            raise UserError(f"{flag} {v}: a size in bytes is 0 or more")
     if args.price_epoch_s < 0:
         raise UserError("--price-epoch-s must be 0 (measured prices) or more")
     prices = measured_prices(runs, get_profile(args.profile).shared_runs or args.profile)
@@ -486,6 +489,8 @@ def cmd_window(args: argparse.Namespace) -> None:
                             "was packed)")
         _pack(Path(args.src), Path(args.out), Path(args.home), args.profile)
     elif args.action == "unpack":
+        if not Path(args.src).is_dir():  # not "holds no back.json: the archive did not come back whole"
+            raise UserError(f"no folder {args.src}: pass the folder the window's parts came back to")
         for line in unpack(Path(args.src), Path(args.out), args.profile):
             print(line)
     if args.action in ("unpack", "rows"):  # the rows of every finished run of the protocol, from the records

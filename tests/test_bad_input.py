@@ -90,3 +90,17 @@ def test_verdicts_on_a_folder_without_csvs_or_outside_git_says_which(tmp_path, c
     assert main(["verdicts", "--results", "results"]) == 2
     assert "is not a git checkout" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["cpu.csv"]  # no claims/ folder made
+
+
+@pytest.mark.parametrize("flag", ["--tree-bytes", "--data-bytes"])
+def test_plan_with_a_negative_size_is_refused(flag, tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    extra = [] if flag == "--tree-bytes" else ["--tree-bytes", "8000000"]
+    assert main(["plan", "--profile", "cpu", "--out", str(tmp_path), *extra, flag, "-5"]) == 2
+    assert f"{flag} -5: a size in bytes is 0 or more" in capsys.readouterr().err
+
+
+def test_window_unpack_of_a_missing_folder_says_it_is_missing_not_that_the_archive_is_partial(tmp_path, capsys):
+    assert main(["window", "unpack", str(tmp_path / "no-parts"), "--out", str(tmp_path), "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "no folder" in err and "back.json" not in err
