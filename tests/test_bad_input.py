@@ -104,3 +104,22 @@ def test_window_unpack_of_a_missing_folder_says_it_is_missing_not_that_the_archi
     assert main(["window", "unpack", str(tmp_path / "no-parts"), "--out", str(tmp_path), "--profile", "smoke"]) == 2
     err = capsys.readouterr().err
     assert "no folder" in err and "back.json" not in err
+
+
+def test_ctrl_c_while_the_package_loads_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import runpy
+    import sys
+
+    class Stop:
+        def find_spec(self, name, path=None, target=None):
+            if name == "rotnet_repro.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "rotnet_repro.cli")
+    monkeypatch.delitem(sys.modules, "rotnet_repro.__main__", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Stop(), *sys.meta_path])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_module("rotnet_repro", run_name="__main__")
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "interrupted while starting: nothing was done; run the same command again\n"
