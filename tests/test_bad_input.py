@@ -123,3 +123,35 @@ def test_ctrl_c_while_the_package_loads_is_one_line_not_a_traceback(monkeypatch,
         runpy.run_module("rotnet_repro", run_name="__main__")
     assert e.value.code == 130
     assert capsys.readouterr().err == "interrupted while starting: nothing was done; run the same command again\n"
+
+
+def _finished(runs, cell):
+    """A finished run folder of `cell` (its spec.json and a record of its metric), nothing trained."""
+    import json
+
+    s = cell.spec
+    folder = runs / s.profile.name / s.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps(s.canonical(), sort_keys=True, default=list))
+    m = dict(metric=cell.metric, value=50.0, pretext_epoch=cell.pretext_epoch or s.profile.pretext_epochs,
+             selection="last", epoch=1)
+    (folder / "result.json").write_text(json.dumps(dict(run_id=s.run_id, config_hash=s.config_hash, git_sha="x",
+                                                        torch_version="x", device="cpu", wall_s=1.0, metrics=[m])))
+    return folder
+
+
+def test_a_damaged_spec_beside_a_record_stops_rows_check_instead_of_agreeing(tmp_path, capsys):
+    from rotnet_repro.config import PROFILES
+    from rotnet_repro.experiments import EXPERIMENTS
+
+    cells = EXPERIMENTS["table3_comparison"].build(PROFILES["smoke"], 0, 0)
+    a, b = (_finished(tmp_path / "runs", c) for c in {c.spec.run_id: c for c in cells}.values()
+            if c.spec.backbone is None)  # the supervised NIN and the random-init head
+    assert main(["rows", "--out", str(tmp_path)]) == 0  # the CSV written from the two records
+    capsys.readouterr()
+    assert main(["rows", "--check", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (b / "spec.json").write_text("{")
+    assert main(["rows", "--check", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{b.name}/spec.json is damaged" in err and len(err.strip().splitlines()) == 1
