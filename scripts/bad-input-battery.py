@@ -491,7 +491,7 @@ def c_data_batch_garbage(ctx):
         (dst / "data_batch_3").write_bytes(b"this is not a pickle" * 100)
     d = _data_with(ctx, "datagarbage", damage)
     r = ctx.cli(["run", "table3_comparison", "--profile", "cpu", "--out", "o", "--data-dir", "data", "--rows",
-                 "supervised"], d, timeout=90)
+                 "^Supervised"], d, timeout=90)
     return r, refused(r, ("data_batch_3|damaged|corrupt|CIFAR",), zero="silent wrong")
 
 
@@ -503,7 +503,7 @@ def c_data_batch_truncated(ctx):
         (dst / "data_batch_1").write_bytes(real.read_bytes()[:1_000_000])
     d = _data_with(ctx, "datatrunc", damage)
     r = ctx.cli(["run", "table3_comparison", "--profile", "cpu", "--out", "o", "--data-dir", "data", "--rows",
-                 "supervised"], d, timeout=90)
+                 "^Supervised"], d, timeout=90)
     return r, refused(r, ("data_batch_1|damaged|corrupt|truncated|CIFAR",), zero="silent wrong")
 
 
