@@ -126,7 +126,7 @@ class Diff:
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], int]:
     """(header, whole rows, how many damaged lines were left out)."""
-    text = path.read_text() if path.exists() else ""
+    text = path.read_text(errors="replace") if path.exists() else ""  # not UTF-8: damaged lines
     bad = damaged_lines(text)
     if bad:
         if 1 in bad:

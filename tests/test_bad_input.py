@@ -141,12 +141,7 @@ def _finished(runs, cell):
 
 
 def test_a_damaged_spec_beside_a_record_stops_rows_check_instead_of_agreeing(tmp_path, capsys):
-    from rotnet_repro.config import PROFILES
-    from rotnet_repro.experiments import EXPERIMENTS
-
-    cells = EXPERIMENTS["table3_comparison"].build(PROFILES["smoke"], 0, 0)
-    a, b = (_finished(tmp_path / "runs", c) for c in {c.spec.run_id: c for c in cells}.values()
-            if c.spec.backbone is None)  # the supervised NIN and the random-init head
+    a, b = _two_records(tmp_path)
     assert main(["rows", "--out", str(tmp_path)]) == 0  # the CSV written from the two records
     capsys.readouterr()
     assert main(["rows", "--check", "--out", str(tmp_path)]) == 0
@@ -155,3 +150,32 @@ def test_a_damaged_spec_beside_a_record_stops_rows_check_instead_of_agreeing(tmp
     assert main(["rows", "--check", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{b.name}/spec.json is damaged" in err and len(err.strip().splitlines()) == 1
+
+
+def _two_records(tmp_path):
+    from rotnet_repro.config import PROFILES
+    from rotnet_repro.experiments import EXPERIMENTS
+
+    cells = EXPERIMENTS["table3_comparison"].build(PROFILES["smoke"], 0, 0)
+    return [_finished(tmp_path / "runs", c) for c in {c.spec.run_id: c for c in cells}.values()
+            if c.spec.backbone is None]  # the supervised NIN and the random-init head
+
+
+def test_a_csv_of_binary_garbage_is_a_damaged_csv_not_a_traceback(tmp_path, capsys):
+    _two_records(tmp_path)
+    assert main(["rows", "--out", str(tmp_path)]) == 0
+    csv = tmp_path / "results" / "smoke.csv"
+    good = csv.read_text()
+    capsys.readouterr()
+    csv.write_bytes(bytes(range(256)) * 20)
+    assert main(["rows", "--check", "--out", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert "damaged line(s)" in out and "Traceback" not in err
+    assert main(["rows", "--out", str(tmp_path)]) == 0  # written again from the records
+    assert sorted(csv.read_text().splitlines()) == sorted(good.splitlines())
+    capsys.readouterr()
+    csv.write_bytes(bytes(range(256)) * 20)
+    (tmp_path / "results" / "cpu.csv").write_bytes(b"\xff\xfe" * 50)
+    assert main(["tables", "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
