@@ -371,6 +371,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from .weights import tracked_bytes
     from .window import plan_file
 
+    get_profile(args.profile)  # an unknown profile is named first, wherever --out is
     out = Output(args.out)
     runs = out.runs
     if not Path(args.out).is_dir():

@@ -48,6 +48,8 @@ def test_plan_outside_git_asks_for_the_tree_size_instead_of_counting_it_as_nothi
     if shutil.which("git") and subprocess.run(["git", "-C", str(tmp_path), "rev-parse"],
                                               capture_output=True).returncode == 0:
         pytest.skip("the temporary folder is inside a git checkout")
+    assert main(["plan", "--profile", "gpu", "--out", str(tmp_path)]) == 2
+    assert "unknown profile 'gpu'" in capsys.readouterr().err  # named before the checkout is
     assert main(["plan", "--profile", "cpu", "--out", str(tmp_path)]) == 2
     assert "not a git checkout" in capsys.readouterr().err
     assert main(["plan", "--profile", "cpu", "--out", str(tmp_path / "nope")]) == 2
