@@ -51,6 +51,12 @@ def cmd_verdicts(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"no results folder {results}: pass --results to the folder that holds the CSVs")
+    if not list(results.glob("*.csv")):
+        raise UserError(f"no CSV in {results}: pass --results to the folder that holds the CSVs (`make reproduce` "
+                        "writes them)")
+    if not _in_git(Path.cwd()):  # not "commit ... is not in this clone's history": there is no clone at all
+        raise UserError(f"{Path.cwd()} is not a git checkout (an archive export?): `verdicts` reads the earlier rules "
+                        "from the git history; run it in a full clone (`tables` needs no git)")
     print(f"wrote {write(results, Path.cwd())}")
 
 
@@ -369,9 +375,19 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from .weights import tracked_bytes
     from .window import plan_file
 
+    get_profile(args.profile)  # an unknown profile is named first, wherever --out is
     out = Output(args.out)
     runs = out.runs
+    if not Path(args.out).is_dir():
+        raise UserError(f"no folder {args.out}: pass --out to the checkout holding runs/")
+    if args.tree_bytes is None and not _in_git(Path(args.out)):  # tracked_bytes would count it as 0 MiB
+        raise UserError(f"{Path(args.out).resolve()} is not a git checkout (an archive export?): the tree that travels "
+                        "with every call is what git tracks; plan in a clone, or pass --tree-bytes N (its size in "
+                        "bytes)")
     tree = args.tree_bytes if args.tree_bytes is not None else tracked_bytes(Path(args.out))
+    for flag, v in (("--tree-bytes", args.tree_bytes), ("--data-bytes", args.data_bytes)):
+        if v is not None and v < 0:
+            raise UserError(f"{flag} {v}: a size in bytes is 0 or more")
     if args.price_epoch_s < 0:
         raise UserError("--price-epoch-s must be 0 (measured prices) or more")
     if args.chunk_bytes is not None and not 0 < args.chunk_bytes <= chunk_bytes(tree):
@@ -403,6 +419,16 @@ def cmd_plan(args: argparse.Namespace) -> None:
                                                       args.chunk_bytes))
 
 
+def _in_git(folder: Path) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
+                              check=False).returncode == 0
+    except OSError:  # no git at all
+        return False
+
+
 def _write_json(path: Path, obj: object) -> None:
     """Written whole or not at all (results.write_atomic)."""
     from .results import write_atomic
@@ -415,6 +441,8 @@ def cmd_weights(args: argparse.Namespace) -> None:
     from .weights import Manifest, ensure, store
 
     runs = Output(args.out).runs
+    if not runs.is_dir():
+        raise UserError(f"no runs folder {runs}: pass --out to the checkout that holds runs/")
     m = Manifest(runs)
     from .weights import is_final, sha256
 
@@ -428,6 +456,9 @@ def cmd_weights(args: argparse.Namespace) -> None:
         return "damaged: not its SHA-256 (weights restore)"
 
     if args.action == "list":
+        if not m.entries:
+            print(f"no weight file listed: {m.path} " + ("lists none" if m.path.exists() else "is not there")
+                  + " (`weights store` lists them)")
         for key, e in sorted(m.entries.items()):
             epoch = f" (after epoch {e['epoch']})" if "epoch" in e else ""  # a checkpoint: where its run resumes
             print(f"{key}  {e['bytes']:>9}  sha256 {e['sha256'][:16]}  in the {e['where']}{epoch}, {state(key)}")
@@ -462,8 +493,13 @@ def cmd_window(args: argparse.Namespace) -> None:
     if args.action == "train":
         _window_train(args)
     elif args.action == "pack":
+        if not Path(args.src).is_dir():  # a mistyped folder is not a window that trained nothing
+            raise UserError(f"no work folder {args.src}: pass the folder `window train --out` trained in (nothing "
+                            "was packed)")
         _pack(Path(args.src), Path(args.out), Path(args.home), args.profile)
     elif args.action == "unpack":
+        if not Path(args.src).is_dir():  # not "holds no back.json: the archive did not come back whole"
+            raise UserError(f"no folder {args.src}: pass the folder the window's parts came back to")
         for line in unpack(Path(args.src), Path(args.out), args.profile):
             print(line)
     if args.action in ("unpack", "rows"):  # the rows of every finished run of the protocol, from the records
@@ -560,6 +596,11 @@ def cmd_prune(args: argparse.Namespace) -> None:
     runs = out.runs / args.profile
     folders = [runs / i for i in sorted(ids) if (runs / i).is_dir()]
     rows = int(df["run_id"].isin(ids).sum())
+    if not ids:  # not "deleting 0 rows ... done; redraw": nothing changed, nothing to redraw
+        print(f"nothing to prune: every row of {path} is from a run the current code trains"
+              + (f" or the only evidence of its cell ({len(kept)} superseded run(s) kept until their cells are "
+                 "retrained)" if kept else ""))
+        return
     also = (f"; kept {len(kept)} superseded run(s) whose cells have no current rows yet (pruned once those cells are "
             "retrained)") if kept else ""
     print(f"{'would delete' if args.dry_run else 'deleting'} {rows} rows of {len(ids)} superseded runs from {path} "
@@ -619,6 +660,14 @@ def _time_is_up(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("the call's time is up (its epoch under way is trained again)")
 
 
+def _stopped_line(args: argparse.Namespace) -> str:
+    """What an interrupted command says: only the commands that train have workers and epochs to resume from."""
+    if args.cmd in ("run", "submit") or (args.cmd == "window" and args.action == "train"):
+        return "every worker stopped; rerun the same command to resume from the last finished epoch"
+    return (f"`{args.cmd}` stopped; every file it wrote is whole (each is written to a temporary file, then renamed), "
+            "and what it had not reached is as it was: run the same command again to finish")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
@@ -649,7 +698,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:
         how = " by SIGTERM" if str(e) == "SIGTERM" else ""
-        print(f"interrupted{how}: every worker stopped; rerun the same command to resume from the last finished epoch",
-              file=sys.stderr)
+        print(f"interrupted{how}: {_stopped_line(args)}", file=sys.stderr)
         return 130
     return 0

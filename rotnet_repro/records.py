@@ -63,6 +63,7 @@ def expected_rows(runs_root: Path, profile: Profile, label: str, damaged: list[s
     that some run folder holds, whose run has a record with the cell's metric. A damaged record gives no row (its
     reason is appended to `damaged`)."""
     rows, seen, pairs = [], set(), seed_pairs(runs_root)  # every spec.json read once
+    specs_checked: set[Path] = set()
     for exp in resolve(["all"]):
         for seed, bseed in pairs:
             for cell in exp.build(profile, seed, bseed):
@@ -75,6 +76,11 @@ def expected_rows(runs_root: Path, profile: Profile, label: str, damaged: list[s
                     if damaged is not None and str(e) not in damaged:
                         damaged.append(str(e))
                     continue
+                if damaged is not None and folder.path not in specs_checked:  # a record's spec.json is a record too
+                    specs_checked.add(folder.path)
+                    if folder.spec_file.exists() and folder._spec_hash() != cell.spec.config_hash:
+                        damaged.append(f"{folder.spec_file} is damaged (not JSON, or not the config of the run "
+                                       f"{cell.spec.run_id} whose record is beside it)")
                 try:
                     got = [row_of(exp, cell, rec, m, label) for m in rec["metrics"] if cell.wants(m)]
                 except (KeyError, TypeError) as e:  # a record edited by hand: no field the rows need
@@ -120,7 +126,7 @@ class Diff:
 
 def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], int]:
     """(header, whole rows, how many damaged lines were left out)."""
-    text = path.read_text() if path.exists() else ""
+    text = path.read_text(errors="replace") if path.exists() else ""  # not UTF-8: damaged lines
     bad = damaged_lines(text)
     if bad:
         if 1 in bad:

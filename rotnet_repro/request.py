@@ -161,6 +161,10 @@ def _cells(runner, exps: list, profile, req: RunRequest) -> list:
     return cells
 
 
+MAX_WORKERS = 64
+MAX_THREADS = 1024
+
+
 def _check_run_args(req: RunRequest) -> None:
     """`run`'s numeric options in range, or a UserError saying which."""
     if req.seeds < 1:
@@ -175,6 +179,12 @@ def _check_run_args(req: RunRequest) -> None:
         raise UserError("--threads must be 1 or more (or 0: torch's choice)")
     if req.workers is not None and req.workers < 1:
         raise UserError("--workers must be at least 1")
+    if req.workers is not None and req.workers > MAX_WORKERS:  # each is a process with its own model and data
+        raise UserError(f"--workers {req.workers}: at most {MAX_WORKERS} processes in one command (the measured "
+                        "best on a GPU is a few; on a CPU 1)")
+    if req.threads > MAX_THREADS:
+        raise UserError(f"--threads {req.threads}: at most {MAX_THREADS} (this machine has {os.cpu_count()} cores; 0 "
+                        "is torch's choice)")
 
 
 def _patterns(req: RunRequest) -> dict:

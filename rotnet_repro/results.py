@@ -49,7 +49,7 @@ def read_results(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         return pd.DataFrame(columns=COLUMNS)
-    raw = path.read_text()
+    raw = path.read_text(errors="replace")  # bytes that are not UTF-8: a damaged header or line, said so
     if not raw.strip():
         log.warning("%s is empty: no rows", path)
         return pd.DataFrame(columns=COLUMNS)
@@ -145,7 +145,7 @@ def append_rows(path: Path, rows: list[dict]) -> int:
 
 
 def _append(path: Path, rows: list[dict]) -> int:
-    old = path.read_text() if path.exists() else ""
+    old = path.read_text(errors="replace") if path.exists() else ""
     bad = damaged_lines(old)
     if bad:
         if 1 in bad:
@@ -175,7 +175,7 @@ def drop_runs(path: Path, run_ids: set[str] | frozenset[str]) -> int:
     """Remove every row of these runs from the results CSV (atomically, under the append lock); returns how many
     rows went."""
     with locked(path.with_suffix(".csv.lock")):
-        old = path.read_text()
+        old = path.read_text(errors="replace")
         head, *lines = upgrade(old, Output.of_csv(path).runs).splitlines(keepends=True)
         at = COLUMNS.index("run_id")
         keep = [line for line, row in zip(lines, csv.reader(lines), strict=True) if row[at] not in run_ids]
