@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed figures of the GPU-speed work in one call on a lent GPU, under 5 minutes, on synthetic data
+# The speed figures of the GPU-speed work in one call of a remote GPU session, under 5 minutes, on synthetic data
 # (nothing to stage): `bench` at paper width eager, compiled and graphed (images/s, TFLOP/s against a matmul
 # peak measured on the card, the whole-protocol ETA), then a compiled smoke run (a RotNet and a head).
 #

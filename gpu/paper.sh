@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact `paper` profile on a lent GPU, window by window (docs/gpu-windows.md). `plan` is the one source of what
+# The exact `paper` profile in remote GPU sessions, window by window (docs/gpu-windows.md). `plan` is the one source of what
 # a window trains, in which order, and what it stages; this script keeps no order of its own.
 #
 # Here:              gpu/paper.sh plan            the remaining protocol as windows of calls, with what each stages

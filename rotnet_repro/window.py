@@ -4,7 +4,7 @@
 list in one process (`Clock`: wall time, or the plan's prices on an emulated device); `write_rows` writes the rows
 of every finished run of the protocol at home.
 
-A call to a lent GPU returns at most 8 files of at most 16 MiB. `pack` writes the window's work as one tar split
+A call of a remote GPU session returns at most 8 files of at most 16 MiB. `pack` writes the window's work as one tar split
 into parts of 15 MiB plus `back.json` (how many parts, their SHA-256, what was left out), adding files by
 priority (records, rows and logs; then final weights; then checkpoints; then snapshots) and checking the
 archive's size after every file, so it never exceeds the limit: what does not fit is named in back.json and in
