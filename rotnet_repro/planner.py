@@ -33,23 +33,23 @@ from .weights import Manifest
 
 ROT, HEAD = "rotnet step, batch 512", "conv head step, batch 128"  # the step kinds, as saved bench JSON names them
 WINDOW_S = 900  # device time of a window, all calls together
-START_S = 85  # start-up of the machine (measured: 83 s on the H200)
-STAGE_CALL_S = 15  # one staging call: transfer and append (measured: about 12 s on the H100)
+# the planning figures below keep a margin over what was measured (results/bench/measurements.csv:
+# h200_machine_start_s, h100_stage_call_s, h200_process_start_s, cpu_pack_s_96mb, cifar10_xz_bytes)
+START_S = 85  # start-up of the machine
+STAGE_CALL_S = 15  # one staging call: transfer and append
 CALL_S = 600  # the longest call
 CALL_GAP_S = 10  # between two calls of a window: the next call's tree travels and its command starts
 TIMEOUT_SLACK_S = 15  # a training call's timeout_s over its own limit (`train SECONDS` packs and exits by SECONDS)
 END_MARGIN_S = 10  # left unused at the window's end: the last call must pack before the device time runs out
 # A training call (`gpu/paper.sh train SECONDS`): its process starts (imports, CIFAR-10 out of the staged archive,
-# CUDA), trains the window's list until SECONDS minus PACK_S, then packs. The pack measured 2.6 s for 96 MB here;
-# a process start about 10 s on the H200 (logs/h200-2026-11-26): both with room to spare.
+# CUDA), trains the window's list until SECONDS minus PACK_S, then packs; both with room to spare.
 PROCESS_S = 20
 PACK_S = 10
 NEW_RUN_S = 60  # a run starts only with this much of a call's training time left
 CALL_BYTES = 64 * 2**20
 MARGIN_BYTES = 2 * 2**20
-# CIFAR-10's python batches as `gpu/paper.sh prepare` packs them (tar | xz --delta=dist=32 --lzma2=preset=6:
-# 68.7% of data_batch_1 against 90.6% for gzip -1), measured by `prepare` (its index.json) where it has run,
-# else this figure, measured here on 2026-12-05 (the realdata test checks it against a real prepare)
+# CIFAR-10's python batches as `gpu/paper.sh prepare` packs them (tar | xz --delta), measured by `prepare` (its
+# index.json) where it has run, else this figure (measurements.csv: cifar10_xz_bytes)
 DATA_BYTES = 128_019_360
 
 
