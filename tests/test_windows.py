@@ -443,12 +443,15 @@ def test_a_chosen_part_size_is_the_plans_too(tmp_path, capsys):
     as prepare splits them: a window of more parts has a shorter second call."""
     assert main(["plan", "--out", str(tmp_path), "--profile", "smoke", "--steps", "^Table 1: 3- and 5-block",
                  "--price-epoch-s", "100", "--data-bytes", "500000", "--chunk-bytes", "180000",
-                 "--window-file", str(tmp_path / "w.json")]) == 0
+                 "--tree-bytes", "1000000", "--window-file", str(tmp_path / "w.json")]) == 0
     w = json.loads((tmp_path / "w.json").read_text())
     assert w["chunk_bytes"] == 180000 and w["staging_calls"] == 3
     assert [c["what"] for c in w["calls"]] == ["stage", "stage", "train", "train"] and w["calls"][-1]["seconds"] == 130
     assert "(a part size chosen)" in capsys.readouterr().out
-    assert main(["plan", "--out", str(tmp_path), "--profile", "smoke", "--chunk-bytes", "0"]) == 2
+    capsys.readouterr()
+    assert main(["plan", "--out", str(tmp_path), "--profile", "smoke", "--tree-bytes", "1000000",
+                 "--chunk-bytes", "0"]) == 2
+    assert "--chunk-bytes" in capsys.readouterr().err
 
 
 def test_a_window_stages_a_snapshot_its_rotnet_resumed_in_the_same_window_will_not_write_again(tmp_path):
