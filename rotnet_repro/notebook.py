@@ -61,10 +61,7 @@ def missing_note(out_dir: str | Path | None) -> str:
     out = Output(out_dir) if out_dir is not None else None
     if out is None or not out.results.is_dir():
         return ""
-    used: set[str] = set()
-    for path in out.results.glob("*.csv"):
-        used |= set(read_results(path)["run_id"].astype(str))
-    found = missing_csvs(out, load_profiles(out.results, strict=False), used)
+    found = missing_csvs(out, load_profiles(out.results, strict=False))
     if not found:
         return ""
     return ("**Not shown: " + "; ".join(f"{path.name} is missing, but the run records give {rows} rows of it "

@@ -217,14 +217,16 @@ def disagreement_line(path: Path, diff: Diff, out: Output, fix: str = FIX) -> st
     return f"{path} disagrees with the run records in {out.runs}: {diff.says()}: {fix}, or restore it (git checkout {path})"
 
 
-def missing_csvs(out: Output, saved: dict, used: set[str]) -> list[tuple[Path, int, list[str]]]:
+def missing_csvs(out: Output, saved: dict, used: set[str] | None = None) -> list[tuple[Path, int, list[str]]]:
     """Each published label (a scale with a runs/ folder, or an overridden profile saved beside the CSVs) whose CSV
     is missing although its run records give rows of runs no CSV here holds (`used`: the run ids the CSVs hold):
     (its path, the rows the records give, those runs). Tabling without it would drop that scale (or ablation row) in
     silence. A run an override shares with its base profile is the override's CSV's: an override-only folder holds
-    no base CSV, and lacks none."""
+    no base CSV, and lacks none. `used` defaults to the run ids of the CSVs in `out.results`."""
     from .config import SCALES
 
+    if used is None:
+        used = runs_in_csvs(out.results)
     found = []
     for label in [p for p in SCALES if (out.runs / p).is_dir()] + sorted(saved):
         path = out.csv(label)
@@ -235,6 +237,13 @@ def missing_csvs(out: Output, saved: dict, used: set[str]) -> list[tuple[Path, i
         if runs:
             found.append((path, len(got[0]), runs))
     return found
+
+
+def runs_in_csvs(results: Path) -> set[str]:
+    """The run ids of every row of the CSVs in `results`."""
+    from .results import read_results
+
+    return {r for path in sorted(results.glob("*.csv")) for r in read_results(path)["run_id"].astype(str)}
 
 
 def missing_line(path: Path, rows: int, runs: list[str], out: Output, fix: str = FIX) -> str:
